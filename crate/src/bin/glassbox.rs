@@ -176,7 +176,7 @@ fn write_explanation(
     let mut methods = serde_json::Map::new();
     for timed in &explanation.cams {
         let name = timed.cam.method.name();
-        npy::write_f32(&dir.join(format!("{name}.npy")), &timed.cam.map.view().into_dyn())?;
+        npy::write(&dir.join(format!("{name}.npy")), &timed.cam.map.view().into_dyn())?;
         let overlay = render::overlay(&explanation.view, timed.cam.map.view(), image_weight)?;
         let png = dir.join(format!("{name}.png"));
         std::fs::write(&png, render::png_rgb(&overlay)?).with_context(|| format!("cannot write {}", png.display()))?;
