@@ -202,6 +202,10 @@ def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
 def build_clip(args):
     import open_clip
 
+    # nn.MultiheadAttention's inference fast path (aten::_native_multi_head_attention) has no ONNX
+    # export; the regular path exports as MatMul/Softmax/... and gives the same numbers.
+    torch.backends.mha.set_fastpath_enabled(False)
+
     if args.random_weights:
         torch.manual_seed(args.seed)
         # Same architecture as openai's ViT-B/16 (QuickGELU activations).
@@ -288,6 +292,8 @@ def prepare_graph(model: onnx.ModelProto, feeds_wonnx: bool) -> tuple[onnx.Model
         graph.node.remove(node)
         if alias in graph_outputs:
             # Keep the public output name: rename the producer's output (and every other use) instead.
+            if source in initializers or source in {i.name for i in graph.input}:
+                raise SystemExit(f"Identity {node.name} exposes {source} directly as output {alias}: unsupported")
             old, new = source, alias
         else:
             old, new = alias, source
@@ -353,11 +359,15 @@ def prepare_graph(model: onnx.ModelProto, feeds_wonnx: bool) -> tuple[onnx.Model
     missing = sorted(intermediate - known)
     if missing:
         raise SystemExit(f"shape inference left {len(missing)} tensors without value_info: {missing[:5]}")
-    for value in list(model.graph.value_info) + list(model.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if any(not d.HasField("dim_value") for d in dims):
-            raise SystemExit(f"tensor {value.name} has a non-static shape; wonnx needs static shapes")
-    done.append(f"shape inference: {len(model.graph.value_info)} value_info entries")
+    dynamic = [v.name for v in list(model.graph.value_info) + list(model.graph.output)
+               if any(not d.HasField("dim_value") for d in v.type.tensor_type.shape.dim)]
+    if dynamic and feeds_wonnx:
+        raise SystemExit(f"{len(dynamic)} tensors have a non-static shape (first: {dynamic[0]}); wonnx needs "
+                         "static shapes")
+    if any(o.name in dynamic for o in model.graph.output):
+        raise SystemExit(f"a graph output has a non-static shape: {[o.name for o in model.graph.output]}")
+    done.append(f"shape inference: {len(model.graph.value_info)} value_info entries"
+                + (f", {len(dynamic)} with a shape only known at run time (fine for tract)" if dynamic else ""))
     onnx.checker.check_model(model, full_check=True)
     if feeds_wonnx:
         ops = sorted({n.op_type for n in model.graph.node})
@@ -382,6 +392,10 @@ class Spec:
     description: str
     wonnx: bool
     extra_outputs: list[str] = field(default_factory=list)
+    # torch's legacy exporter lowers scaled_dot_product_attention (nn.MultiheadAttention with
+    # need_weights=False, what open_clip calls) only from opset 14 on; the CLIP graphs are for tract,
+    # which supports it. The CNNs stay at opset 13 for wonnx.
+    opset: int = OPSET
 
 
 SPECS = {
@@ -395,10 +409,10 @@ SPECS = {
                                "365 scene categories", True, ["layer2", "layer3", "layer4"]),
     "clip_vit_b16_image": Spec("clip_vit_b16_image", "clip_image",
                                "CLIP ViT-B/16 image encoder (openai weights): image -> 512-d embedding "
-                               "(not L2-normalised)", False),
+                               "(not L2-normalised)", False, opset=14),
     "clip_vit_b16_text": Spec("clip_vit_b16_text", "clip_text",
                               "CLIP ViT-B/16 text encoder (openai weights): 77 BPE token ids -> 512-d embedding "
-                              "(not L2-normalised)", False),
+                              "(not L2-normalised)", False, opset=14),
 }
 
 
@@ -429,7 +443,7 @@ def export_one(spec: Spec, module: torch.nn.Module, batch: int, out: Path, seed:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         with torch.no_grad():
-            torch.onnx.export(module, (x,), str(raw), dynamo=False, opset_version=OPSET,
+            torch.onnx.export(module, (x,), str(raw), dynamo=False, opset_version=spec.opset,
                               input_names=[input_name], output_names=output_names,
                               do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL,
                               export_params=True, keep_initializers_as_inputs=False)
@@ -480,7 +494,7 @@ def manifest_for(spec: Spec, path: Path, batch: int, weights: dict, info: dict, 
         "onnx": path.name,
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
-        "opset": OPSET,
+        "opset": spec.opset,
         "weights": weights,
     }
     if spec.kind == "resnet":
