@@ -431,6 +431,47 @@ def example_inputs(spec: Spec, batch: int, seed: int) -> torch.Tensor:
     return torch.randn(batch, 3, 224, 224, generator=generator)
 
 
+def sample_images() -> list[Path]:
+    data = shared_dir()
+    folder = data / "imagenet-samples" if data else None
+    return sorted(folder.glob("*.JPEG")) if folder and folder.is_dir() else []
+
+
+def image_batch(spec: Spec, batch: int, seed: int) -> tuple[torch.Tensor, str]:
+    """The check input: the shared ImageNet sample photos (cycled to the batch size) with the model's own
+    preprocessing when they are available (realistic activations), else seeded noise."""
+    images = sample_images()
+    if spec.kind == "clip_text" or not images:
+        return example_inputs(spec, batch, seed), "seeded random input"
+    from PIL import Image
+    from torchvision import transforms
+
+    if spec.kind == "resnet":
+        tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+                                 transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    else:
+        tf = transforms.Compose([transforms.Resize(224, interpolation=transforms.InterpolationMode.BICUBIC),
+                                 transforms.CenterCrop(224), transforms.ToTensor(),
+                                 transforms.Normalize(CLIP_MEAN, CLIP_STD)])
+    chosen = [images[i % len(images)] for i in range(batch)]
+    x = torch.stack([tf(Image.open(p).convert("RGB")) for p in chosen])
+    return x, "shared imagenet-samples: " + ", ".join(p.name for p in chosen)
+
+
+def imagenet_sample_top1(module: torch.nn.Module) -> str | None:
+    """Sanity check of real ImageNet weights: top-1 on the shared samples (wnid in the file name)."""
+    data = shared_dir()
+    images = sample_images()
+    if not images or not (data / "labels" / "imagenet_wnids.txt").exists():
+        return None
+    wnids = (data / "labels" / "imagenet_wnids.txt").read_text().split()
+    x, _ = image_batch(SPECS["resnet50_imagenet1k_v2"], len(images), 0)
+    with torch.no_grad():
+        top1 = module(x)[1].argmax(dim=1).tolist()
+    correct = sum(wnids[k] == p.name.split("_")[0] for k, p in zip(top1, images))
+    return f"{correct}/{len(images)}"
+
+
 def export_one(spec: Spec, module: torch.nn.Module, batch: int, out: Path, seed: int) -> tuple[Path, dict]:
     if spec.kind == "resnet":
         input_name, output_names = "input", ["features", "logits"] + spec.extra_outputs
@@ -438,7 +479,7 @@ def export_one(spec: Spec, module: torch.nn.Module, batch: int, out: Path, seed:
         input_name, output_names = "image", ["image_embedding"]
     else:
         input_name, output_names = "tokens", ["text_embedding"]
-    x = example_inputs(spec, batch, seed)
+    x, check_input = image_batch(spec, batch, seed)
     path = out / f"{spec.name}_b{batch}.onnx"
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
@@ -454,6 +495,7 @@ def export_one(spec: Spec, module: torch.nn.Module, batch: int, out: Path, seed:
     for line in done:
         log(f"  {path.name}: {line}")
     check = check_against_torch(spec, module, path, x)
+    check["input"] = check_input
     return path, {"graph_preparation": done, "check": check, "input_name": input_name, "outputs": output_names}
 
 
@@ -580,6 +622,12 @@ def main(argv=None) -> None:
         if spec.kind == "resnet":
             module, weights = build_resnet(name, args)
             labels = labels_file("places365" if name == "resnet18_places365" else "imagenet")
+            if name != "resnet18_places365":
+                top1 = imagenet_sample_top1(module)
+                if top1:
+                    weights["imagenet_samples_top1"] = top1
+                    log(f"  torch top-1 correct on the shared ImageNet samples: {top1}"
+                        + (" (random weights: expect ~0)" if args.random_weights else ""))
         else:
             clip_cache = clip_cache or build_clip(args)
             clip, weights = clip_cache
