@@ -32,13 +32,12 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from onnx import helper, numpy_helper, shape_inference
+from onnx import numpy_helper, shape_inference
 
 OPSET = 13
 REPO = Path(__file__).resolve().parents[1]
