@@ -11,8 +11,8 @@ Models (names are the file stems; every graph has a static batch, one file per `
   clip_vit_b16_image       CLIP ViT-B/16 image encoder (openai weights): N x 3 x 224 x 224 -> N x 512.
   clip_vit_b16_text        CLIP ViT-B/16 text encoder: N x 77 int64 token ids -> N x 512.
 
-  python models/export.py --out models/                       # all, downloads the official weights
-  python models/export.py --models resnet18_imagenet1k_v1 --batch 1 8 --out models/
+  python models/export.py --out out/models                       # all, downloads the official weights
+  python models/export.py --models resnet18_imagenet1k_v1 --batch 1 8 --out out/models
   python models/export.py --random-weights --seed 0 --out /tmp/rand   # no download: seeded random init
 
 Every graph is prepared so that both wonnx 0.5.1 (WebGPU) and tract run it (see prepare_graph), checked
