@@ -1,0 +1,645 @@
+#!/usr/bin/env python3
+"""Export the glassbox models to ONNX (opset 13) with a manifest per graph.
+
+Models (names are the file stems; every graph has a static batch, one file per `--batch` value):
+  resnet50_imagenet1k_v2   torchvision ResNet-50, IMAGENET1K_V2 weights. Outputs `features` (layer4,
+                           N x 2048 x 7 x 7) and `logits` (N x 1000).
+  resnet18_imagenet1k_v1   torchvision ResNet-18, IMAGENET1K_V1 weights.          } outputs `features`,
+  resnet18_places365       ResNet-18 of the Places365 project (CSAILVision), 365  } `logits`, and `layer2`,
+                           scene classes.                                          } `layer3`, `layer4`: the
+                                                                                   } per-channel spatial means.
+  clip_vit_b16_image       CLIP ViT-B/16 image encoder (openai weights): N x 3 x 224 x 224 -> N x 512.
+  clip_vit_b16_text        CLIP ViT-B/16 text encoder: N x 77 int64 token ids -> N x 512.
+
+  python models/export.py --out out/models                       # all, downloads the official weights
+  python models/export.py --models resnet18_imagenet1k_v1 --batch 1 8 --out out/models
+  python models/export.py --random-weights --seed 0 --out /tmp/rand   # no download: seeded random init
+
+Every graph is prepared so that both wonnx 0.5.1 (WebGPU) and tract run it (see prepare_graph), checked
+against torch with onnxruntime, and described by `<file>.json` (the manifest read by crate/src/model.rs).
+Details and the reason for every graph transformation: models/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import numpy_helper, shape_inference
+
+OPSET = 13
+REPO = Path(__file__).resolve().parents[1]
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
+
+# torchvision: the 8 hex digits before ".pth" are the start of the file's sha256 (torchvision checks the
+# same prefix with check_hash=True); the full sha256 we compute is written into the manifest.
+TORCHVISION_WEIGHTS = {
+    "resnet50_imagenet1k_v2": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+    "resnet18_imagenet1k_v1": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+}
+PLACES365_URL = "http://places2.csail.mit.edu/models_places365/resnet18_places365.pth.tar"
+PLACES365_CATEGORIES_URL = "https://raw.githubusercontent.com/CSAILVision/places365/master/categories_places365.txt"
+# The Places365 project publishes no checksum. Pass --places365-sha256 to pin one; without it the
+# sha256 of what was downloaded is printed and recorded in the manifest (trust on first use).
+# openai/CLIP's own download URL carries the file's full sha256 as a path component.
+CLIP_B16_SHA256 = "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f"
+CLIP_B16_URL = f"https://openaipublic.azureedge.net/clip/models/{CLIP_B16_SHA256}/ViT-B-16.pt"
+CLIP_CONTEXT_LENGTH = 77
+CLIP_SOT, CLIP_EOT = 49406, 49407
+
+LOGITS_REL_TOLERANCE = 1e-3
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def shared_dir() -> Path | None:
+    env = os.environ.get("GLASSBOX_SHARED")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+# ------------------------------------------------------------------------------------------- downloads
+
+
+def download(url: str, cache: Path, expected_sha256: str | None = None, expected_prefix: str | None = None) -> Path:
+    """Download into the cache once; verify the sha256 (full, or torchvision's 8-digit prefix)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / url.rsplit("/", 1)[1]
+    if not target.exists():
+        log(f"downloading {url}")
+        with tempfile.NamedTemporaryFile(dir=cache, delete=False) as tmp:
+            try:
+                with urllib.request.urlopen(url, timeout=120) as response:
+                    shutil.copyfileobj(response, tmp)
+            except Exception as error:
+                os.unlink(tmp.name)
+                raise SystemExit(f"download of {url} failed: {error}. Check the network, or put the file "
+                                 f"at {target} by hand.") from error
+        os.replace(tmp.name, target)
+    digest = sha256_file(target)
+    if expected_sha256 and digest != expected_sha256:
+        raise SystemExit(f"{target}: sha256 {digest} != expected {expected_sha256}; delete the file and retry")
+    if expected_prefix and not digest.startswith(expected_prefix):
+        raise SystemExit(f"{target}: sha256 {digest} does not start with {expected_prefix} (torchvision hash "
+                         "suffix); delete the file and retry")
+    log(f"  {target.name}: sha256 {digest}")
+    return target
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+class ResNetWithFeatures(torch.nn.Module):
+    """torchvision ResNet returning the layer4 map (`features`) next to the logits, and optionally the
+    per-channel spatial means of layer2..4 (what CLIP-Dissect records for a layer)."""
+
+    def __init__(self, resnet: torch.nn.Module, layer_means: bool):
+        super().__init__()
+        self.resnet = resnet
+        self.layer_means = layer_means
+
+    def forward(self, x):
+        r = self.resnet
+        x = r.maxpool(r.relu(r.bn1(r.conv1(x))))
+        l1 = r.layer1(x)
+        l2 = r.layer2(l1)
+        l3 = r.layer3(l2)
+        l4 = r.layer4(l3)
+        logits = r.fc(torch.flatten(r.avgpool(l4), 1))
+        if not self.layer_means:
+            return l4, logits
+        return l4, logits, l2.mean(dim=(2, 3)), l3.mean(dim=(2, 3)), l4.mean(dim=(2, 3))
+
+
+class ClipImage(torch.nn.Module):
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, image):
+        return self.clip.encode_image(image)
+
+
+class ClipText(torch.nn.Module):
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, tokens):
+        return self.clip.encode_text(tokens)
+
+
+def randomise_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> None:
+    """torchvision initialises BatchNorm to the identity (mean 0, var 1, weight 1, bias 0); random but
+    non-trivial statistics make the random graphs exercise BatchNorm folding for real."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            c = m.num_features
+            m.weight.data = torch.rand(c, generator=generator) * 0.5 + 0.75
+            m.bias.data = torch.randn(c, generator=generator) * 0.1
+            m.running_mean.data = torch.randn(c, generator=generator) * 0.1
+            m.running_var.data = torch.rand(c, generator=generator) * 0.5 + 0.75
+
+
+def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
+    import torchvision
+
+    arch = "resnet50" if name.startswith("resnet50") else "resnet18"
+    classes = 365 if name == "resnet18_places365" else 1000
+    if args.random_weights:
+        torch.manual_seed(args.seed)
+        net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
+        randomise_batchnorm(net, torch.Generator().manual_seed(args.seed + 1))
+        weights = {"random_weights": True, "seed": args.seed,
+                   "init": "torchvision default init under torch.manual_seed(seed), BatchNorm statistics "
+                           "randomised (see randomise_batchnorm in export.py)"}
+    elif name in TORCHVISION_WEIGHTS:
+        url = TORCHVISION_WEIGHTS[name]
+        path = download(url, args.cache, expected_prefix=url.rsplit("-", 1)[1].split(".")[0])
+        net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        weights = {"url": url, "sha256": sha256_file(path), "source": "torchvision",
+                   "checked": "sha256 prefix in the file name (torchvision convention)"}
+    else:
+        path = download(PLACES365_URL, args.cache, expected_sha256=args.places365_sha256)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k.removeprefix("module."): v for k, v in checkpoint["state_dict"].items()}
+        net = torchvision.models.resnet18(weights=None, num_classes=365)
+        net.load_state_dict(state)
+        weights = {"url": PLACES365_URL, "sha256": sha256_file(path), "source": "CSAILVision/places365",
+                   "checked": "against --places365-sha256" if args.places365_sha256 else
+                   "NOT checked: the project publishes no checksum; this is the hash of the downloaded file"}
+    return ResNetWithFeatures(net.eval(), layer_means=arch == "resnet18").eval(), weights
+
+
+def build_clip(args):
+    import open_clip
+
+    # nn.MultiheadAttention's inference fast path (aten::_native_multi_head_attention) has no ONNX
+    # export; the regular path exports as MatMul/Softmax/... and gives the same numbers.
+    torch.backends.mha.set_fastpath_enabled(False)
+
+    if args.random_weights:
+        torch.manual_seed(args.seed)
+        # Same architecture as openai's ViT-B/16 (QuickGELU activations).
+        model = open_clip.create_model("ViT-B-16-quickgelu", pretrained=None, device="cpu", precision="fp32")
+        weights = {"random_weights": True, "seed": args.seed,
+                   "init": "open_clip default init of ViT-B-16-quickgelu under torch.manual_seed(seed)"}
+    else:
+        path = download(CLIP_B16_URL, args.cache, expected_sha256=CLIP_B16_SHA256)
+        model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
+        weights = {"url": CLIP_B16_URL, "sha256": CLIP_B16_SHA256, "source": "openai/CLIP",
+                   "checked": "full sha256 (it is part of the URL)"}
+    return model.eval(), weights
+
+
+# --------------------------------------------------------------------------------------------- labels
+
+
+def imagenet_labels() -> list[str]:
+    from torchvision.models import ResNet50_Weights
+
+    return list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+
+
+def places365_labels(args) -> tuple[list[str], str]:
+    """Category names without the '/x/' prefix and the index, e.g. '/a/apartment_building/outdoor 8'
+    -> 'apartment_building/outdoor'."""
+    data = shared_dir()
+    local = data / "labels" / "categories_places365.txt" if data else None
+    if local and local.exists():
+        text, origin = local.read_text(), str(local)
+    elif args.random_weights:
+        return [f"places365_class_{i}" for i in range(365)], "placeholder names (random weights, no download)"
+    else:
+        text, origin = download(PLACES365_CATEGORIES_URL, args.cache).read_text(), PLACES365_CATEGORIES_URL
+    names = []
+    for line in text.splitlines():
+        if line.strip():
+            path, index = line.rsplit(" ", 1)
+            if int(index) != len(names):
+                raise SystemExit(f"{origin}: categories out of order at '{line}'")
+            names.append(path[3:])
+    if len(names) != 365:
+        raise SystemExit(f"{origin}: {len(names)} categories, expected 365")
+    return names, origin
+
+
+# ------------------------------------------------------------------------------------ graph preparation
+
+
+def prepare_graph(model: onnx.ModelProto, feeds_wonnx: bool) -> tuple[onnx.ModelProto, list[str]]:
+    """Make the exported graph runnable by wonnx 0.5.1 and tract; returns the model and what was done.
+
+    - Constant nodes -> initializers (wonnx only folds some Constant uses; tract does not care).
+    - Identity nodes removed (wonnx's optimizer drops them but trips on Identity feeding a graph output).
+    - Gemm(transB=1) -> Gemm(transB=0) with the weight initializer transposed (wonnx 0.5.1 rejects any
+      transA/transB != 0: compiler.rs "with transA/transB/broadcast not equal to zero").
+    - every Conv gets an explicit bias (zeros if it had none): wonnx's conv shaders read a bias input.
+    - no BatchNormalization left (torch folds it into the preceding Conv in eval mode with
+      do_constant_folding=True; checked here, because an unfolded BN would silently need wonnx support).
+    - strict shape inference: every intermediate tensor gets value_info (wonnx sizes its buffers from it).
+    """
+    graph = model.graph
+    done = []
+    initializers = {t.name: t for t in graph.initializer}
+
+    constants = [n for n in graph.node if n.op_type == "Constant"]
+    for node in constants:
+        value = next((a for a in node.attribute if a.name == "value"), None)
+        if value is None:
+            raise SystemExit(f"Constant node {node.name} without a tensor 'value' attribute: unsupported")
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(value.t)
+        tensor.name = node.output[0]
+        graph.initializer.append(tensor)
+        initializers[tensor.name] = tensor
+        graph.node.remove(node)
+    if constants:
+        done.append(f"{len(constants)} Constant node(s) -> initializers")
+
+    graph_outputs = {o.name for o in graph.output}
+    identities = [n for n in graph.node if n.op_type == "Identity"]
+    for node in identities:
+        source, alias = node.input[0], node.output[0]
+        graph.node.remove(node)
+        if alias in graph_outputs:
+            # Keep the public output name: rename the producer's output (and every other use) instead.
+            if source in initializers or source in {i.name for i in graph.input}:
+                raise SystemExit(f"Identity {node.name} exposes {source} directly as output {alias}: unsupported")
+            old, new = source, alias
+        else:
+            old, new = alias, source
+        for other in graph.node:
+            for i, name in enumerate(other.input):
+                if name == old:
+                    other.input[i] = new
+            for i, name in enumerate(other.output):
+                if name == old:
+                    other.output[i] = new
+    if identities:
+        done.append(f"{len(identities)} Identity node(s) removed")
+
+    transposed = 0
+    for node in graph.node:
+        if node.op_type != "Gemm":
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        if "transA" in attrs and attrs["transA"].i != 0:
+            raise SystemExit(f"Gemm {node.name} has transA=1: unsupported by wonnx, not expected from torch")
+        if "transB" in attrs and attrs["transB"].i == 1:
+            weight = initializers.get(node.input[1])
+            if weight is None:
+                raise SystemExit(f"Gemm {node.name}: transB=1 on a computed B; cannot transpose an initializer")
+            transposed_weight = numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(weight).T),
+                                                        weight.name)
+            weight.CopyFrom(transposed_weight)
+            attrs["transB"].i = 0
+            transposed += 1
+    if transposed:
+        done.append(f"{transposed} Gemm(transB=1) -> transB=0 with transposed weight")
+
+    biased = 0
+    for node in graph.node:
+        if node.op_type == "Conv" and (len(node.input) < 3 or not node.input[2]):
+            weight = initializers[node.input[1]]
+            zeros = numpy_helper.from_array(np.zeros(weight.dims[0], dtype=np.float32), node.name + ".zero_bias")
+            graph.initializer.append(zeros)
+            initializers[zeros.name] = zeros
+            if len(node.input) < 3:
+                node.input.append(zeros.name)
+            else:
+                node.input[2] = zeros.name
+            biased += 1
+    if biased:
+        done.append(f"{biased} Conv(s) given a zero bias")
+
+    leftovers = sorted({n.op_type for n in graph.node} & {"BatchNormalization", "Identity", "Constant"})
+    if leftovers:
+        raise SystemExit(f"graph still has {leftovers} nodes after preparation")
+
+    used = {name for n in graph.node for name in n.input}
+    unused = [t for t in graph.initializer if t.name not in used]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
+    if unused:
+        done.append(f"{len(unused)} unused initializer(s) removed")
+
+    del graph.value_info[:]
+    model = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    known = {v.name for v in model.graph.value_info} | {o.name for o in model.graph.output}
+    intermediate = {name for n in model.graph.node for name in n.output}
+    missing = sorted(intermediate - known)
+    if missing:
+        raise SystemExit(f"shape inference left {len(missing)} tensors without value_info: {missing[:5]}")
+    dynamic = [v.name for v in list(model.graph.value_info) + list(model.graph.output)
+               if any(not d.HasField("dim_value") for d in v.type.tensor_type.shape.dim)]
+    if dynamic and feeds_wonnx:
+        raise SystemExit(f"{len(dynamic)} tensors have a non-static shape (first: {dynamic[0]}); wonnx needs "
+                         "static shapes")
+    if any(o.name in dynamic for o in model.graph.output):
+        raise SystemExit(f"a graph output has a non-static shape: {[o.name for o in model.graph.output]}")
+    done.append(f"shape inference: {len(model.graph.value_info)} value_info entries"
+                + (f", {len(dynamic)} with a shape only known at run time (fine for tract)" if dynamic else ""))
+    onnx.checker.check_model(model, full_check=True)
+    if feeds_wonnx:
+        ops = sorted({n.op_type for n in model.graph.node})
+        done.append(f"operators: {', '.join(ops)}")
+    return model, done
+
+
+def strip_doc_strings(model: onnx.ModelProto) -> None:
+    """torch writes Python stack traces into doc_string; they make the bytes depend on file paths."""
+    model.doc_string = ""
+    for node in model.graph.node:
+        node.doc_string = ""
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+@dataclass
+class Spec:
+    name: str
+    kind: str  # "resnet" | "clip_image" | "clip_text"
+    description: str
+    wonnx: bool
+    extra_outputs: list[str] = field(default_factory=list)
+    # torch's legacy exporter lowers scaled_dot_product_attention (nn.MultiheadAttention with
+    # need_weights=False, what open_clip calls) only from opset 14 on; the CLIP graphs are for tract,
+    # which supports it. The CNNs stay at opset 13 for wonnx.
+    opset: int = OPSET
+
+
+SPECS = {
+    "resnet50_imagenet1k_v2": Spec("resnet50_imagenet1k_v2", "resnet",
+                                   "torchvision ResNet-50, IMAGENET1K_V2 weights (ImageNet, 1000 classes)", True),
+    "resnet18_imagenet1k_v1": Spec("resnet18_imagenet1k_v1", "resnet",
+                                   "torchvision ResNet-18, IMAGENET1K_V1 weights (ImageNet, 1000 classes)", True,
+                                   ["layer2", "layer3", "layer4"]),
+    "resnet18_places365": Spec("resnet18_places365", "resnet",
+                               "ResNet-18 trained on Places365 by the Places365 project (CSAILVision), "
+                               "365 scene categories", True, ["layer2", "layer3", "layer4"]),
+    "clip_vit_b16_image": Spec("clip_vit_b16_image", "clip_image",
+                               "CLIP ViT-B/16 image encoder (openai weights): image -> 512-d embedding "
+                               "(not L2-normalised)", False, opset=14),
+    "clip_vit_b16_text": Spec("clip_vit_b16_text", "clip_text",
+                              "CLIP ViT-B/16 text encoder (openai weights): 77 BPE token ids -> 512-d embedding "
+                              "(not L2-normalised)", False, opset=14),
+}
+
+
+def example_inputs(spec: Spec, batch: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    if spec.kind == "clip_text":
+        # Random token ids with a start token and an end token (the highest id, which encode_text's argmax
+        # pooling looks for) at varying positions, zero padding after it.
+        tokens = torch.zeros(batch, CLIP_CONTEXT_LENGTH, dtype=torch.int64)
+        for row in range(batch):
+            length = int(torch.randint(2, CLIP_CONTEXT_LENGTH - 1, (1,), generator=generator))
+            tokens[row, 0] = CLIP_SOT
+            tokens[row, 1:length] = torch.randint(1, CLIP_SOT, (length - 1,), generator=generator)
+            tokens[row, length] = CLIP_EOT
+        return tokens
+    return torch.randn(batch, 3, 224, 224, generator=generator)
+
+
+def sample_images() -> list[Path]:
+    data = shared_dir()
+    folder = data / "imagenet-samples" if data else None
+    return sorted(folder.glob("*.JPEG")) if folder and folder.is_dir() else []
+
+
+def image_batch(spec: Spec, batch: int, seed: int) -> tuple[torch.Tensor, str]:
+    """The check input: the shared ImageNet sample photos (cycled to the batch size) with the model's own
+    preprocessing when they are available (realistic activations), else seeded noise."""
+    images = sample_images()
+    if spec.kind == "clip_text" or not images:
+        return example_inputs(spec, batch, seed), "seeded random input"
+    from PIL import Image
+    from torchvision import transforms
+
+    if spec.kind == "resnet":
+        tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+                                 transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    else:
+        tf = transforms.Compose([transforms.Resize(224, interpolation=transforms.InterpolationMode.BICUBIC),
+                                 transforms.CenterCrop(224), transforms.ToTensor(),
+                                 transforms.Normalize(CLIP_MEAN, CLIP_STD)])
+    chosen = [images[i % len(images)] for i in range(batch)]
+    x = torch.stack([tf(Image.open(p).convert("RGB")) for p in chosen])
+    return x, "shared imagenet-samples: " + ", ".join(p.name for p in chosen)
+
+
+def imagenet_sample_top1(module: torch.nn.Module) -> str | None:
+    """Sanity check of real ImageNet weights: top-1 on the shared samples (wnid in the file name)."""
+    data = shared_dir()
+    images = sample_images()
+    if not images or not (data / "labels" / "imagenet_wnids.txt").exists():
+        return None
+    wnids = (data / "labels" / "imagenet_wnids.txt").read_text().split()
+    x, _ = image_batch(SPECS["resnet50_imagenet1k_v2"], len(images), 0)
+    with torch.no_grad():
+        top1 = module(x)[1].argmax(dim=1).tolist()
+    correct = sum(wnids[k] == p.name.split("_")[0] for k, p in zip(top1, images))
+    return f"{correct}/{len(images)}"
+
+
+def export_one(spec: Spec, module: torch.nn.Module, batch: int, out: Path, seed: int) -> tuple[Path, dict]:
+    if spec.kind == "resnet":
+        input_name, output_names = "input", ["features", "logits"] + spec.extra_outputs
+    elif spec.kind == "clip_image":
+        input_name, output_names = "image", ["image_embedding"]
+    else:
+        input_name, output_names = "tokens", ["text_embedding"]
+    x, check_input = image_batch(spec, batch, seed)
+    path = out / f"{spec.name}_b{batch}.onnx"
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        with torch.no_grad():
+            torch.onnx.export(module, (x,), str(raw), dynamo=False, opset_version=spec.opset,
+                              input_names=[input_name], output_names=output_names,
+                              do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL,
+                              export_params=True, keep_initializers_as_inputs=False)
+        model = onnx.load(str(raw))
+    strip_doc_strings(model)
+    model, done = prepare_graph(model, spec.wonnx)
+    onnx.save(model, str(path))
+    for line in done:
+        log(f"  {path.name}: {line}")
+    check = check_against_torch(spec, module, path, x)
+    check["input"] = check_input
+    return path, {"graph_preparation": done, "check": check, "input_name": input_name, "outputs": output_names}
+
+
+def check_against_torch(spec: Spec, module: torch.nn.Module, path: Path, x: torch.Tensor) -> dict:
+    """Run the saved ONNX with onnxruntime and compare every output with torch on the same input."""
+    with torch.no_grad():
+        expected = module(x)
+    expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    report = {}
+    for output, e, g in zip(session.get_outputs(), expected, got):
+        e = e.numpy()
+        diff = float(np.abs(e - g).max())
+        scale = float(np.abs(e).max())
+        report[output.name] = {"max_abs_diff": diff, "max_abs_value": scale}
+        log(f"  {path.name}: onnxruntime vs torch '{output.name}' {list(g.shape)}: max abs diff {diff:.3e} "
+            f"(max |value| {scale:.3e})")
+    main_output = "logits" if "logits" in report else next(iter(report))
+    rel = report[main_output]["max_abs_diff"] / max(report[main_output]["max_abs_value"], 1e-12)
+    if rel > LOGITS_REL_TOLERANCE:
+        raise SystemExit(f"{path.name}: '{main_output}' differs from torch by {rel:.2e} relative "
+                         f"(> {LOGITS_REL_TOLERANCE}); the export is wrong")
+    report["relative_diff_" + main_output] = rel
+    return report
+
+
+def manifest_for(spec: Spec, path: Path, batch: int, weights: dict, info: dict, labels_file: str | None,
+                 random_weights: bool) -> dict:
+    description = spec.description
+    if random_weights:
+        description = ("RANDOM WEIGHTS (seeded, untrained; for tests only: its outputs mean nothing) - "
+                       "same graph as " + description)
+    manifest = {
+        "name": spec.name,
+        "description": description,
+        "random_weights": random_weights,
+        "onnx": path.name,
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+        "opset": spec.opset,
+        "weights": weights,
+    }
+    if spec.kind == "resnet":
+        manifest |= {
+            "input": {"name": info["input_name"], "shape": [batch, 3, 224, 224]},
+            "preprocessing": {"kind": "torchvision", "resize": 256, "crop": 224,
+                              "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
+            "outputs": {"features": "features", "logits": "logits"},
+            "labels": {"file": labels_file, "background_offset": 0},
+            "runtimes": ["tract", "wonnx"],
+        }
+        if spec.extra_outputs:
+            manifest["layer_means"] = {name: name for name in spec.extra_outputs}
+            manifest["layer_means_note"] = ("per-channel mean over H,W of the output of torchvision's "
+                                            "resnet.layerN (after the block's final ReLU)")
+    elif spec.kind == "clip_image":
+        manifest |= {
+            "input": {"name": info["input_name"], "shape": [batch, 3, 224, 224]},
+            "preprocessing": {"kind": "clip", "resize": 224, "interpolation": "bicubic", "crop": 224,
+                              "mean": CLIP_MEAN, "std": CLIP_STD,
+                              "note": "openai/CLIP _transform: Resize(224, BICUBIC) of the shorter side, "
+                                      "CenterCrop(224), RGB, ToTensor, Normalize(mean, std)"},
+            "outputs": {"embedding": "image_embedding"},
+            "embedding_dim": 512, "normalized": False,
+            "runtimes": ["tract"],
+            "runtime_note": "CPU (tract) only: not prepared for wonnx 0.5.1 (attention ops)",
+        }
+    else:
+        manifest |= {
+            "input": {"name": info["input_name"], "shape": [batch, CLIP_CONTEXT_LENGTH], "dtype": "int64"},
+            "tokenizer": {"kind": "clip_bpe", "vocab": "bpe_simple_vocab_16e6.txt.gz",
+                          "context_length": CLIP_CONTEXT_LENGTH, "sot": CLIP_SOT, "eot": CLIP_EOT,
+                          "pad": 0, "note": "openai/CLIP tokenize(): lower-cased, ftfy-fixed, whitespace-"
+                                            "cleaned text, [sot] + BPE + [eot], zero padded to 77; the "
+                                            "embedding is taken at the eot position (argmax of the ids)"},
+            "outputs": {"embedding": "text_embedding"},
+            "embedding_dim": 512, "normalized": False, "logit_scale": 100.0,
+            "runtimes": ["tract"],
+            "runtime_note": "CPU (tract) only: not prepared for wonnx 0.5.1 (int64 gather, argmax)",
+        }
+    manifest["export"] = {"graph_preparation": info["graph_preparation"], "onnxruntime_check": info["check"],
+                          "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__}
+    return manifest
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--models", nargs="+", choices=list(SPECS), default=list(SPECS))
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="static batch size(s), one file each")
+    parser.add_argument("--random-weights", action="store_true", help="seeded random init, no download")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --random-weights and the check inputs")
+    parser.add_argument("--cache", type=Path, default=REPO / "models" / "downloads", help="download cache")
+    parser.add_argument("--places365-sha256", help="expected sha256 of resnet18_places365.pth.tar")
+    args = parser.parse_args(argv)
+    if args.places365_sha256 and args.random_weights:
+        parser.error("--places365-sha256 has no meaning with --random-weights")
+    if any(b < 1 for b in args.batch):
+        parser.error("--batch values must be >= 1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    # One thread: float reductions then run in a fixed order, so the same seed gives the same bytes.
+    torch.set_num_threads(1)
+
+    label_files: dict[str, str] = {}
+
+    def labels_file(kind: str) -> str:
+        if kind not in label_files:
+            if kind == "imagenet":
+                names, origin = imagenet_labels(), "torchvision ResNet50_Weights.IMAGENET1K_V2.meta['categories']"
+                file = "imagenet_labels_1000.txt"
+            else:
+                names, origin = places365_labels(args)
+                file = "places365_labels.txt"
+            (args.out / file).write_text("\n".join(names) + "\n")
+            log(f"wrote {file} ({len(names)} names, from {origin})")
+            label_files[kind] = file
+        return label_files[kind]
+
+    clip_cache = None
+    for name in args.models:
+        spec = SPECS[name]
+        log(f"{name}:")
+        if spec.kind == "resnet":
+            module, weights = build_resnet(name, args)
+            labels = labels_file("places365" if name == "resnet18_places365" else "imagenet")
+            if name != "resnet18_places365":
+                top1 = imagenet_sample_top1(module)
+                if top1:
+                    weights["imagenet_samples_top1"] = top1
+                    log(f"  torch top-1 correct on the shared ImageNet samples: {top1}"
+                        + (" (random weights: expect ~0)" if args.random_weights else ""))
+        else:
+            clip_cache = clip_cache or build_clip(args)
+            clip, weights = clip_cache
+            module = ClipImage(clip) if spec.kind == "clip_image" else ClipText(clip)
+            labels = None
+        for batch in args.batch:
+            path, info = export_one(spec, module.eval(), batch, args.out, args.seed)
+            manifest = manifest_for(spec, path, batch, weights, info, labels, args.random_weights)
+            manifest_path = path.with_suffix(".json")
+            manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+            log(f"  wrote {path.name} ({manifest['bytes']:,} bytes, sha256 {manifest['sha256']}) and "
+                f"{manifest_path.name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
