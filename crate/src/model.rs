@@ -168,9 +168,10 @@ pub struct Labels {
     pub background_offset: usize,
 }
 
-/// A model description (see the module docs for the JSON schema).
+/// A model description (see the module docs for the JSON schema). Unknown top-level keys are
+/// allowed (export scripts record provenance such as `"weights": "random"`); nested objects are strict
+/// so that typos in meaningful fields are errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub name: String,
     #[serde(default)]
