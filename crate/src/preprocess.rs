@@ -201,8 +201,8 @@ pub fn center_crop(img: &RgbImage, ch: u32, cw: u32) -> RgbImage {
     let img = if cw > w || ch > h {
         let left = if cw > w { (cw - w) / 2 } else { 0 };
         let top = if ch > h { (ch - h) / 2 } else { 0 };
-        let right = if cw > w { (cw - w + 1) / 2 } else { 0 };
-        let bottom = if ch > h { (ch - h + 1) / 2 } else { 0 };
+        let right = if cw > w { (cw - w).div_ceil(2) } else { 0 };
+        let bottom = if ch > h { (ch - h).div_ceil(2) } else { 0 };
         let mut canvas = RgbImage::new(w + left + right, h + top + bottom);
         image::imageops::replace(&mut canvas, img, left as i64, top as i64);
         padded = canvas;

@@ -67,10 +67,11 @@ impl ValueSig {
 }
 
 fn value_sig(v: &pb::ValueInfoProto) -> ValueSig {
-    let tensor = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(type_proto::Value::TensorType(t)) => Some(t),
-        None => None,
-    };
+    let tensor = v
+        .r#type
+        .as_ref()
+        .and_then(|t| t.value.as_ref())
+        .map(|type_proto::Value::TensorType(t)| t);
     let dims = tensor.and_then(|t| t.shape.as_ref()).map(|s| {
         s.dim
             .iter()
@@ -207,7 +208,7 @@ pub fn tensor_i64(t: &pb::TensorProto) -> Result<Vec<i64>> {
     );
     if !t.raw_data.is_empty() {
         ensure!(
-            t.raw_data.len() % 8 == 0,
+            t.raw_data.len().is_multiple_of(8),
             "tensor `{}`: raw data is not a whole number of int64",
             t.name
         );
