@@ -13,6 +13,7 @@ root, or $GLASSBOX_SHARED.
              SegmentationAlgorithm calls it → `segments/<stem>.npy` (int16).
 - ridge:     lime's sample matrix, real MobileNet v2 probabilities (onnxruntime) and LimeBase outputs for
              3 cases (auto→highest_weights with all features, highest_weights with 10, forward_selection with 5).
+- boundaries: skimage find_boundaries(mode="outer") / mark_boundaries of a segment map and a mask.
 - agreement: lime's top-5 masks for every image and seeds 0..4 with the same model → agreement.json.
 """
 import hashlib
@@ -28,6 +29,9 @@ SHARED = Path(os.environ.get("GLASSBOX_SHARED", REPO.parent / "shared")) / "data
 OUT = REPO / "tests" / "fixtures" / "lime"
 MODEL = SHARED / "models" / "mobilenet_onnx" / "mobilenet_v2_1.0_224_b8.onnx"
 SEEDS = [0, 1, 2, 3, 4]
+# lime runs 1000 forward passes per explanation (~80 s with onnxruntime on a 2-core VM): the agreement
+# table covers these images; LIME_AGREEMENT_IMAGES=all takes all 10.
+AGREEMENT_IMAGES = ["n01443537_goldfish", "n02007558_flamingo", "n02098286_West_Highland_white_terrier", "n07747607_orange"]
 RIDGE_CASES = [  # (image stem, seed, num_features, feature_selection)
     ("n01443537_goldfish", 7, 100000, "auto"),
     ("n02007558_flamingo", 11, 10, "highest_weights"),
@@ -159,6 +163,12 @@ def run_lime(view, seed, model, num_features=100000, feature_selection="auto"):
     return exp, recorded["data"], recorded["labels"]
 
 
+def exp_base(seed, selection):
+    from lime import lime_image
+
+    return lime_image.LimeImageExplainer(random_state=seed, feature_selection=selection).base
+
+
 def make_ridge():
     (OUT / "ridge").mkdir(parents=True, exist_ok=True)
     model = MobileNet()
@@ -168,15 +178,23 @@ def make_ridge():
         top = [int(t) for t in exp.top_labels]
         np.save(OUT / "ridge" / f"case{i}_data.npy", data.astype(np.uint8))
         np.save(OUT / "ridge" / f"case{i}_targets.npy", labels[:, top].astype(np.float32))
+        # lime keeps only the last label's score and local_pred on the explanation: call LimeBase per label.
+        import sklearn.metrics
+
+        distances = sklearn.metrics.pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
         per_label = []
         for label in top:
+            intercept, local_exp, score, local_pred = exp_base(seed, selection).explain_instance_with_data(
+                data, labels, distances, label, num_features, feature_selection=selection
+            )
+            assert intercept == exp.intercept[label] and local_exp == exp.local_exp[label]
             per_label.append(
                 {
                     "label": label,
-                    "intercept": float(exp.intercept[label]),
-                    "weights": [[int(f), float(w)] for f, w in exp.local_exp[label]],
-                    "score": float(exp.score[label]),
-                    "local_pred": float(np.ravel(exp.local_pred[label])[0]),
+                    "intercept": float(intercept),
+                    "weights": [[int(f), float(w)] for f, w in local_exp],
+                    "score": float(score),
+                    "local_pred": float(np.ravel(local_pred)[0]),
                 }
             )
         cases.append(
@@ -197,7 +215,8 @@ def make_ridge():
 def make_agreement():
     model = MobileNet()
     result = {"seeds": SEEDS, "model": MODEL.name, "images": {}}
-    for stem in stems():
+    chosen = stems() if os.environ.get("LIME_AGREEMENT_IMAGES") == "all" else AGREEMENT_IMAGES
+    for stem in chosen:
         view = load_view(stem)
         runs = []
         for seed in SEEDS:
@@ -223,11 +242,25 @@ def _iou(segments, fa, fb):
     return 1.0 if union == 0 else (a & b).sum() / union
 
 
+def make_boundaries():
+    """skimage find_boundaries(mode="outer") of a segment map and of a 0/1 mask (what mark_boundaries draws)."""
+    from skimage.segmentation import find_boundaries, mark_boundaries
+
+    (OUT / "boundaries").mkdir(parents=True, exist_ok=True)
+    stem = "n02098286_West_Highland_white_terrier"
+    seg = np.load(OUT / "segments" / f"{stem}.npy").astype(np.int64)
+    mask = np.isin(seg, [1, 4, 7, 12]).astype(np.int64)
+    np.save(OUT / "boundaries" / "segments_outer.npy", find_boundaries(seg, mode="outer").astype(np.uint8))
+    np.save(OUT / "boundaries" / "mask_outer.npy", find_boundaries(mask, mode="outer").astype(np.uint8))
+    marked = mark_boundaries(load_view(stem) / 255.0, mask)
+    np.save(OUT / "boundaries" / "mask_marked.npy", np.round(marked * 255).astype(np.uint8))
+
+
 def main():
-    steps = sys.argv[1:] or ["views", "rng", "segments", "ridge", "agreement"]
+    steps = sys.argv[1:] or ["views", "rng", "segments", "boundaries", "ridge", "agreement"]
     OUT.mkdir(parents=True, exist_ok=True)
     for step in steps:
-        {"views": make_views, "rng": make_rng, "segments": make_segments, "ridge": make_ridge, "agreement": make_agreement}[step]()
+        {"views": make_views, "rng": make_rng, "segments": make_segments, "ridge": make_ridge, "agreement": make_agreement, "boundaries": make_boundaries}[step]()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ pub mod rng;
 pub mod sample;
 pub mod slic;
 
+use crate::engine::{Engine, Tensor};
 use crate::progress::{check_cancelled, Progress};
 use anyhow::{ensure, Context, Result};
 use async_trait::async_trait;
@@ -36,6 +37,55 @@ pub use slic::{slic, SlicParams};
 pub trait BatchPredictor {
     /// Probabilities, N × classes (softmax over the model's logits).
     async fn predict(&self, images: ArrayView4<u8>) -> Result<Array2<f32>>;
+}
+
+/// A [`BatchPredictor`] over any [`Engine`]: each u8 view is normalised by `normalize` (e.g. the
+/// model's `preprocess::to_tensor`) into a 3×H×W tensor, batches of at most `engine.max_batch()` run
+/// through the engine, and the softmax of output `logits_output` is returned.
+pub struct EnginePredictor<'a, F: Fn(ArrayView3<u8>) -> Array3<f32>> {
+    pub engine: &'a dyn Engine,
+    pub normalize: F,
+    pub logits_output: usize,
+}
+
+#[async_trait(?Send)]
+impl<F: Fn(ArrayView3<u8>) -> Array3<f32>> BatchPredictor for EnginePredictor<'_, F> {
+    async fn predict(&self, images: ArrayView4<u8>) -> Result<Array2<f32>> {
+        let (n, h, w, _) = images.dim();
+        let chunk = self.engine.max_batch().max(1);
+        let mut logits: Option<Array2<f32>> = None;
+        for first in (0..n).step_by(chunk) {
+            let m = chunk.min(n - first);
+            let mut input = Array4::<f32>::zeros((m, 3, h, w));
+            for k in 0..m {
+                let tensor = (self.normalize)(images.index_axis(Axis(0), first + k));
+                ensure!(
+                    tensor.dim() == (3, h, w),
+                    "normalisation gave {:?}, expected (3, {h}, {w})",
+                    tensor.dim()
+                );
+                input.index_axis_mut(Axis(0), k).assign(&tensor);
+            }
+            let outputs = self.engine.run(&Tensor::F32(input.into_dyn())).await?;
+            let out = outputs
+                .get(self.logits_output)
+                .with_context(|| format!("engine has no output {}", self.logits_output))?;
+            let out = out
+                .view()
+                .into_shape_with_order((m, out.len() / m.max(1)))
+                .context("logits output is not N×classes")?;
+            let all = logits.get_or_insert_with(|| Array2::zeros((n, out.ncols())));
+            all.slice_mut(ndarray::s![first..first + m, ..]).assign(&out);
+        }
+        Ok(softmax_rows(&logits.unwrap_or_else(|| Array2::zeros((0, 0)))))
+    }
+}
+
+/// `(u8 − offset) · scale` in CHW order: the normalisation of the TF-slim MobileNets (offset 128,
+/// scale 1/128), for callers that have no model manifest at hand.
+pub fn normalize_offset_scale(view: ArrayView3<u8>, offset: f32, scale: f32) -> Array3<f32> {
+    let (h, w, _) = view.dim();
+    Array3::from_shape_fn((3, h, w), |(c, r, x)| (view[[r, x, c]] as f32 - offset) * scale)
 }
 
 /// Softmax over each row, in f32 as `torch.nn.functional.softmax` computes it (max subtracted first).
