@@ -177,7 +177,7 @@ def make_ridge():
         exp, data, labels = run_lime(load_view(stem), seed, model, num_features, selection)
         top = [int(t) for t in exp.top_labels]
         np.save(OUT / "ridge" / f"case{i}_data.npy", data.astype(np.uint8))
-        np.save(OUT / "ridge" / f"case{i}_targets.npy", labels[:, top].astype(np.float32))
+        np.save(OUT / "ridge" / f"case{i}_targets.npy", np.ascontiguousarray(labels[:, top], dtype=np.float32))
         # lime keeps only the last label's score and local_pred on the explanation: call LimeBase per label.
         import sklearn.metrics
 
@@ -248,8 +248,11 @@ def make_boundaries():
 
     (OUT / "boundaries").mkdir(parents=True, exist_ok=True)
     stem = "n02098286_West_Highland_white_terrier"
-    seg = np.load(OUT / "segments" / f"{stem}.npy").astype(np.int64)
-    mask = np.isin(seg, [1, 4, 7, 12]).astype(np.int64)
+    # int32 labels: with int64 labels scipy's grey_erosion overflows on the int64-max "inverted
+    # background" (min filters of all-max windows come back as int64-min), which makes lime's own
+    # int64 pictures mark extra object pixels next to the background. We follow the intended rule.
+    seg = np.load(OUT / "segments" / f"{stem}.npy").astype(np.int32)
+    mask = np.isin(seg, [1, 4, 7, 12]).astype(np.int32)
     np.save(OUT / "boundaries" / "segments_outer.npy", find_boundaries(seg, mode="outer").astype(np.uint8))
     np.save(OUT / "boundaries" / "mask_outer.npy", find_boundaries(mask, mode="outer").astype(np.uint8))
     marked = mark_boundaries(load_view(stem) / 255.0, mask)

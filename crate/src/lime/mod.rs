@@ -36,7 +36,7 @@ pub use slic::{slic, SlicParams};
 #[async_trait(?Send)]
 pub trait BatchPredictor {
     /// Probabilities, N × classes (softmax over the model's logits).
-    async fn predict(&self, images: ArrayView4<u8>) -> Result<Array2<f32>>;
+    async fn predict<'a>(&self, images: ArrayView4<'a, u8>) -> Result<Array2<f32>>;
 }
 
 /// A [`BatchPredictor`] over any [`Engine`]: each u8 view is normalised by `normalize` (e.g. the
@@ -50,7 +50,7 @@ pub struct EnginePredictor<'a, F: Fn(ArrayView3<u8>) -> Array3<f32>> {
 
 #[async_trait(?Send)]
 impl<F: Fn(ArrayView3<u8>) -> Array3<f32>> BatchPredictor for EnginePredictor<'_, F> {
-    async fn predict(&self, images: ArrayView4<u8>) -> Result<Array2<f32>> {
+    async fn predict<'a>(&self, images: ArrayView4<'a, u8>) -> Result<Array2<f32>> {
         let (n, h, w, _) = images.dim();
         let chunk = self.engine.max_batch().max(1);
         let mut logits: Option<Array2<f32>> = None;
