@@ -96,6 +96,8 @@ def make_rng():
     bg = np.random.PCG64(42)
     out["pcg64_seed42_u64x4"] = [int(v) for v in bg.random_raw(4)]
     out["default_rng42_random_x4"] = [float(v) for v in np.random.default_rng(42).random(4)]
+    # skimage's quickshift tie-breaking noise: default_rng(seed).normal(scale=0.00001, size=(H, W)).
+    out["default_rng42_standard_normal_x2000"] = [float(v) for v in np.random.default_rng(42).standard_normal(2000)]
     noise = np.random.default_rng(42).random((224, 224), dtype=np.float64)
     out["default_rng42_random_224x224_sha256"] = hashlib.sha256(noise.tobytes()).hexdigest()
     (OUT / "rng.json").write_text(json.dumps(out, indent=1) + "\n")

@@ -4,7 +4,7 @@
 //! 1. `img_as_float` (u8 / 255, float64), then `rgb2lab` (sRGB → XYZ → CIELAB, D65 / 2°),
 //! 2. a Gaussian blur of width `sigma` (none for `sigma = 0`, LIME's default), times `ratio`,
 //! 3. a Parzen density per pixel over a `(2·⌈3·kernel_size⌉+1)²` window in joint (L, a, b, row, col)
-//!    space, plus tie-breaking noise `default_rng(seed).random((H, W)) / 10`,
+//!    space, plus tie-breaking noise `default_rng(seed).normal(scale=1e-5, size=(H, W))`,
 //! 4. each pixel links to the nearest pixel of higher density in the same window; links longer than
 //!    `max_dist` are cut; every pixel is labelled by its tree's root, roots numbered in raster order.
 //!
@@ -12,7 +12,7 @@
 //! (the kernel is symmetric), which halves the `exp` calls; it only changes the order of the
 //! floating-point additions, i.e. densities in the last bits, far below the noise that breaks ties.
 
-use super::rng::Pcg64;
+use super::rng::{NormalZiggurat, Pcg64};
 use ndarray::{Array2, Array3};
 
 /// Quickshift parameters with scikit-image's names; [`Default`] is what LIME uses.
@@ -137,8 +137,10 @@ fn link_to_denser(image: &[f64], h: usize, w: usize, params: &QuickshiftParams) 
         t0 * t0 + t1 * t1 + t2 * t2 + dr * dr + dc * dc
     };
 
+    // scikit-image: densities = default_rng(seed).normal(scale=0.00001, size=(H, W)).
     let mut noise = Pcg64::from_seed(params.seed);
-    let mut density: Vec<f64> = (0..h * w).map(|_| noise.next_f64() / 10.0).collect();
+    let ziggurat = NormalZiggurat::new();
+    let mut density: Vec<f64> = (0..h * w).map(|_| 0.00001 * ziggurat.sample(&mut noise)).collect();
     // Self term: distance 0, exp(0) = 1.
     for d in density.iter_mut() {
         *d += 1.0;
