@@ -16,7 +16,10 @@ use ndarray::{Array4, Axis};
 use web_time::Instant;
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() {
@@ -42,10 +45,21 @@ fn main() {
         times[times.len() - 1]
     );
 
-    let model_file = if batch == 1 { "mobilenet_v2_1.0_224_b1.onnx" } else { "mobilenet_v2_1.0_224_b8.onnx" };
+    let model_file = if batch == 1 {
+        "mobilenet_v2_1.0_224_b1.onnx"
+    } else {
+        "mobilenet_v2_1.0_224_b8.onnx"
+    };
     let engine_batch = if batch == 1 { 1 } else { 8 };
-    assert!(batch <= engine_batch, "LIME_BENCH_BATCH must be 1 or ≤ 8 (static MobileNet graphs)");
-    let engine = TractEngine::load(&shared().join("models/mobilenet_onnx").join(model_file), engine_batch, &["features", "logits"]);
+    assert!(
+        batch <= engine_batch,
+        "LIME_BENCH_BATCH must be 1 or ≤ 8 (static MobileNet graphs)"
+    );
+    let engine = TractEngine::load(
+        &shared().join("models/mobilenet_onnx").join(model_file),
+        engine_batch,
+        &["features", "logits"],
+    );
     let view = load_view(&stem);
 
     // The forward passes alone: `samples` images in batches of `batch`, inputs prepared beforehand.
@@ -70,15 +84,26 @@ fn main() {
         normalize: |v| lime::normalize_offset_scale(v, 128.0, 1.0 / 128.0),
         logits_output: 1,
     };
-    let params = LimeParams { num_samples: samples, batch_size: batch, ..Default::default() };
+    let params = LimeParams {
+        num_samples: samples,
+        batch_size: batch,
+        ..Default::default()
+    };
     let t = Instant::now();
-    let explanation = futures::executor::block_on(lime::explain(&predictor, &view, &params, &Silent)).unwrap();
+    let explanation =
+        futures::executor::block_on(lime::explain(&predictor, &view, &params, &Silent)).unwrap();
     let total_ms = t.elapsed().as_secs_f64() * 1e3;
     let s = explanation.timing;
     println!(
         "LIME {stem} ({} superpixels, {samples} samples, batch {batch}): total {total_ms:.0} ms = segmentation {:.0} + perturbation {:.0} + inference {:.0} + regression {:.0} ms",
         explanation.n_segments, s.segmentation_ms, s.perturbation_ms, s.inference_ms, s.regression_ms
     );
-    println!("LIME total / forward passes alone: {:.3}x (target <= 1.1x)", total_ms / forward_ms);
-    println!("quickshift median / one forward batch: {:.3}", times[times.len() / 2] / one_forward_ms);
+    println!(
+        "LIME total / forward passes alone: {:.3}x (target <= 1.1x)",
+        total_ms / forward_ms
+    );
+    println!(
+        "quickshift median / one forward batch: {:.3}",
+        times[times.len() / 2] / one_forward_ms
+    );
 }

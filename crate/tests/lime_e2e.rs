@@ -32,7 +32,8 @@ fn lime_masks_agree_with_the_lime_package() {
         logits_output: 1,
     };
     let reference: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("agreement.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("agreement.json")).unwrap())
+            .unwrap();
     let full = std::env::var("GLASSBOX_LIME_E2E").is_ok_and(|v| v == "full");
     let images = reference["images"].as_object().unwrap();
     let n_images = if full { images.len() } else { 1 };
@@ -53,15 +54,24 @@ fn lime_masks_agree_with_the_lime_package() {
                 batch_size: 8,
                 ..Default::default()
             };
-            let explanation = futures::executor::block_on(lime::explain(&predictor, &view, &params, &Silent)).unwrap();
-            assert_eq!(explanation.segments, skimage_segments, "{stem}: segments differ from skimage's");
+            let explanation =
+                futures::executor::block_on(lime::explain(&predictor, &view, &params, &Silent))
+                    .unwrap();
+            assert_eq!(
+                explanation.segments, skimage_segments,
+                "{stem}: segments differ from skimage's"
+            );
             assert_eq!(
                 explanation.top_labels[0] as u64,
                 run["label"].as_u64().unwrap(),
                 "{stem}: top label"
             );
-            let features: Vec<usize> =
-                run["features"].as_array().unwrap().iter().map(|f| f.as_u64().unwrap() as usize).collect();
+            let features: Vec<usize> = run["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_u64().unwrap() as usize)
+                .collect();
             theirs.push(mask_of(&skimage_segments, &features));
             ours.push(explanation.top_mask.clone());
         }

@@ -14,13 +14,16 @@ fn expected(name: &str) -> Vec<u8> {
 fn boundaries_equal_skimage_outer_mode() {
     let stem = "n02098286_West_Highland_white_terrier";
     let segments = load_segments(stem);
-    let ours: Vec<u8> = boundaries(segments.view()).iter().map(|&b| b as u8).collect();
+    let ours: Vec<u8> = boundaries(segments.view())
+        .iter()
+        .map(|&b| b as u8)
+        .collect();
     assert_eq!(ours, expected("segments_outer"), "segment map boundaries");
 
     let mask = segments.mapv(|s| [1, 4, 7, 12].contains(&s) as i32);
     let ours: Vec<u8> = boundaries(mask.view()).iter().map(|&b| b as u8).collect();
     let theirs = expected("mask_outer");
-    assert!(theirs.iter().any(|&b| b == 1), "fixture mask has boundaries");
+    assert!(theirs.contains(&1), "fixture mask has boundaries");
     assert_eq!(ours, theirs, "mask boundaries");
 
     // mark_boundaries(view / 255, mask) · 255 = our RGBA picture without its alpha channel.

@@ -14,7 +14,11 @@ fn quickshift_equals_skimage_on_all_samples() {
         let expected = load_segments(stem);
         let ours = quickshift(&view, &QuickshiftParams::default()).unwrap();
         let ari = adjusted_rand_index(ours.as_slice().unwrap(), expected.as_slice().unwrap());
-        let identical = ours.iter().zip(expected.iter()).filter(|(a, b)| a == b).count();
+        let identical = ours
+            .iter()
+            .zip(expected.iter())
+            .filter(|(a, b)| a == b)
+            .count();
         let n_ours = ours.iter().max().unwrap() + 1;
         let n_ref = expected.iter().max().unwrap() + 1;
         println!(

@@ -24,19 +24,29 @@ fn close(ours: f64, theirs: f64, what: &str) {
 
 #[test]
 fn surrogate_equals_lime() {
-    let cases: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("ridge/cases.json")).unwrap()).unwrap();
+    let cases: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("ridge/cases.json")).unwrap(),
+    )
+    .unwrap();
     for (i, case) in cases.as_array().unwrap().iter().enumerate() {
         let data_npy = read_npy(&fixtures().join(format!("ridge/case{i}_data.npy")));
-        let data = Array2::from_shape_vec((data_npy.shape[0], data_npy.shape[1]), data_npy.to_u8()).unwrap();
+        let data = Array2::from_shape_vec((data_npy.shape[0], data_npy.shape[1]), data_npy.to_u8())
+            .unwrap();
         let targets_npy = read_npy(&fixtures().join(format!("ridge/case{i}_targets.npy")));
-        let targets =
-            Array2::from_shape_vec((targets_npy.shape[0], targets_npy.shape[1]), targets_npy.to_f32()).unwrap();
+        let targets = Array2::from_shape_vec(
+            (targets_npy.shape[0], targets_npy.shape[1]),
+            targets_npy.to_f32(),
+        )
+        .unwrap();
 
         // Same seed → the same perturbation matrix as lime drew.
         let mut rng = Mt19937::new(case["seed"].as_u64().unwrap() as u32);
         rng.randint(0, 1000);
-        assert_eq!(sample_matrix(&mut rng, data.nrows(), data.ncols()), data, "case {i}: sample matrix");
+        assert_eq!(
+            sample_matrix(&mut rng, data.nrows(), data.ncols()),
+            data,
+            "case {i}: sample matrix"
+        );
 
         let num_features = case["num_features"].as_u64().unwrap() as usize;
         let selection = match case["feature_selection"].as_str().unwrap() {
@@ -50,11 +60,30 @@ fn surrogate_equals_lime() {
         for (k, expected) in case["labels"].as_array().unwrap().iter().enumerate() {
             let label = expected["label"].as_u64().unwrap() as usize;
             let y = targets.index_axis(Axis(1), k).mapv(|v| v as f64);
-            let ours = explain_label(data.view(), y.view(), weights.view(), label, num_features, selection);
+            let ours = explain_label(
+                data.view(),
+                y.view(),
+                weights.view(),
+                label,
+                num_features,
+                selection,
+            );
             let what = format!("case {i} label {label}");
-            close(ours.intercept, expected["intercept"].as_f64().unwrap(), &format!("{what} intercept"));
-            close(ours.score, expected["score"].as_f64().unwrap(), &format!("{what} score"));
-            close(ours.local_pred, expected["local_pred"].as_f64().unwrap(), &format!("{what} local_pred"));
+            close(
+                ours.intercept,
+                expected["intercept"].as_f64().unwrap(),
+                &format!("{what} intercept"),
+            );
+            close(
+                ours.score,
+                expected["score"].as_f64().unwrap(),
+                &format!("{what} score"),
+            );
+            close(
+                ours.local_pred,
+                expected["local_pred"].as_f64().unwrap(),
+                &format!("{what} local_pred"),
+            );
             let theirs: Vec<(usize, f64)> = expected["weights"]
                 .as_array()
                 .unwrap()

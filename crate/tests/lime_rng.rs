@@ -9,12 +9,17 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 fn reference() -> Value {
-    let text = std::fs::read_to_string(lime_support::fixtures().join("rng.json")).expect("rng.json fixture");
+    let text = std::fs::read_to_string(lime_support::fixtures().join("rng.json"))
+        .expect("rng.json fixture");
     serde_json::from_str(&text).unwrap()
 }
 
 fn u64s(v: &Value) -> Vec<u64> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -27,7 +32,10 @@ fn mt19937_matches_random_state() {
     let mut mt = Mt19937::new(123);
     let ours: Vec<u64> = (0..5).map(|_| mt.randint(0, 1000) as u64).collect();
     assert_eq!(ours, u64s(&r["mt19937_seed123_randint_0_1000_x5"]));
-    for expected in r["mt19937_seed123_then_random_sample_x3"].as_array().unwrap() {
+    for expected in r["mt19937_seed123_then_random_sample_x3"]
+        .as_array()
+        .unwrap()
+    {
         assert_eq!(mt.random_sample(), expected.as_f64().unwrap());
     }
 }
@@ -38,11 +46,17 @@ fn lime_mask_stream_is_identical_to_numpy() {
     let r = reference();
     for (seed, expected) in r["lime_streams"].as_object().unwrap() {
         let mut mt = Mt19937::new(seed.parse().unwrap());
-        assert_eq!(mt.randint(0, 1000) as u64, expected["segmentation_seed"].as_u64().unwrap());
+        assert_eq!(
+            mt.randint(0, 1000) as u64,
+            expected["segmentation_seed"].as_u64().unwrap()
+        );
         let bits = mt.random_bits(1000 * 50);
         let first: Vec<u64> = bits[..64].iter().map(|&b| b as u64).collect();
         assert_eq!(first, u64s(&expected["first_64_bits"]), "seed {seed}");
-        assert_eq!(hex::encode(Sha256::digest(&bits)), expected["sha256_1000x50"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(Sha256::digest(&bits)),
+            expected["sha256_1000x50"].as_str().unwrap()
+        );
     }
     // The sample matrix is that stream row by row, first row forced to ones.
     let mut mt = Mt19937::new(0);
@@ -58,9 +72,17 @@ fn lime_mask_stream_is_identical_to_numpy() {
 #[test]
 fn seed_sequence_and_pcg64_match_default_rng() {
     let r = reference();
-    let ours: Vec<u64> = SeedSequence::new(42).generate_u32(8).into_iter().map(u64::from).collect();
+    let ours: Vec<u64> = SeedSequence::new(42)
+        .generate_u32(8)
+        .into_iter()
+        .map(u64::from)
+        .collect();
     assert_eq!(ours, u64s(&r["seedsequence42_u32x8"]));
-    let ours: Vec<u64> = SeedSequence::new((1 << 40) + 3).generate_u32(4).into_iter().map(u64::from).collect();
+    let ours: Vec<u64> = SeedSequence::new((1 << 40) + 3)
+        .generate_u32(4)
+        .into_iter()
+        .map(u64::from)
+        .collect();
     assert_eq!(ours, u64s(&r["seedsequence_2pow40_plus_3_u32x4"]));
 
     let mut pcg = Pcg64::from_seed(42);

@@ -148,7 +148,12 @@ pub fn mark_boundaries_rgba(image: ArrayView3<u8>, labels: ArrayView2<i32>) -> V
             if edges[[r, c]] {
                 rgba.extend_from_slice(&[255, 255, 0, 255]);
             } else {
-                rgba.extend_from_slice(&[image[[r, c, 0]], image[[r, c, 1]], image[[r, c, 2]], 255]);
+                rgba.extend_from_slice(&[
+                    image[[r, c, 0]],
+                    image[[r, c, 1]],
+                    image[[r, c, 2]],
+                    255,
+                ]);
             }
         }
     }

@@ -75,9 +75,12 @@ impl<F: Fn(ArrayView3<u8>) -> Array3<f32>> BatchPredictor for EnginePredictor<'_
                 .into_shape_with_order((m, out.len() / m.max(1)))
                 .context("logits output is not N×classes")?;
             let all = logits.get_or_insert_with(|| Array2::zeros((n, out.ncols())));
-            all.slice_mut(ndarray::s![first..first + m, ..]).assign(&out);
+            all.slice_mut(ndarray::s![first..first + m, ..])
+                .assign(&out);
         }
-        Ok(softmax_rows(&logits.unwrap_or_else(|| Array2::zeros((0, 0)))))
+        Ok(softmax_rows(
+            &logits.unwrap_or_else(|| Array2::zeros((0, 0))),
+        ))
     }
 }
 
@@ -85,7 +88,9 @@ impl<F: Fn(ArrayView3<u8>) -> Array3<f32>> BatchPredictor for EnginePredictor<'_
 /// scale 1/128), for callers that have no model manifest at hand.
 pub fn normalize_offset_scale(view: ArrayView3<u8>, offset: f32, scale: f32) -> Array3<f32> {
     let (h, w, _) = view.dim();
-    Array3::from_shape_fn((3, h, w), |(c, r, x)| (view[[r, x, c]] as f32 - offset) * scale)
+    Array3::from_shape_fn((3, h, w), |(c, r, x)| {
+        (view[[r, x, c]] as f32 - offset) * scale
+    })
 }
 
 /// Softmax over each row, in f32 as `torch.nn.functional.softmax` computes it (max subtracted first).
@@ -233,9 +238,20 @@ pub async fn explain(
     progress: &dyn Progress,
 ) -> Result<LimeExplanation> {
     let start = Instant::now();
-    let segments = params.segmenter.segment(image).context("LIME segmentation")?;
+    let segments = params
+        .segmenter
+        .segment(image)
+        .context("LIME segmentation")?;
     let segmentation_ms = ms_since(start);
-    explain_with_segments(predictor, image, segments, params, progress, segmentation_ms).await
+    explain_with_segments(
+        predictor,
+        image,
+        segments,
+        params,
+        progress,
+        segmentation_ms,
+    )
+    .await
 }
 
 /// [`explain`] with precomputed superpixels (labels `0..n`), e.g. to share them across seeds.
@@ -248,7 +264,10 @@ pub async fn explain_with_segments(
     segmentation_ms: f64,
 ) -> Result<LimeExplanation> {
     let (h, w, channels) = image.dim();
-    ensure!(channels == 3, "LIME needs an RGB image, got {channels} channels");
+    ensure!(
+        channels == 3,
+        "LIME needs an RGB image, got {channels} channels"
+    );
     ensure!(
         segments.dim() == (h, w),
         "segments are {:?} but the image is {h}×{w}",
@@ -256,7 +275,10 @@ pub async fn explain_with_segments(
     );
     ensure!(params.num_samples >= 1, "LIME needs at least one sample");
     ensure!(params.batch_size >= 1, "LIME batch size must be at least 1");
-    ensure!(params.top_labels >= 1, "LIME must explain at least one label");
+    ensure!(
+        params.top_labels >= 1,
+        "LIME must explain at least one label"
+    );
     let n_features = segments.iter().copied().max().map_or(0, |m| m as usize + 1);
     ensure!(
         segments.iter().all(|&s| s >= 0) && n_features > 0,
@@ -287,7 +309,13 @@ pub async fn explain_with_segments(
                 .index_axis_mut(Axis(0), k)
                 .into_slice()
                 .expect("standard layout batch");
-            sample::perturb_into(image.view(), fudged.view(), segments.view(), data.row(first + k), out);
+            sample::perturb_into(
+                image.view(),
+                fudged.view(),
+                segments.view(),
+                data.row(first + k),
+                out,
+            );
         }
         timing.perturbation_ms += ms_since(t);
         let t = Instant::now();
@@ -301,8 +329,10 @@ pub async fn explain_with_segments(
             "predictor returned {} rows for {n} images",
             probs.nrows()
         );
-        let all = probabilities.get_or_insert_with(|| Array2::zeros((params.num_samples, probs.ncols())));
-        all.slice_mut(ndarray::s![first..first + n, ..]).assign(&probs);
+        let all =
+            probabilities.get_or_insert_with(|| Array2::zeros((params.num_samples, probs.ncols())));
+        all.slice_mut(ndarray::s![first..first + n, ..])
+            .assign(&probs);
         progress.advance(n as u64);
     }
     let probabilities = probabilities.expect("at least one batch");
@@ -327,7 +357,12 @@ pub async fn explain_with_segments(
         num_features: params.mask_features,
         ..Default::default()
     };
-    let (_, mask) = image_and_mask(image.view(), segments.view(), &explanations[0], &mask_options)?;
+    let (_, mask) = image_and_mask(
+        image.view(),
+        segments.view(),
+        &explanations[0],
+        &mask_options,
+    )?;
     timing.regression_ms += ms_since(t);
 
     Ok(LimeExplanation {
@@ -369,12 +404,28 @@ pub async fn stability(
 ) -> Result<(Vec<LimeExplanation>, Stability)> {
     ensure!(seeds.len() >= 2, "stability needs at least two seeds");
     let t = Instant::now();
-    let segments = params.segmenter.segment(image).context("LIME segmentation")?;
+    let segments = params
+        .segmenter
+        .segment(image)
+        .context("LIME segmentation")?;
     let segmentation_ms = ms_since(t);
     let mut runs = Vec::with_capacity(seeds.len());
     for &seed in seeds {
-        let p = LimeParams { seed, ..params.clone() };
-        runs.push(explain_with_segments(predictor, image, segments.clone(), &p, progress, segmentation_ms).await?);
+        let p = LimeParams {
+            seed,
+            ..params.clone()
+        };
+        runs.push(
+            explain_with_segments(
+                predictor,
+                image,
+                segments.clone(),
+                &p,
+                progress,
+                segmentation_ms,
+            )
+            .await?,
+        );
     }
     let n = runs[0].n_segments;
     let mut frequency = vec![0.0; n];

@@ -140,7 +140,9 @@ fn link_to_denser(image: &[f64], h: usize, w: usize, params: &QuickshiftParams) 
     // scikit-image: densities = default_rng(seed).normal(scale=0.00001, size=(H, W)).
     let mut noise = Pcg64::from_seed(params.seed);
     let ziggurat = NormalZiggurat::new();
-    let mut density: Vec<f64> = (0..h * w).map(|_| 0.00001 * ziggurat.sample(&mut noise)).collect();
+    let mut density: Vec<f64> = (0..h * w)
+        .map(|_| 0.00001 * ziggurat.sample(&mut noise))
+        .collect();
     // Self term: distance 0, exp(0) = 1.
     for d in density.iter_mut() {
         *d += 1.0;
@@ -153,7 +155,11 @@ fn link_to_denser(image: &[f64], h: usize, w: usize, params: &QuickshiftParams) 
             let i = r * w + c;
             let mut own = 0.0;
             for r2 in r..r_max {
-                let c_min = if r2 == r { c + 1 } else { c.saturating_sub(half) };
+                let c_min = if r2 == r {
+                    c + 1
+                } else {
+                    c.saturating_sub(half)
+                };
                 let c_max = (c + half + 1).min(w);
                 let dr = (r2 - r) as f64;
                 for c2 in c_min..c_max {

@@ -24,7 +24,12 @@ impl RidgeFit {
 }
 
 /// `Ridge(alpha, fit_intercept=True).fit(x, y, sample_weight=w)`.
-pub fn fit_ridge(x: ArrayView2<f64>, y: ArrayView1<f64>, w: ArrayView1<f64>, alpha: f64) -> RidgeFit {
+pub fn fit_ridge(
+    x: ArrayView2<f64>,
+    y: ArrayView1<f64>,
+    w: ArrayView1<f64>,
+    alpha: f64,
+) -> RidgeFit {
     let (n, p) = x.dim();
     let w_sum: f64 = w.sum();
     let x_offset: Array1<f64> = x.t().dot(&w) / w_sum;
@@ -49,7 +54,12 @@ pub fn fit_ridge(x: ArrayView2<f64>, y: ArrayView1<f64>, w: ArrayView1<f64>, alp
 }
 
 /// Weighted R² of a fit (`Ridge.score(x, y, sample_weight=w)`, scikit-learn's `r2_score`).
-pub fn weighted_r2(fit: &RidgeFit, x: ArrayView2<f64>, y: ArrayView1<f64>, w: ArrayView1<f64>) -> f64 {
+pub fn weighted_r2(
+    fit: &RidgeFit,
+    x: ArrayView2<f64>,
+    y: ArrayView1<f64>,
+    w: ArrayView1<f64>,
+) -> f64 {
     let y_mean = y.dot(&w) / w.sum();
     let mut residual = 0.0;
     let mut total = 0.0;
@@ -76,7 +86,8 @@ fn cholesky_solve(a: &Array2<f64>, b: &Array1<f64>) -> Option<Array1<f64>> {
             diag -= l[[j, k]] * l[[j, k]];
         }
         // Relative threshold: a pivot that lost all its digits means the matrix is singular.
-        if !(diag > a[[j, j]].abs() * 1e-13) {
+        // (Also catches NaN: the comparison is false.)
+        if diag.partial_cmp(&(a[[j, j]].abs() * 1e-13)) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
         let ljj = diag.sqrt();
@@ -121,10 +132,10 @@ fn least_squares(xs: &Array2<f64>, ys: &Array1<f64>, alpha: f64) -> Array1<f64> 
     let largest = values.iter().cloned().fold(0.0f64, |m, v| m.max(v.abs()));
     let cutoff = largest * 1e-12 * p as f64;
     let mut coef = Array1::<f64>::zeros(p);
-    for k in 0..p {
-        if values[k].abs() > cutoff {
+    for (k, &value) in values.iter().enumerate() {
+        if value.abs() > cutoff {
             let v = vectors.column(k);
-            let scale = v.dot(&xty) / values[k];
+            let scale = v.dot(&xty) / value;
             coef.scaled_add(scale, &v);
         }
     }
@@ -209,11 +220,19 @@ pub struct LocalExplanation {
 /// LIME's kernel over cosine distances to the first sample: `√exp(−d²/width²)`.
 pub fn kernel_weights(data: ArrayView2<u8>, kernel_width: f64) -> Array1<f64> {
     let reference = data.row(0);
-    let reference_norm = reference.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+    let reference_norm = reference
+        .iter()
+        .map(|&v| (v as f64) * (v as f64))
+        .sum::<f64>()
+        .sqrt();
     data.axis_iter(Axis(0))
         .map(|row| {
             // sklearn's cosine_distances: rows L2-normalised (zero rows stay zero), 1 − dot, clipped to [0, 2].
-            let norm = row.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+            let norm = row
+                .iter()
+                .map(|&v| (v as f64) * (v as f64))
+                .sum::<f64>()
+                .sqrt();
             let similarity = if norm == 0.0 || reference_norm == 0.0 {
                 0.0
             } else {
@@ -241,14 +260,21 @@ fn select_features(
         FeatureSelection::Auto if num_features <= 6 => {
             select_features(x, y, w, num_features, FeatureSelection::ForwardSelection)
         }
-        FeatureSelection::Auto => select_features(x, y, w, num_features, FeatureSelection::HighestWeights),
+        FeatureSelection::Auto => {
+            select_features(x, y, w, num_features, FeatureSelection::HighestWeights)
+        }
         FeatureSelection::HighestWeights => {
             let fit = fit_ridge(x, y, w, 0.01);
             let first = x.row(0);
-            let mut order: Vec<(usize, f64)> = (0..p).map(|j| (j, fit.coef[j] * first[j])).collect();
+            let mut order: Vec<(usize, f64)> =
+                (0..p).map(|j| (j, fit.coef[j] * first[j])).collect();
             // Python's sorted(..., reverse=True) is stable: equal magnitudes keep index order.
             order.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-            order.into_iter().take(num_features).map(|(j, _)| j).collect()
+            order
+                .into_iter()
+                .take(num_features)
+                .map(|(j, _)| j)
+                .collect()
         }
         FeatureSelection::ForwardSelection => {
             let mut used: Vec<usize> = Vec::new();
@@ -292,7 +318,8 @@ pub fn explain_label(
     let fit = fit_ridge(sub.view(), targets, weights, 1.0);
     let score = weighted_r2(&fit, sub.view(), targets, weights);
     let local_pred = fit.predict_row(sub.row(0));
-    let mut ranked: Vec<(usize, f64)> = used.iter().copied().zip(fit.coef.iter().copied()).collect();
+    let mut ranked: Vec<(usize, f64)> =
+        used.iter().copied().zip(fit.coef.iter().copied()).collect();
     ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     LocalExplanation {
         label,

@@ -250,7 +250,7 @@ pub struct NormalZiggurat {
     f: [f64; 256],
 }
 
-const ZIGGURAT_R: f64 = 3.654_152_885_361_008_8;
+const ZIGGURAT_R: f64 = 3.654_152_885_361_009;
 const ZIGGURAT_V: f64 = 0.004_928_673_233_99;
 
 impl NormalZiggurat {
@@ -270,7 +270,11 @@ impl NormalZiggurat {
         w[0] = base_width / scale;
         f[0] = 1.0;
         for i in 1..256 {
-            k[i] = if i == 1 { 0 } else { (scale * x[i - 1] / x[i]) as u64 };
+            k[i] = if i == 1 {
+                0
+            } else {
+                (scale * x[i - 1] / x[i]) as u64
+            };
             w[i] = x[i] / scale;
             f[i] = density(x[i]);
         }
@@ -305,7 +309,9 @@ impl NormalZiggurat {
                         };
                     }
                 }
-            } else if (self.f[layer - 1] - self.f[layer]) * rng.next_f64() + self.f[layer] < (-0.5 * x * x).exp() {
+            } else if (self.f[layer - 1] - self.f[layer]) * rng.next_f64() + self.f[layer]
+                < (-0.5 * x * x).exp()
+            {
                 return x;
             }
         }

@@ -27,7 +27,12 @@ pub fn sample_matrix(rng: &mut Mt19937, num_samples: usize, n_features: usize) -
 }
 
 /// The "fudged" image LIME pastes into hidden superpixels.
-pub fn fudged_image(image: ArrayView3<u8>, segments: ArrayView2<i32>, n_features: usize, hide: HideColor) -> Array3<u8> {
+pub fn fudged_image(
+    image: ArrayView3<u8>,
+    segments: ArrayView2<i32>,
+    n_features: usize,
+    hide: HideColor,
+) -> Array3<u8> {
     match hide {
         HideColor::Value(v) => Array3::from_elem(image.dim(), v),
         HideColor::Mean => {

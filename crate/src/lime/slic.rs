@@ -38,9 +38,15 @@ impl Default for SlicParams {
 /// Segments an H×W×3 u8 RGB image into labels `0..n`.
 pub fn slic(rgb: &Array3<u8>, params: &SlicParams) -> Result<Array2<i32>> {
     let (h, w, channels) = rgb.dim();
-    ensure!(channels == 3, "SLIC needs an RGB image (H×W×3), got {channels} channels");
+    ensure!(
+        channels == 3,
+        "SLIC needs an RGB image (H×W×3), got {channels} channels"
+    );
     ensure!(params.n_segments >= 1, "SLIC needs n_segments ≥ 1");
-    ensure!(params.compactness > 0.0, "SLIC compactness must be positive");
+    ensure!(
+        params.compactness > 0.0,
+        "SLIC compactness must be positive"
+    );
     ensure!(h > 0 && w > 0, "SLIC got an empty image");
     let lab = rgb_to_lab(rgb);
     let step = ((h * w) as f64 / params.n_segments as f64).sqrt().max(1.0);
@@ -131,7 +137,12 @@ fn enforce_connectivity(labels: &Array2<i32>, min_size: usize) -> Array2<i32> {
             out[[r0, c0]] = next;
             while let Some((r, c)) = stack.pop() {
                 component.push((r, c));
-                for (rr, cc) in [(r.wrapping_sub(1), c), (r + 1, c), (r, c.wrapping_sub(1)), (r, c + 1)] {
+                for (rr, cc) in [
+                    (r.wrapping_sub(1), c),
+                    (r + 1, c),
+                    (r, c.wrapping_sub(1)),
+                    (r, c + 1),
+                ] {
                     if rr < h && cc < w && out[[rr, cc]] < 0 && labels[[rr, cc]] == original {
                         out[[rr, cc]] = next;
                         stack.push((rr, cc));
@@ -157,8 +168,17 @@ mod tests {
 
     #[test]
     fn slic_gives_compact_connected_labels() {
-        let img = Array3::from_shape_fn((40, 40, 3), |(r, c, ch)| ((r * 5 + c * 3 + ch * 40) % 256) as u8);
-        let seg = slic(&img, &SlicParams { n_segments: 16, ..Default::default() }).unwrap();
+        let img = Array3::from_shape_fn((40, 40, 3), |(r, c, ch)| {
+            ((r * 5 + c * 3 + ch * 40) % 256) as u8
+        });
+        let seg = slic(
+            &img,
+            &SlicParams {
+                n_segments: 16,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let n = seg.iter().copied().max().unwrap() + 1;
         assert!((8..=32).contains(&n), "{n} segments for 16 requested");
         // Every label 0..n is used.

@@ -40,16 +40,40 @@ pub struct Npy {
 
 pub fn read_npy(path: &Path) -> Npy {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    assert_eq!(&bytes[..6], b"\x93NUMPY", "{} is not an .npy file", path.display());
+    assert_eq!(
+        &bytes[..6],
+        b"\x93NUMPY",
+        "{} is not an .npy file",
+        path.display()
+    );
     let (header_len, start) = if bytes[6] == 1 {
         (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
     } else {
-        (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
     };
     let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
-    assert!(header.contains("'fortran_order': False"), "only C-order fixtures");
-    let descr = header.split("'descr': '").nth(1).unwrap().split('\'').next().unwrap().to_string();
-    let shape_text = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
+    assert!(
+        header.contains("'fortran_order': False"),
+        "only C-order fixtures"
+    );
+    let descr = header
+        .split("'descr': '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let shape_text = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     let shape = shape_text
         .split(',')
         .map(str::trim)
@@ -66,25 +90,45 @@ pub fn read_npy(path: &Path) -> Npy {
 impl Npy {
     pub fn to_i32(&self) -> Vec<i32> {
         match self.descr.as_str() {
-            "<i2" => self.data.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as i32).collect(),
-            "<i4" => self.data.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect(),
-            "<i8" => self.data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as i32).collect(),
+            "<i2" => self
+                .data
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]) as i32)
+                .collect(),
+            "<i4" => self
+                .data
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+            "<i8" => self
+                .data
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as i32)
+                .collect(),
             d => panic!("unexpected integer dtype {d}"),
         }
     }
     pub fn to_u8(&self) -> Vec<u8> {
-        assert!(self.descr == "|u1" || self.descr == "|b1", "unexpected dtype {}", self.descr);
+        assert!(
+            self.descr == "|u1" || self.descr == "|b1",
+            "unexpected dtype {}",
+            self.descr
+        );
         self.data.clone()
     }
     pub fn to_f32(&self) -> Vec<f32> {
         assert_eq!(self.descr, "<f4");
-        self.data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+        self.data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     }
 }
 
 pub fn load_view(stem: &str) -> ndarray::Array3<u8> {
     let npy = read_npy(&fixtures().join(format!("views/{stem}.npy")));
-    ndarray::Array3::from_shape_vec((npy.shape[0], npy.shape[1], npy.shape[2]), npy.to_u8()).unwrap()
+    ndarray::Array3::from_shape_vec((npy.shape[0], npy.shape[1], npy.shape[2]), npy.to_u8())
+        .unwrap()
 }
 
 pub fn load_segments(stem: &str) -> ndarray::Array2<i32> {
@@ -155,7 +199,10 @@ impl glassbox::engine::Engine for TractEngine {
     fn max_batch(&self) -> usize {
         self.batch
     }
-    async fn run(&self, input: &glassbox::engine::Tensor) -> anyhow::Result<Vec<ndarray::ArrayD<f32>>> {
+    async fn run(
+        &self,
+        input: &glassbox::engine::Tensor,
+    ) -> anyhow::Result<Vec<ndarray::ArrayD<f32>>> {
         use tract_onnx::prelude::*;
         let glassbox::engine::Tensor::F32(x) = input else {
             anyhow::bail!("f32 input expected")
@@ -166,14 +213,21 @@ impl glassbox::engine::Engine for TractEngine {
         let mut shape = x.shape().to_vec();
         shape[0] = self.batch;
         let mut padded = ndarray::ArrayD::<f32>::zeros(shape.clone());
-        padded.slice_axis_mut(ndarray::Axis(0), (0..n).into()).assign(x);
+        padded
+            .slice_axis_mut(ndarray::Axis(0), (0..n).into())
+            .assign(x);
         let tensor = tract_onnx::prelude::Tensor::from_shape(&shape, padded.as_slice().unwrap())
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let outputs = self.plan.run(tvec![tensor.into()]).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let outputs = self
+            .plan
+            .run(tvec![tensor.into()])
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         outputs
             .iter()
             .map(|t| {
-                let view = t.to_plain_array_view::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let view = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
                 let mut out_shape = view.shape().to_vec();
                 let per = view.len() / out_shape[0];
                 out_shape[0] = n;
