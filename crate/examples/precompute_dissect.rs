@@ -60,13 +60,13 @@ fn main() -> Result<()> {
         let run = pollster::block_on(run_job(job, &Stderr))?;
         let t = &run.timings;
         eprintln!(
-            "{}: {} images processed (0 = all from cache), decode {:.1}s, target activations {:.1} img/s, matcher \
-             image embedding {:.1} img/s, soft_wpmi {:.1}s",
+            "{}: {} images processed (0 = all from cache), decode {:.1}s, target activations {}, matcher \
+             image embedding {}, soft_wpmi {:.1}s",
             job.target.name,
             t.images_processed,
             t.decode_s,
-            t.images_processed as f64 / t.target_s.max(1e-9),
-            t.images_processed as f64 / t.matcher_s.max(1e-9),
+            t.rate(t.target_s),
+            t.rate(t.matcher_s),
             t.wpmi_s
         );
         for path in write_tables(&run.tables, &out)? {

@@ -15,13 +15,13 @@ fn logit_neurons_are_labelled_with_their_own_class() {
     let run = pollster::block_on(run_job(&mobilenet_job(None, Some(cache)), &Silent)).unwrap();
     let t = &run.timings;
     println!(
-        "{} images: decode {:.1}s, target {:.1}s ({:.1} img/s), matcher {:.1}s ({:.1} img/s), soft_wpmi {:.1}s",
+        "{} images: decode {:.1}s, target {:.1}s ({}), matcher {:.1}s ({}), soft_wpmi {:.1}s",
         t.images_processed,
         t.decode_s,
         t.target_s,
-        t.images_processed as f64 / t.target_s.max(1e-9),
+        t.rate(t.target_s),
         t.matcher_s,
-        t.images_processed as f64 / t.matcher_s.max(1e-9),
+        t.rate(t.matcher_s),
         t.wpmi_s
     );
     let logits = run.tables.iter().find(|t| t.layer == "logits").unwrap();

@@ -87,11 +87,11 @@ fn resnet18_with_clip_end_to_end() {
         .unwrap();
         let t = &run.timings;
         println!(
-            "{target}: {} images, decode {:.1}s, ResNet18 activations {:.2} img/s, CLIP image embedding {:.2} img/s, soft_wpmi {:.2}s",
+            "{target}: {} images, decode {:.1}s, ResNet18 activations {}, CLIP image embedding {}, soft_wpmi {:.2}s",
             t.images_processed,
             t.decode_s,
-            t.images_processed as f64 / t.target_s.max(1e-9),
-            t.images_processed as f64 / t.matcher_s.max(1e-9),
+            t.rate(t.target_s),
+            t.rate(t.matcher_s),
             t.wpmi_s
         );
         assert_eq!(t.images_processed, PROBE_IMAGES);

@@ -56,6 +56,17 @@ pub struct Timings {
     pub wpmi_s: f64,
 }
 
+impl Timings {
+    /// Images per second of a phase that took `seconds`, or "cached" when the phase was skipped.
+    pub fn rate(&self, seconds: f64) -> String {
+        if self.images_processed == 0 || seconds == 0.0 {
+            "cached".into()
+        } else {
+            format!("{:.2} img/s", self.images_processed as f64 / seconds)
+        }
+    }
+}
+
 /// Tables of every requested layer, plus timings.
 pub struct DissectionRun {
     pub tables: Vec<DissectionTable>,
