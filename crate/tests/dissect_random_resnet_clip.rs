@@ -45,7 +45,7 @@ fn job(target: &str, concepts: PathBuf, cache: PathBuf, max_images: usize) -> Di
         max_images: Some(max_images),
         concept_set: concepts,
         params: SoftWpmiParams {
-            top_k: 5,
+            top_k: 4,
             ..Default::default()
         },
         top_images: 3,
@@ -119,7 +119,7 @@ fn resnet18_with_clip_end_to_end() {
         }
         tables.extend(run.tables);
     }
-    // A different probe set never reuses the cached activations.
+    // A different probe set (the first 4 images) never reuses the cached activations or embeddings.
     let fewer = pollster::block_on(run_job(
         &job("resnet18_imagenet1k_v1", concepts, cache, PROBE_IMAGES - 4),
         &Silent,
