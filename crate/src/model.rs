@@ -49,7 +49,8 @@ use crate::progress::Progress;
 pub const IMAGENET_LABELS: &str = include_str!("imagenet_labels.txt");
 
 /// The message every linear-head failure starts with.
-pub const HEAD_ERROR: &str = "this graph's head is not global-average-pool + linear; Grad-CAM/AblationCAM need it";
+pub const HEAD_ERROR: &str =
+    "this graph's head is not global-average-pool + linear; Grad-CAM/AblationCAM need it";
 
 /// How a model wants its images prepared (see [`crate::preprocess`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,10 +58,20 @@ pub const HEAD_ERROR: &str = "this graph's head is not global-average-pool + lin
 pub enum Preprocessing {
     /// torchvision's `Resize(resize)` (shorter side, PIL bilinear with antialias) + `CenterCrop(crop)`,
     /// then `(u8/255 - mean) / std`.
-    Torchvision { resize: u32, crop: u32, mean: [f32; 3], std: [f32; 3] },
+    Torchvision {
+        resize: u32,
+        crop: u32,
+        mean: [f32; 3],
+        std: [f32; 3],
+    },
     /// TF-slim: central square crop of side `min(W,H)·central_fraction`, PIL bilinear resize to
     /// `size`², then `(u8 - offset) · scale`.
-    CentralCrop { central_fraction: f32, size: u32, offset: f32, scale: f32 },
+    CentralCrop {
+        central_fraction: f32,
+        size: u32,
+        offset: f32,
+        scale: f32,
+    },
 }
 
 impl Preprocessing {
@@ -85,16 +96,32 @@ impl Preprocessing {
 
     fn validate(&self) -> Result<()> {
         match self {
-            Preprocessing::Torchvision { resize, crop, std, .. } => {
-                ensure!(*resize > 0 && *crop > 0, "preprocessing: resize and crop must be positive");
-                ensure!(std.iter().all(|s| *s > 0.0), "preprocessing: std must be positive");
+            Preprocessing::Torchvision {
+                resize, crop, std, ..
+            } => {
+                ensure!(
+                    *resize > 0 && *crop > 0,
+                    "preprocessing: resize and crop must be positive"
+                );
+                ensure!(
+                    std.iter().all(|s| *s > 0.0),
+                    "preprocessing: std must be positive"
+                );
             }
-            Preprocessing::CentralCrop { central_fraction, size, scale, .. } => {
+            Preprocessing::CentralCrop {
+                central_fraction,
+                size,
+                scale,
+                ..
+            } => {
                 ensure!(
                     *central_fraction > 0.0 && *central_fraction <= 1.0,
                     "preprocessing: central_fraction must be in (0, 1], got {central_fraction}"
                 );
-                ensure!(*size > 0 && *scale != 0.0, "preprocessing: size and scale must be non-zero");
+                ensure!(
+                    *size > 0 && *scale != 0.0,
+                    "preprocessing: size and scale must be non-zero"
+                );
             }
         }
         Ok(())
@@ -122,7 +149,10 @@ pub struct OutputSpec {
 
 impl Default for OutputSpec {
     fn default() -> Self {
-        OutputSpec { features: "features".into(), logits: "logits".into() }
+        OutputSpec {
+            features: "features".into(),
+            logits: "logits".into(),
+        }
     }
 }
 
@@ -138,9 +168,10 @@ pub struct Labels {
     pub background_offset: usize,
 }
 
-/// A model description (see the module docs for the JSON schema).
+/// A model description (see the module docs for the JSON schema). Unknown top-level keys are
+/// allowed (export scripts record provenance such as `"weights": "random"`); nested objects are strict
+/// so that typos in meaningful fields are errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub name: String,
     #[serde(default)]
@@ -188,18 +219,33 @@ impl Manifest {
             ),
         };
         let outputs = graph::outputs(g);
-        let features = pick_output(&outputs, 4, "features", "the last convolutional feature map [N, C, h, w]")?;
+        let features = pick_output(
+            &outputs,
+            4,
+            "features",
+            "the last convolutional feature map [N, C, h, w]",
+        )?;
         let logits = pick_output(&outputs, 2, "logits", "the class scores [N, classes]")?;
-        let classes = outputs.iter().find(|o| o.name == logits).and_then(|o| o.dims.clone()).and_then(|d| d[1]);
+        let classes = outputs
+            .iter()
+            .find(|o| o.name == logits)
+            .and_then(|o| o.dims.clone())
+            .and_then(|d| d[1]);
         Ok(Manifest {
             name: name.to_string(),
             description: format!("{name} (bare ONNX, preprocessing assumed: torchvision ImageNet)"),
             onnx: format!("{name}.onnx"),
             sha256: None,
-            input: InputSpec { name: input.name, shape: vec![dims[0], Some(3), Some(h), Some(w)] },
+            input: InputSpec {
+                name: input.name,
+                shape: vec![dims[0], Some(3), Some(h), Some(w)],
+            },
             preprocessing: Preprocessing::imagenet_torchvision(h as u32),
             outputs: OutputSpec { features, logits },
-            labels: Labels { file: None, background_offset: usize::from(classes == Some(1001)) },
+            labels: Labels {
+                file: None,
+                background_offset: usize::from(classes == Some(1001)),
+            },
         })
     }
 }
@@ -226,11 +272,20 @@ fn describe_outputs(outputs: &[graph::ValueSig]) -> String {
     outputs
         .iter()
         .map(|o| match &o.dims {
-            Some(d) => format!("`{}` {:?}", o.name, d),
+            Some(d) => format!("`{}` {}", o.name, format_dims(d)),
             None => format!("`{}` (no shape)", o.name),
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `[1, 3, 224, 224]`, with `?` for unknown dimensions.
+pub fn format_dims(dims: &[Option<usize>]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("?".into(), |v| v.to_string()))
+        .collect();
+    format!("[{}]", parts.join(", "))
 }
 
 /// `shared/data`: `$GLASSBOX_SHARED` (the `shared` folder, or its `data` folder itself), else
@@ -238,7 +293,11 @@ fn describe_outputs(outputs: &[graph::ValueSig]) -> String {
 pub fn shared_data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("GLASSBOX_SHARED") {
         let dir = PathBuf::from(dir);
-        return if dir.join("data").is_dir() { dir.join("data") } else { dir };
+        return if dir.join("data").is_dir() {
+            dir.join("data")
+        } else {
+            dir
+        };
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
 }
@@ -248,7 +307,10 @@ fn resolve_relative(base: &Path, rel: &str) -> PathBuf {
     let rel_path = Path::new(rel);
     if std::env::var_os("GLASSBOX_SHARED").is_some() {
         let parts: Vec<_> = rel_path.components().collect();
-        if let Some(i) = parts.windows(2).position(|w| w[0].as_os_str() == "shared" && w[1].as_os_str() == "data") {
+        if let Some(i) = parts
+            .windows(2)
+            .position(|w| w[0].as_os_str() == "shared" && w[1].as_os_str() == "data")
+        {
             let rest: PathBuf = parts[i + 2..].iter().collect();
             return shared_data_dir().join(rest);
         }
@@ -268,15 +330,22 @@ impl Model {
     /// Reads a manifest (`.json`) with the files it names, or a bare `.onnx`.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_path(path: &Path) -> Result<Model> {
-        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         if !is_json {
-            let onnx = std::fs::read(path).with_context(|| format!("cannot read the model file {}", path.display()))?;
-            let name = path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
-            return Model::from_onnx_bytes(&name, onnx).with_context(|| format!("loading {}", path.display()));
+            let onnx = std::fs::read(path)
+                .with_context(|| format!("cannot read the model file {}", path.display()))?;
+            let name = path
+                .file_stem()
+                .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+            return Model::from_onnx_bytes(&name, onnx)
+                .with_context(|| format!("loading {}", path.display()));
         }
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("cannot read the manifest {}", path.display()))?;
-        let manifest = Manifest::from_json(&text).with_context(|| format!("in the manifest {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the manifest {}", path.display()))?;
+        let manifest = Manifest::from_json(&text)
+            .with_context(|| format!("in the manifest {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let onnx_path = resolve_relative(base, &manifest.onnx);
         let onnx = std::fs::read(&onnx_path).with_context(|| {
@@ -290,18 +359,26 @@ impl Model {
         let labels_text = match &manifest.labels.file {
             Some(f) => {
                 let p = resolve_relative(base, f);
-                Some(
-                    std::fs::read_to_string(&p)
-                        .with_context(|| format!("cannot read the labels file {} named by {}", p.display(), path.display()))?,
-                )
+                Some(std::fs::read_to_string(&p).with_context(|| {
+                    format!(
+                        "cannot read the labels file {} named by {}",
+                        p.display(),
+                        path.display()
+                    )
+                })?)
             }
             None => None,
         };
-        Model::from_bytes(manifest, onnx, labels_text.as_deref()).with_context(|| format!("loading {}", path.display()))
+        Model::from_bytes(manifest, onnx, labels_text.as_deref())
+            .with_context(|| format!("loading {}", path.display()))
     }
 
     /// Builds a model from a manifest, the ONNX bytes and the text of `labels.file` (when it names one).
-    pub fn from_bytes(manifest: Manifest, onnx: Vec<u8>, labels_text: Option<&str>) -> Result<Model> {
+    pub fn from_bytes(
+        manifest: Manifest,
+        onnx: Vec<u8>,
+        labels_text: Option<&str>,
+    ) -> Result<Model> {
         if let Some(expected) = &manifest.sha256 {
             let actual = hex::encode(Sha256::digest(&onnx));
             ensure!(
@@ -345,7 +422,11 @@ impl Model {
                 manifest.labels.background_offset
             );
         }
-        Ok(Model { manifest, onnx, labels })
+        Ok(Model {
+            manifest,
+            onnx,
+            labels,
+        })
     }
 
     /// A bare ONNX file: the manifest is inferred from the graph ([`Manifest::infer`]).
@@ -361,7 +442,11 @@ impl Model {
 }
 
 fn parse_labels(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Checks the manifest against the graph; returns the number of classes when the graph declares it.
@@ -375,7 +460,11 @@ fn validate_signature(m: &Manifest, g: &pb::GraphProto) -> Result<Option<usize>>
     );
     if let Some(dims) = &input.dims {
         ensure!(
-            dims.len() == m.input.shape.len() && dims.iter().zip(&m.input.shape).all(|(g, s)| g == s || g.is_none()),
+            dims.len() == m.input.shape.len()
+                && dims
+                    .iter()
+                    .zip(&m.input.shape)
+                    .all(|(g, s)| g == s || g.is_none()),
             "the manifest's input shape {:?} does not match the graph's {:?}",
             m.input.shape,
             dims
@@ -383,14 +472,20 @@ fn validate_signature(m: &Manifest, g: &pb::GraphProto) -> Result<Option<usize>>
     }
     let (h, w) = m.preprocessing.input_hw();
     ensure!(
-        m.input.shape.len() == 4 && m.input.shape[1] == Some(3) && m.input.shape[2] == Some(h) && m.input.shape[3] == Some(w),
+        m.input.shape.len() == 4
+            && m.input.shape[1] == Some(3)
+            && m.input.shape[2] == Some(h)
+            && m.input.shape[3] == Some(w),
         "the manifest's input shape {:?} is not [N, 3, {h}, {w}] as its preprocessing makes",
         m.input.shape
     );
     let outputs = graph::outputs(g);
     let find = |name: &str, rank: usize, what: &str| -> Result<graph::ValueSig> {
         let o = outputs.iter().find(|o| o.name == name).with_context(|| {
-            format!("the graph has no output `{name}` ({what}); its outputs are {}", describe_outputs(&outputs))
+            format!(
+                "the graph has no output `{name}` ({what}); its outputs are {}",
+                describe_outputs(&outputs)
+            )
         })?;
         ensure!(
             o.rank().is_none_or(|r| r == rank),
@@ -424,7 +519,8 @@ impl LinearHead {
     /// As [`LinearHead::from_onnx`], on a decoded graph.
     pub fn from_graph(g: &pb::GraphProto, features: &str, logits: &str) -> Result<LinearHead> {
         let head = HeadReader { g };
-        head.read(features, logits).with_context(|| format!("{HEAD_ERROR} (reading `{features}` → `{logits}`)"))
+        head.read(features, logits)
+            .with_context(|| format!("{HEAD_ERROR} (reading `{features}` → `{logits}`)"))
     }
 
     /// Number of channels of the feature map.
@@ -435,13 +531,22 @@ impl LinearHead {
     /// `weight · mean_hw(features) + bias` for a batch of feature maps.
     pub fn apply(&self, features: ArrayView4<f32>) -> Array2<f32> {
         let (n, c, h, w) = features.dim();
-        let pooled = features.to_shape((n, c, h * w)).expect("contiguous reshape").mean_axis(Axis(2)).expect("h·w > 0");
+        let pooled = features
+            .to_shape((n, c, h * w))
+            .expect("contiguous reshape")
+            .mean_axis(Axis(2))
+            .expect("h·w > 0");
         pooled.dot(&self.weight.t()) + &self.bias
     }
 
     /// Checks that the graph's logits equal the head applied to its features (relative tolerance
     /// `rel_tol` of the largest logit magnitude, at least 1).
-    pub fn verify(&self, features: ArrayView4<f32>, logits: ndarray::ArrayView2<f32>, rel_tol: f32) -> Result<()> {
+    pub fn verify(
+        &self,
+        features: ArrayView4<f32>,
+        logits: ndarray::ArrayView2<f32>,
+        rel_tol: f32,
+    ) -> Result<()> {
         ensure!(
             features.dim().1 == self.channels() && logits.ncols() == self.weight.nrows(),
             "{HEAD_ERROR}: the head maps {} channels to {} classes but the graph gives features {:?} and logits {:?}",
@@ -452,7 +557,9 @@ impl LinearHead {
         );
         let predicted = self.apply(features);
         let scale = logits.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let max_diff = (&predicted - &logits).iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let max_diff = (&predicted - &logits)
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
         ensure!(
             max_diff <= rel_tol * scale,
             "{HEAD_ERROR}: logits differ from W·mean_hw(features)+b by up to {max_diff:.3e} (largest logit {scale:.3e}, \
@@ -472,7 +579,9 @@ impl<'a> HeadReader<'a> {
             .node
             .iter()
             .find(|n| n.output.iter().any(|o| o == tensor))
-            .with_context(|| format!("no node produces `{tensor}` (it is a graph input or initializer)"))
+            .with_context(|| {
+                format!("no node produces `{tensor}` (it is a graph input or initializer)")
+            })
     }
 
     fn init(&self, name: &str) -> Result<ArrayD<f32>> {
@@ -482,10 +591,13 @@ impl<'a> HeadReader<'a> {
     }
 
     /// Walks back through ops that only reshape `[N, C, 1, 1]` ↔ `[N, C]`.
-    fn skip_reshapes(&self, mut tensor: &'a str) -> &'a str {
-        while let Ok(node) = self.producer(tensor) {
+    fn skip_reshapes(&self, tensor: &str) -> String {
+        let mut tensor = tensor.to_string();
+        while let Ok(node) = self.producer(&tensor) {
             match node.op_type.as_str() {
-                "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => tensor = &node.input[0],
+                "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => {
+                    tensor = node.input[0].clone()
+                }
                 _ => break,
             }
         }
@@ -493,13 +605,13 @@ impl<'a> HeadReader<'a> {
     }
 
     fn read(&self, features: &str, logits: &str) -> Result<LinearHead> {
-        let last = self.producer(self.skip_reshapes(logits))?;
+        let last = self.producer(&self.skip_reshapes(logits))?;
         let (pooled, weight, bias) = match last.op_type.as_str() {
             "Gemm" => self.gemm(last)?,
             "MatMul" => self.matmul(last, None)?,
             "Add" => {
                 let (other, bias_name) = self.split_add(last)?;
-                let node = self.producer(self.skip_reshapes(other))?;
+                let node = self.producer(&self.skip_reshapes(other))?;
                 match node.op_type.as_str() {
                     "MatMul" => self.matmul(node, Some(bias_name))?,
                     op => bail!("the bias Add follows a {op} node, not a MatMul"),
@@ -507,11 +619,14 @@ impl<'a> HeadReader<'a> {
             }
             "Conv" => self.conv1x1(last)?,
             "Softmax" | "LogSoftmax" | "Sigmoid" => {
-                bail!("`{logits}` is {} of the scores; export the pre-softmax logits", last.op_type)
+                bail!(
+                    "`{logits}` is {} of the scores; export the pre-softmax logits",
+                    last.op_type
+                )
             }
             op => bail!("`{logits}` comes from a {op} node, not Gemm, MatMul(+Add) or a 1×1 Conv"),
         };
-        self.check_pool(self.skip_reshapes(pooled), features)?;
+        self.check_pool(&self.skip_reshapes(pooled), features)?;
         ensure!(
             bias.len() == weight.nrows(),
             "bias has {} entries for {} classes",
@@ -522,7 +637,7 @@ impl<'a> HeadReader<'a> {
     }
 
     fn split_add(&self, add: &'a pb::NodeProto) -> Result<(&'a str, &'a str)> {
-        let [a, b] = [&add.input[0], &add.input[1]];
+        let [a, b] = [add.input[0].as_str(), add.input[1].as_str()];
         if graph::initializer(self.g, b).is_some() {
             Ok((a, b))
         } else if graph::initializer(self.g, a).is_some() {
@@ -548,36 +663,62 @@ impl<'a> HeadReader<'a> {
     }
 
     fn gemm(&self, node: &'a pb::NodeProto) -> Result<(&'a str, Array2<f32>, Array1<f32>)> {
-        ensure!(graph::attr_int(node, "transA", 0) == 0, "the Gemm transposes its input (transA=1)");
+        ensure!(
+            graph::attr_int(node, "transA", 0) == 0,
+            "the Gemm transposes its input (transA=1)"
+        );
         let alpha = graph::attribute(node, "alpha").map_or(1.0, |a| a.f);
         let beta = graph::attribute(node, "beta").map_or(1.0, |a| a.f);
-        let b = self.init(&node.input[1])?.into_dimensionality::<Ix2>().context("Gemm weight is not 2-D")?;
+        let b = self
+            .init(&node.input[1])?
+            .into_dimensionality::<Ix2>()
+            .context("Gemm weight is not 2-D")?;
         // ONNX Gemm: Y = alpha·A·B' + beta·C with B' = Bᵀ when transB=1; our weight is [classes, channels].
-        let weight = if graph::attr_int(node, "transB", 0) == 1 { b } else { b.reversed_axes() };
+        let weight = if graph::attr_int(node, "transB", 0) == 1 {
+            b
+        } else {
+            b.reversed_axes()
+        };
         let weight = weight.as_standard_layout().mapv(|v| v * alpha);
         let bias = self.bias_vector(node.input.get(2).map(String::as_str), weight.nrows(), beta)?;
-        Ok((&node.input[0], weight, bias))
+        Ok((node.input[0].as_str(), weight, bias))
     }
 
-    fn matmul(&self, node: &'a pb::NodeProto, bias: Option<&str>) -> Result<(&'a str, Array2<f32>, Array1<f32>)> {
-        let b = self.init(&node.input[1])?.into_dimensionality::<Ix2>().context("MatMul weight is not 2-D")?;
+    fn matmul(
+        &self,
+        node: &'a pb::NodeProto,
+        bias: Option<&str>,
+    ) -> Result<(&'a str, Array2<f32>, Array1<f32>)> {
+        let b = self
+            .init(&node.input[1])?
+            .into_dimensionality::<Ix2>()
+            .context("MatMul weight is not 2-D")?;
         let weight = b.reversed_axes().as_standard_layout().to_owned();
         let bias = self.bias_vector(bias, weight.nrows(), 1.0)?;
-        Ok((&node.input[0], weight, bias))
+        Ok((node.input[0].as_str(), weight, bias))
     }
 
     fn conv1x1(&self, node: &'a pb::NodeProto) -> Result<(&'a str, Array2<f32>, Array1<f32>)> {
-        let w = self.init(&node.input[1])?.into_dimensionality::<Ix4>().context("Conv weight is not 4-D")?;
+        let w = self
+            .init(&node.input[1])?
+            .into_dimensionality::<Ix4>()
+            .context("Conv weight is not 4-D")?;
         let (k, c, kh, kw) = w.dim();
-        ensure!(kh == 1 && kw == 1, "the final Conv has a {kh}×{kw} kernel, not 1×1");
-        ensure!(graph::attr_int(node, "group", 1) == 1, "the final Conv is grouped");
+        ensure!(
+            kh == 1 && kw == 1,
+            "the final Conv has a {kh}×{kw} kernel, not 1×1"
+        );
+        ensure!(
+            graph::attr_int(node, "group", 1) == 1,
+            "the final Conv is grouped"
+        );
         ensure!(
             graph::attr_ints(node, "pads").is_none_or(|p| p.iter().all(|&v| v == 0)),
             "the final 1×1 Conv pads its input"
         );
         let weight = w.into_shape_with_order((k, c)).context("1×1 Conv weight")?;
         let bias = self.bias_vector(node.input.get(2).map(String::as_str), k, 1.0)?;
-        Ok((&node.input[0], weight, bias))
+        Ok((node.input[0].as_str(), weight, bias))
     }
 
     fn check_pool(&self, pooled: &str, features: &str) -> Result<()> {
@@ -589,28 +730,45 @@ impl<'a> HeadReader<'a> {
                     Some(a) => a.to_vec(),
                     None => match pool.input.get(1).filter(|s| !s.is_empty()) {
                         Some(name) => graph::tensor_i64(
-                            graph::initializer(self.g, name).context("ReduceMean axes are computed, not stored")?,
+                            graph::initializer(self.g, name)
+                                .context("ReduceMean axes are computed, not stored")?,
                         )?,
                         None => bail!("ReduceMean without axes averages over every axis"),
                     },
                 };
-                let mut axes: Vec<i64> = axes.iter().map(|&a| if a < 0 { a + 4 } else { a }).collect();
+                let mut axes: Vec<i64> = axes
+                    .iter()
+                    .map(|&a| if a < 0 { a + 4 } else { a })
+                    .collect();
                 axes.sort_unstable();
-                ensure!(axes == [2, 3], "ReduceMean averages over axes {axes:?}, not the spatial axes [2, 3]");
+                ensure!(
+                    axes == [2, 3],
+                    "ReduceMean averages over axes {axes:?}, not the spatial axes [2, 3]"
+                );
                 true
             }
             "AveragePool" => {
-                let f = graph::outputs(self.g).into_iter().find(|o| o.name == features).and_then(|o| o.static_shape());
+                let f = graph::outputs(self.g)
+                    .into_iter()
+                    .find(|o| o.name == features)
+                    .and_then(|o| o.static_shape());
                 let kernel = graph::attr_ints(pool, "kernel_shape").unwrap_or_default();
-                let pads_zero = graph::attr_ints(pool, "pads").is_none_or(|p| p.iter().all(|&v| v == 0));
+                let pads_zero =
+                    graph::attr_ints(pool, "pads").is_none_or(|p| p.iter().all(|&v| v == 0));
                 match f {
                     Some(s) => pads_zero && kernel.len() == 2 && kernel[0] as usize == s[2] && kernel[1] as usize == s[3],
                     None => bail!("an AveragePool head needs a static `{features}` shape to check it covers the whole map"),
                 }
             }
-            op => bail!("the linear layer's input comes from a {op} node, not a global average pool"),
+            op => {
+                bail!("the linear layer's input comes from a {op} node, not a global average pool")
+            }
         };
-        ensure!(ok, "the {} does not average the whole feature map", pool.op_type);
+        ensure!(
+            ok,
+            "the {} does not average the whole feature map",
+            pool.op_type
+        );
         ensure!(
             pool.input[0] == features,
             "the global average pool reads `{}`, not the `{features}` output",
@@ -643,7 +801,12 @@ impl Classifier {
     pub async fn load(model: Model, kind: EngineKind, batch: Option<usize>) -> Result<Classifier> {
         let engine = engine::create(kind, &model.onnx, batch)
             .await
-            .with_context(|| format!("loading model `{}` into the {kind} engine", model.manifest.name))?;
+            .with_context(|| {
+                format!(
+                    "loading model `{}` into the {kind} engine",
+                    model.manifest.name
+                )
+            })?;
         Classifier::with_engine(model, engine).await
     }
 
@@ -651,21 +814,38 @@ impl Classifier {
     pub async fn with_engine(model: Model, engine: Box<dyn Engine>) -> Result<Classifier> {
         let m = &model.manifest;
         let index_of = |name: &str| {
-            engine.output_names().iter().position(|o| o == name).ok_or_else(|| {
-                anyhow!("the engine has no output `{name}` (outputs: {:?})", engine.output_names())
-            })
+            engine
+                .output_names()
+                .iter()
+                .position(|o| o == name)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "the engine has no output `{name}` (outputs: {:?})",
+                        engine.output_names()
+                    )
+                })
         };
         let features_index = index_of(&m.outputs.features)?;
         let logits_index = index_of(&m.outputs.logits)?;
         let head = LinearHead::from_onnx(&model.onnx, &m.outputs.features, &m.outputs.logits)?;
-        let c = Classifier { model, engine, head, features_index, logits_index };
+        let c = Classifier {
+            model,
+            engine,
+            head,
+            features_index,
+            logits_index,
+        };
         let probe = c.probe_input();
-        let out = c.forward(probe.view(), &crate::progress::Silent).await.context("the head-check forward pass failed")?;
+        let out = c
+            .forward(probe.view(), &crate::progress::Silent)
+            .await
+            .context("the head-check forward pass failed")?;
         ensure!(
             out.features.iter().any(|&v| v != 0.0),
             "{HEAD_ERROR}: the feature map is all zeros on the check input, so the head cannot be verified"
         );
-        c.head.verify(out.features.view(), out.logits.view(), 1e-3)?;
+        c.head
+            .verify(out.features.view(), out.logits.view(), 1e-3)?;
         Ok(c)
     }
 
@@ -674,13 +854,17 @@ impl Classifier {
         let (h, w) = self.input_hw();
         Array4::from_shape_fn((1, 3, h, w), |(_, c, y, x)| {
             let (fy, fx) = (y as f32 / h as f32, x as f32 / w as f32);
-            let stripes = ((fx * 9.0 + fy * 5.0 + c as f32).sin() * 0.6) as f32;
+            let stripes = (fx * 9.0 + fy * 5.0 + c as f32).sin() * 0.6;
             (fx - fy) * (c as f32 - 1.0) + stripes
         })
     }
 
     /// Runs any number of images (chunked through the engine) and returns features and logits.
-    pub async fn forward(&self, batch: ArrayView4<f32>, progress: &dyn Progress) -> Result<Forward> {
+    pub async fn forward(
+        &self,
+        batch: ArrayView4<'_, f32>,
+        progress: &dyn Progress,
+    ) -> Result<Forward> {
         let input = Tensor::F32(batch.to_owned().into_dyn());
         let mut outputs = engine::run_all(self.engine.as_ref(), &input, progress).await?;
         let logits = std::mem::take(&mut outputs[self.logits_index])

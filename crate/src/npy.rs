@@ -47,9 +47,18 @@ pub fn to_bytes<T: NpyElement>(a: &ArrayViewD<T>) -> Vec<u8> {
     let shape = match a.shape() {
         [] => "()".to_string(),
         [n] => format!("({n},)"),
-        dims => format!("({})", dims.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    let mut header = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", T::DESCR);
+    let mut header = format!(
+        "{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}",
+        T::DESCR
+    );
     // Magic (6) + version (2) + length (2) + header + '\n' is padded to a multiple of 64.
     let unpadded = MAGIC.len() + 4 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
@@ -79,43 +88,78 @@ struct Header {
 }
 
 fn parse_header(bytes: &[u8]) -> Result<Header> {
-    ensure!(bytes.len() >= 10 && bytes.starts_with(MAGIC), "not a .npy file (missing the \\x93NUMPY magic)");
+    ensure!(
+        bytes.len() >= 10 && bytes.starts_with(MAGIC),
+        "not a .npy file (missing the \\x93NUMPY magic)"
+    );
     let (len, start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
         2 | 3 => {
             ensure!(bytes.len() >= 12, "truncated .npy header");
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => bail!(".npy format version {v} is not supported"),
     };
-    let text = bytes.get(start..start + len).context("truncated .npy header")?;
+    let text = bytes
+        .get(start..start + len)
+        .context("truncated .npy header")?;
     let text = std::str::from_utf8(text).context(".npy header is not text")?;
     let field = |key: &str| -> Result<&str> {
-        let at = text.find(&format!("'{key}'")).with_context(|| format!(".npy header has no '{key}': {text}"))?;
+        let at = text
+            .find(&format!("'{key}'"))
+            .with_context(|| format!(".npy header has no '{key}': {text}"))?;
         let rest = &text[at + key.len() + 2..];
         Ok(rest.trim_start().trim_start_matches(':').trim_start())
     };
     let descr = field("descr")?;
-    let descr = descr.strip_prefix('\'').and_then(|d| d.split('\'').next()).context("bad 'descr' in .npy header")?;
+    let descr = descr
+        .strip_prefix('\'')
+        .and_then(|d| d.split('\'').next())
+        .context("bad 'descr' in .npy header")?;
     let fortran_order = field("fortran_order")?.starts_with("True");
     let shape_text = field("shape")?;
-    let shape_text = shape_text.strip_prefix('(').and_then(|s| s.split(')').next()).context("bad 'shape' in .npy header")?;
+    let shape_text = shape_text
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .context("bad 'shape' in .npy header")?;
     let shape = shape_text
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().with_context(|| format!("bad dimension `{s}` in .npy shape")))
+        .map(|s| {
+            s.parse::<usize>()
+                .with_context(|| format!("bad dimension `{s}` in .npy shape"))
+        })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Header { descr: descr.to_string(), fortran_order, shape, data_offset: start + len })
+    Ok(Header {
+        descr: descr.to_string(),
+        fortran_order,
+        shape,
+        data_offset: start + len,
+    })
 }
 
 /// Builds an array from raw little-endian elements of `size` bytes each.
-fn build<T: Copy>(h: &Header, data: &[u8], size: usize, convert: impl Fn(&[u8]) -> T) -> Result<ArrayD<T>> {
+fn build<T: Copy>(
+    h: &Header,
+    data: &[u8],
+    size: usize,
+    convert: impl Fn(&[u8]) -> T,
+) -> Result<ArrayD<T>> {
     let n: usize = h.shape.iter().product();
-    ensure!(data.len() >= n * size, ".npy data is truncated: {} bytes for {n} × {size}", data.len());
+    ensure!(
+        data.len() >= n * size,
+        ".npy data is truncated: {} bytes for {n} × {size}",
+        data.len()
+    );
     let values: Vec<T> = data[..n * size].chunks_exact(size).map(convert).collect();
     let a = if h.fortran_order {
-        ArrayD::from_shape_vec(IxDyn(&h.shape).f(), values)?.as_standard_layout().into_owned()
+        ArrayD::from_shape_vec(IxDyn(&h.shape).f(), values)?
+            .as_standard_layout()
+            .into_owned()
     } else {
         ArrayD::from_shape_vec(IxDyn(&h.shape), values)?
     };
@@ -123,7 +167,10 @@ fn build<T: Copy>(h: &Header, data: &[u8], size: usize, convert: impl Fn(&[u8]) 
 }
 
 fn check_little_endian(descr: &str) -> Result<()> {
-    ensure!(!descr.starts_with('>'), "big-endian .npy ({descr}) is not supported; save with little-endian dtype");
+    ensure!(
+        !descr.starts_with('>'),
+        "big-endian .npy ({descr}) is not supported; save with little-endian dtype"
+    );
     Ok(())
 }
 
@@ -132,8 +179,18 @@ pub fn from_bytes<T: NpyElement>(bytes: &[u8]) -> Result<ArrayD<T>> {
     let h = parse_header(bytes)?;
     check_little_endian(&h.descr)?;
     let want = &T::DESCR[1..];
-    ensure!(&h.descr[1..] == want, ".npy holds {} but {} was expected", h.descr, T::DESCR);
-    build(&h, &bytes[h.data_offset..], std::mem::size_of::<T>(), T::get)
+    ensure!(
+        &h.descr[1..] == want,
+        ".npy holds {} but {} was expected",
+        h.descr,
+        T::DESCR
+    );
+    build(
+        &h,
+        &bytes[h.data_offset..],
+        std::mem::size_of::<T>(),
+        T::get,
+    )
 }
 
 /// Parses a numeric `.npy` (`f2`, `f4`, `f8`, `u1`, `i4`, `i8`) into `f32`.
@@ -143,7 +200,9 @@ pub fn from_bytes_f32(bytes: &[u8]) -> Result<ArrayD<f32>> {
     let data = &bytes[h.data_offset..];
     match &h.descr[1..] {
         "f4" => build(&h, data, 4, f32::get),
-        "f2" => build(&h, data, 2, |b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))),
+        "f2" => build(&h, data, 2, |b| {
+            f16_to_f32(u16::from_le_bytes([b[0], b[1]]))
+        }),
         "f8" => build(&h, data, 8, |b| f64::get(b) as f32),
         "u1" => build(&h, data, 1, |b| b[0] as f32),
         "i4" => build(&h, data, 4, |b| i32::get(b) as f32),
@@ -192,15 +251,22 @@ mod tests {
 
     #[test]
     fn round_trips_every_written_type() {
-        let a = Array::from_shape_fn((2, 3, 4), |(i, j, k)| (i * 12 + j * 4 + k) as f32 - 7.5).into_dyn();
+        let a = Array::from_shape_fn((2, 3, 4), |(i, j, k)| (i * 12 + j * 4 + k) as f32 - 7.5)
+            .into_dyn();
         assert_eq!(from_bytes::<f32>(&to_bytes(&a.view())).unwrap(), a);
         let u = a.mapv(|v| (v + 8.0) as u8);
         assert_eq!(from_bytes::<u8>(&to_bytes(&u.view())).unwrap(), u);
         let i = a.mapv(|v| v as i32 * 1000);
         assert_eq!(from_bytes::<i32>(&to_bytes(&i.view())).unwrap(), i);
-        assert_eq!(from_bytes_f32(&to_bytes(&i.view())).unwrap(), i.mapv(|v| v as f32));
+        assert_eq!(
+            from_bytes_f32(&to_bytes(&i.view())).unwrap(),
+            i.mapv(|v| v as f32)
+        );
         let scalar = ArrayD::from_elem(IxDyn(&[]), 3i64);
-        assert_eq!(from_bytes::<i64>(&to_bytes(&scalar.view())).unwrap(), scalar);
+        assert_eq!(
+            from_bytes::<i64>(&to_bytes(&scalar.view())).unwrap(),
+            scalar
+        );
     }
 
     #[test]
@@ -233,8 +299,13 @@ mod tests {
     #[test]
     fn rejects_wrong_type_and_garbage() {
         let a = ArrayD::<f32>::zeros(IxDyn(&[2]));
-        let err = from_bytes::<u8>(&to_bytes(&a.view())).unwrap_err().to_string();
+        let err = from_bytes::<u8>(&to_bytes(&a.view()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("<f4") && err.contains("|u1"), "{err}");
-        assert!(from_bytes_f32(b"hello world").unwrap_err().to_string().contains("not a .npy"));
+        assert!(from_bytes_f32(b"hello world")
+            .unwrap_err()
+            .to_string()
+            .contains("not a .npy"));
     }
 }

@@ -33,7 +33,9 @@ impl ImageLimits {
 
 impl Default for ImageLimits {
     fn default() -> Self {
-        ImageLimits { max_pixels: Self::DEFAULT_MAX_PIXELS }
+        ImageLimits {
+            max_pixels: Self::DEFAULT_MAX_PIXELS,
+        }
     }
 }
 
@@ -56,7 +58,10 @@ pub fn decode_named(bytes: &[u8], name: &str, limits: &ImageLimits) -> Result<Rg
         format!("{name}: not a recognised image (the first bytes match no JPEG, PNG, BMP or WebP signature)")
     })?;
     ensure!(
-        matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Bmp | ImageFormat::WebP),
+        matches!(
+            format,
+            ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Bmp | ImageFormat::WebP
+        ),
         "{name}: {format:?} images are not supported; use JPEG, PNG, BMP or WebP"
     );
     // The decoder's own allocation limit backs up the header check below (some headers lie).
@@ -71,15 +76,17 @@ pub fn decode_named(bytes: &[u8], name: &str, limits: &ImageLimits) -> Result<Rg
     ensure!(w > 0 && h > 0, "{name}: the image has zero size ({w}×{h})");
     ensure!(
         pixels <= limits.max_pixels,
-        "{name}: {w}×{h} = {:.1} megapixels exceeds the limit of {:.1} megapixels; downscale the image first \
-         or raise the limit (--max-megapixels)",
+        "{name}: {w}×{h} = {pixels} pixels ({:.1} megapixels) exceeds the limit of {} pixels; downscale the \
+         image first or raise the limit (--max-megapixels)",
         pixels as f64 / 1e6,
-        limits.max_pixels as f64 / 1e6
+        limits.max_pixels
     );
     if format == ImageFormat::Jpeg {
         check_jpeg_complete(bytes).with_context(|| format!("{name}: corrupt JPEG"))?;
     }
-    let orientation = decoder.orientation().with_context(|| format!("{name}: unreadable EXIF orientation"))?;
+    let orientation = decoder
+        .orientation()
+        .with_context(|| format!("{name}: unreadable EXIF orientation"))?;
     let mut img = DynamicImage::from_decoder(decoder)
         .with_context(|| format!("{name}: corrupt or truncated {format:?} data"))?;
     img.apply_orientation(orientation);
@@ -106,7 +113,10 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
             0x01 | 0xD0..=0xD7 => continue, // stand-alone markers without a length
             _ => {}
         }
-        let len = bytes.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize).context(TRUNCATED)?;
+        let len = bytes
+            .get(i..i + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+            .context(TRUNCATED)?;
         ensure!(len >= 2, "invalid marker segment length {len}");
         i += len;
         ensure!(i <= bytes.len(), TRUNCATED);
@@ -114,7 +124,10 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
             // Entropy-coded data runs to the next marker other than stuffing (FF 00) and restarts (FF D0-D7).
             loop {
                 ensure!(i + 1 < bytes.len(), TRUNCATED);
-                if bytes[i] == 0xFF && bytes[i + 1] != 0x00 && !(0xD0..=0xD7).contains(&bytes[i + 1]) {
+                if bytes[i] == 0xFF
+                    && bytes[i + 1] != 0x00
+                    && !(0xD0..=0xD7).contains(&bytes[i + 1])
+                {
                     break;
                 }
                 i += 1;
@@ -126,7 +139,8 @@ fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
 /// Reads and decodes an image file.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn load(path: &std::path::Path, limits: &ImageLimits) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the image {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the image {}", path.display()))?;
     decode_named(&bytes, &path.display().to_string(), limits)
 }
 
@@ -137,20 +151,32 @@ pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
             let resized = resize_shorter_side(img, resize);
             center_crop(&resized, crop, crop)
         }
-        Preprocessing::CentralCrop { central_fraction, size, .. } => {
-            let (x, y, side) = central_square(img.width(), img.height(), central_fraction);
-            let cropped = image::imageops::crop_imm(img, x, y, side, side).to_image();
+        Preprocessing::CentralCrop {
+            central_fraction,
+            size,
+            ..
+        } => {
+            let (x, y, w, h) = central_crop_box(img.width(), img.height(), central_fraction);
+            let cropped = image::imageops::crop_imm(img, x, y, w, h).to_image();
             resize_bilinear(&cropped, size, size)
         }
     }
 }
 
-/// The central square crop `(left, top, side)` of the TF-slim MobileNet evaluation:
-/// `side = int(min(W, H) · fraction)`, centred with the remainder split down (`(W - side) // 2`).
-pub fn central_square(w: u32, h: u32, fraction: f32) -> (u32, u32, u32) {
-    let side = ((w.min(h) as f64) * fraction as f64) as u32;
-    let side = side.max(1);
-    ((w - side) / 2, (h - side) / 2, side)
+/// The central crop `(left, top, width, height)` of the TF-slim MobileNet references
+/// (mobilenet_onnx/SOURCES.md): PIL `img.crop((l, t, l + s, t + s))` with `s = min(W, H) · fraction`
+/// and `l = (W - s) / 2`, `t = (H - s) / 2` as floats; PIL rounds each box coordinate with Python's
+/// `round` (halves to even), so the crop can be one pixel off square. This reproduces the reference
+/// top-1 and top-1 probabilities (to 4 decimals) on all 11 reference images.
+pub fn central_crop_box(w: u32, h: u32, fraction: f32) -> (u32, u32, u32, u32) {
+    let side = w.min(h) as f64 * fraction as f64;
+    let (l, t) = ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0);
+    let (x0, y0) = (round_half_even(l) as u32, round_half_even(t) as u32);
+    let (x1, y1) = (
+        round_half_even(l + side) as u32,
+        round_half_even(t + side) as u32,
+    );
+    (x0, y0, (x1 - x0).max(1), (y1 - y0).max(1))
 }
 
 /// torchvision `Resize(size)` with an int: the shorter side becomes `size`, the longer side
@@ -159,7 +185,11 @@ pub fn resize_shorter_side(img: &RgbImage, size: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
     let new_long = ((size as f64) * (long as f64) / (short as f64)) as u32;
-    let (nw, nh) = if w <= h { (size, new_long) } else { (new_long, size) };
+    let (nw, nh) = if w <= h {
+        (size, new_long)
+    } else {
+        (new_long, size)
+    };
     resize_bilinear(img, nw, nh)
 }
 
@@ -171,8 +201,8 @@ pub fn center_crop(img: &RgbImage, ch: u32, cw: u32) -> RgbImage {
     let img = if cw > w || ch > h {
         let left = if cw > w { (cw - w) / 2 } else { 0 };
         let top = if ch > h { (ch - h) / 2 } else { 0 };
-        let right = if cw > w { (cw - w + 1) / 2 } else { 0 };
-        let bottom = if ch > h { (ch - h + 1) / 2 } else { 0 };
+        let right = if cw > w { (cw - w).div_ceil(2) } else { 0 };
+        let bottom = if ch > h { (ch - h).div_ceil(2) } else { 0 };
         let mut canvas = RgbImage::new(w + left + right, h + top + bottom);
         image::imageops::replace(&mut canvas, img, left as i64, top as i64);
         padded = canvas;
@@ -216,7 +246,9 @@ fn bilinear_taps(in_size: usize, in0: f64, in1: f64, out_size: usize) -> Vec<Tap
             let center = in0 + (xx as f64 + 0.5) * scale;
             // `(int)` in C truncates toward zero; both bounds are then clamped to the image.
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-            let xmax = ((center + support + 0.5) as i64).min(in_size as i64).max(xmin as i64) as usize;
+            let xmax = ((center + support + 0.5) as i64)
+                .min(in_size as i64)
+                .max(xmin as i64) as usize;
             let raw: Vec<f64> = (xmin..xmax)
                 .map(|x| {
                     let t = ((x as f64 - center + 0.5) * ss).abs();
@@ -236,7 +268,10 @@ fn bilinear_taps(in_size: usize, in0: f64, in1: f64, out_size: usize) -> Vec<Tap
                     (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i32
                 })
                 .collect();
-            Taps { start: xmin, weights }
+            Taps {
+                start: xmin,
+                weights,
+            }
         })
         .collect()
 }
@@ -301,11 +336,17 @@ pub fn resize_bilinear(img: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
 pub fn to_tensor(view: &RgbImage, spec: &Preprocessing) -> Array3<f32> {
     let (w, h) = view.dimensions();
     let normalise: Box<dyn Fn(usize, u8) -> f32> = match *spec {
-        Preprocessing::Torchvision { mean, std, .. } => Box::new(move |c, v| (v as f32 / 255.0 - mean[c]) / std[c]),
-        Preprocessing::CentralCrop { offset, scale, .. } => Box::new(move |_, v| (v as f32 - offset) * scale),
+        Preprocessing::Torchvision { mean, std, .. } => {
+            Box::new(move |c, v| (v as f32 / 255.0 - mean[c]) / std[c])
+        }
+        Preprocessing::CentralCrop { offset, scale, .. } => {
+            Box::new(move |_, v| (v as f32 - offset) * scale)
+        }
     };
     // A lookup table per channel: 256 values instead of one division per pixel.
-    let table: Vec<[f32; 256]> = (0..3).map(|c| std::array::from_fn(|v| normalise(c, v as u8))).collect();
+    let table: Vec<[f32; 256]> = (0..3)
+        .map(|c| std::array::from_fn(|v| normalise(c, v as u8)))
+        .collect();
     let mut t = Array3::zeros((3, h as usize, w as usize));
     for (x, y, p) in view.enumerate_pixels() {
         for c in 0..3 {
@@ -316,7 +357,12 @@ pub fn to_tensor(view: &RgbImage, spec: &Preprocessing) -> Array3<f32> {
 }
 
 /// Decodes, prepares and normalises one image: `(model view, CHW tensor)`.
-pub fn prepare_bytes(bytes: &[u8], name: &str, spec: &Preprocessing, limits: &ImageLimits) -> Result<(RgbImage, Array3<f32>)> {
+pub fn prepare_bytes(
+    bytes: &[u8],
+    name: &str,
+    spec: &Preprocessing,
+    limits: &ImageLimits,
+) -> Result<(RgbImage, Array3<f32>)> {
     let img = decode_named(bytes, name, limits)?;
     let view = model_view(&img, spec);
     let tensor = to_tensor(&view, spec);
@@ -329,5 +375,6 @@ pub fn stack(tensors: &[Array3<f32>]) -> Result<ndarray::Array4<f32>> {
         bail!("no images to stack");
     }
     let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
-    ndarray::stack(ndarray::Axis(0), &views).context("images of different sizes cannot share a batch")
+    ndarray::stack(ndarray::Axis(0), &views)
+        .context("images of different sizes cannot share a batch")
 }

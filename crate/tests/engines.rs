@@ -20,13 +20,23 @@ const V2_TOP1: [usize; 10] = [2, 4, 990, 443, 40, 131, 138, 204, 818, 951];
 fn sample_batch(classifier: &Classifier) -> Array4<f32> {
     let tensors: Vec<_> = sample_images()
         .iter()
-        .map(|p| classifier.prepare(&preprocess::load(p, &ImageLimits::default()).unwrap()).1)
+        .map(|p| {
+            classifier
+                .prepare(&preprocess::load(p, &ImageLimits::default()).unwrap())
+                .1
+        })
         .collect();
     preprocess::stack(&tensors).unwrap()
 }
 
 fn argmax(row: ndarray::ArrayView1<f32>) -> usize {
-    row.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, f32::MIN),
+            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+        )
+        .0
 }
 
 #[test]
@@ -42,14 +52,21 @@ fn mobilenet_v2_top1_on_the_samples_matches_sources_md() {
     let top1: Vec<usize> = out.logits.axis_iter(Axis(0)).map(argmax).collect();
     println!("mobilenet_v2_1.0_224 top-1: {top1:?}");
     assert_eq!(top1, V2_TOP1);
-    assert_eq!(classifier.label(top1[0]), "goldfish");
+    assert!(
+        classifier.label(top1[0]).starts_with("goldfish"),
+        "{}",
+        classifier.label(top1[0])
+    );
     assert_eq!(classifier.label(0), "background");
 
     // The batch-1 graph gives the same numbers one image at a time (padding and chunking are exact).
     let single = Model::from_path(&manifest("mobilenet_v2_1.0_224")).unwrap();
     let single = block_on(Classifier::load(single, EngineKind::Cpu, None)).unwrap();
     let out1 = block_on(single.forward(batch.slice(s![7..10, .., .., ..]), &Silent)).unwrap();
-    let (diff, scale) = max_abs_diff(&out1.logits.into_dyn(), &out.logits.slice(s![7..10, ..]).to_owned().into_dyn());
+    let (diff, scale) = max_abs_diff(
+        &out1.logits.into_dyn(),
+        &out.logits.slice(s![7..10, ..]).to_owned().into_dyn(),
+    );
     println!("b1 vs b8 graph: max |Δlogit| {diff:.2e} (max |logit| {scale:.1})");
     assert!(diff <= 1e-4 * scale.max(1.0));
 }
@@ -63,16 +80,22 @@ fn head_is_verified_numerically_and_a_wrong_head_is_refused() {
     let head = &classifier.head;
     let predicted = head.apply(out.features.view());
     let (diff, scale) = max_abs_diff(&predicted.into_dyn(), &out.logits.clone().into_dyn());
-    println!("v1_0.25_128: max |W·mean(features)+b - logits| = {diff:.2e} (max |logit| {scale:.1})");
+    println!(
+        "v1_0.25_128: max |W·mean(features)+b - logits| = {diff:.2e} (max |logit| {scale:.1})"
+    );
     assert!(diff <= 1e-4 * scale);
-    head.verify(out.features.view(), out.logits.view(), 1e-3).unwrap();
+    head.verify(out.features.view(), out.logits.view(), 1e-3)
+        .unwrap();
 
     // A head that is off by 1% in one class's weights is caught.
     let mut wrong = head.clone();
     let top = argmax(out.logits.row(0));
     wrong.weight.row_mut(top).mapv_inplace(|w| w * 1.01);
     wrong.bias[top] += 0.05 * scale;
-    let err = wrong.verify(out.features.view(), out.logits.view(), 1e-3).unwrap_err().to_string();
+    let err = wrong
+        .verify(out.features.view(), out.logits.view(), 1e-3)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(HEAD_ERROR), "{err}");
 }
 
@@ -80,7 +103,11 @@ fn head_is_verified_numerically_and_a_wrong_head_is_refused() {
 fn a_nonlinear_head_is_refused_with_a_clear_error() {
     // Insert a Relu between the global average pool and the 1×1 classifier Conv.
     let onnx = edit_onnx(&mobilenet_onnx("mobilenet_v1_0.25_128_b1"), |g| {
-        let gap = g.node.iter().position(|n| n.op_type == "GlobalAveragePool").unwrap();
+        let gap = g
+            .node
+            .iter()
+            .position(|n| n.op_type == "GlobalAveragePool")
+            .unwrap();
         let pooled = g.node[gap].output[0].clone();
         let relu_out = format!("{pooled}_relu");
         for n in g.node.iter_mut().filter(|n| n.input.contains(&pooled)) {
@@ -100,10 +127,18 @@ fn a_nonlinear_head_is_refused_with_a_clear_error() {
         );
     });
     let model = Model::from_onnx_bytes("mobilenet_relu_head", onnx).unwrap();
-    let err = format!("{:#}", block_on(Classifier::load(model, EngineKind::Cpu, None)).err().unwrap());
+    let err = format!(
+        "{:#}",
+        block_on(Classifier::load(model, EngineKind::Cpu, None))
+            .err()
+            .unwrap()
+    );
     println!("{err}");
     assert!(err.contains(HEAD_ERROR), "{err}");
-    assert!(err.contains("Relu"), "the error should name the offending node: {err}");
+    assert!(
+        err.contains("Relu"),
+        "the error should name the offending node: {err}"
+    );
 }
 
 #[test]
@@ -115,10 +150,16 @@ fn resnet_topology_head_is_read_from_gemm_with_transposed_weight() {
     assert_eq!(classifier.head.weight.dim(), (10, 32));
     assert_eq!(classifier.engine.max_batch(), 4);
     let mut rng = Rng::new(3);
-    let x = rng.array(&[6, 3, 64, 64], 1.5).into_dimensionality().unwrap();
+    let x = rng
+        .array(&[6, 3, 64, 64], 1.5)
+        .into_dimensionality()
+        .unwrap();
     let out = block_on(classifier.forward(x.view(), &Silent)).unwrap();
-    assert_eq!(out.features.dim(), (6, 32, 4, 4));
-    classifier.head.verify(out.features.view(), out.logits.view(), 1e-4).unwrap();
+    assert_eq!(out.features.dim(), (6, 32, 8, 8));
+    classifier
+        .head
+        .verify(out.features.view(), out.logits.view(), 1e-4)
+        .unwrap();
 }
 
 #[test]
@@ -159,7 +200,9 @@ fn cancellation_stops_between_chunks() {
         }
     }
     let engine = CpuEngine::from_bytes(&ResNetBuilder::new(1).build(32, 5), Some(2)).unwrap();
-    let progress = CancelAfter { chunks: Cell::new(0) };
+    let progress = CancelAfter {
+        chunks: Cell::new(0),
+    };
     let mut made = 0;
     let result = block_on(engine::run_chunked(
         &engine,
@@ -167,7 +210,12 @@ fn cancellation_stops_between_chunks() {
         &progress,
         |r| {
             made += r.len();
-            Ok(Tensor::F32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[r.len(), 3, 32, 32]))))
+            Ok(Tensor::F32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[
+                r.len(),
+                3,
+                32,
+                32,
+            ]))))
         },
         |_, _| Ok(()),
     ));
@@ -180,11 +228,19 @@ mod webgpu {
     use super::*;
     use glassbox::engine::webgpu::WebGpuEngine;
 
-    fn compare(what: &str, cpu: &[ndarray::ArrayD<f32>], gpu: &[ndarray::ArrayD<f32>], names: &[String]) {
+    fn compare(
+        what: &str,
+        cpu: &[ndarray::ArrayD<f32>],
+        gpu: &[ndarray::ArrayD<f32>],
+        names: &[String],
+    ) {
         for ((c, g), name) in cpu.iter().zip(gpu).zip(names) {
             let (diff, scale) = max_abs_diff(g, c);
             println!("{what}: `{name}` max |wonnx - tract| = {diff:.2e} (max |value| {scale:.2})");
-            assert!(diff <= 1e-3 * scale.max(1.0), "{what}: `{name}` differs by {diff:.3e}");
+            assert!(
+                diff <= 1e-3 * scale.max(1.0),
+                "{what}: `{name}` differs by {diff:.3e}"
+            );
         }
     }
 
@@ -203,8 +259,21 @@ mod webgpu {
             let x = Tensor::F32(batch.slice(s![i..i + 1, .., .., ..]).to_owned().into_dyn());
             let c = block_on(cpu.engine.run(&x)).unwrap();
             let g = block_on(gpu.engine.run(&x)).unwrap();
-            compare(&format!("mobilenet_v2 image {i}"), &c, &g, cpu.engine.output_names());
-            assert_eq!(argmax(g[gpu.logits_index()].row(0)), V2_TOP1[i]);
+            compare(
+                &format!("mobilenet_v2 image {i}"),
+                &c,
+                &g,
+                cpu.engine.output_names(),
+            );
+            assert_eq!(
+                argmax(
+                    g[gpu.logits_index()]
+                        .index_axis(Axis(0), 0)
+                        .into_dimensionality()
+                        .unwrap()
+                ),
+                V2_TOP1[i]
+            );
         }
     }
 
@@ -220,10 +289,20 @@ mod webgpu {
         assert_eq!(gpu.max_batch(), 2);
         // Two inputs through the batch-2 session, and one (padded).
         let x = Tensor::F32(Rng::new(9).array(&[2, 3, 64, 64], 1.5));
-        compare("resnet-topology b2", &block_on(cpu.run(&x)).unwrap(), &block_on(gpu.run(&x)).unwrap(), cpu.output_names());
+        compare(
+            "resnet-topology b2",
+            &block_on(cpu.run(&x)).unwrap(),
+            &block_on(gpu.run(&x)).unwrap(),
+            cpu.output_names(),
+        );
         let x1 = x.slice_batch(1..2);
         let g1 = block_on(gpu.run(&x1)).unwrap();
         assert_eq!(g1[1].shape(), &[1, 10]);
-        compare("resnet-topology b1 padded", &block_on(cpu.run(&x1)).unwrap(), &g1, cpu.output_names());
+        compare(
+            "resnet-topology b1 padded",
+            &block_on(cpu.run(&x1)).unwrap(),
+            &g1,
+            cpu.output_names(),
+        );
     }
 }

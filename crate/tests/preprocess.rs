@@ -21,7 +21,12 @@ fn torchvision() -> Preprocessing {
 }
 
 fn central_crop() -> Preprocessing {
-    Preprocessing::CentralCrop { central_fraction: 0.875, size: 224, offset: 128.0, scale: 1.0 / 128.0 }
+    Preprocessing::CentralCrop {
+        central_fraction: 0.875,
+        size: 224,
+        offset: 128.0,
+        scale: 1.0 / 128.0,
+    }
 }
 
 fn load(path: &Path) -> RgbImage {
@@ -30,7 +35,9 @@ fn load(path: &Path) -> RgbImage {
 
 fn as_array(img: &RgbImage) -> ArrayD<u8> {
     let (w, h) = img.dimensions();
-    Array3::from_shape_vec((h as usize, w as usize, 3), img.as_raw().clone()).unwrap().into_dyn()
+    Array3::from_shape_vec((h as usize, w as usize, 3), img.as_raw().clone())
+        .unwrap()
+        .into_dyn()
 }
 
 /// (max |difference|, number of differing values).
@@ -39,7 +46,10 @@ fn compare(mine: &RgbImage, reference: &Path) -> (u8, usize) {
     let got = as_array(mine);
     assert_eq!(got.shape(), want.shape(), "{}", reference.display());
     let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
-    (diffs.iter().copied().max().unwrap(), diffs.iter().filter(|&&d| d > 0).count())
+    (
+        diffs.iter().copied().max().unwrap(),
+        diffs.iter().filter(|&&d| d > 0).count(),
+    )
 }
 
 #[test]
@@ -48,22 +58,41 @@ fn views_of_the_imagenet_samples_match_torchvision_and_pil_within_two_levels() {
     for path in support::sample_images() {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let img = load(&path);
-        let (tv, tv_n) = compare(&model_view(&img, &torchvision()), &fixtures().join(format!("{stem}.npy")));
-        let (cc, cc_n) =
-            compare(&model_view(&img, &central_crop()), &fixtures().join(format!("{stem}_central_crop_224.npy")));
+        let (tv, tv_n) = compare(
+            &model_view(&img, &torchvision()),
+            &fixtures().join(format!("{stem}.npy")),
+        );
+        let (cc, cc_n) = compare(
+            &model_view(&img, &central_crop()),
+            &fixtures().join(format!("{stem}_central_crop_224.npy")),
+        );
         println!("{stem}: torchvision max diff {tv} ({tv_n} values differ), central crop max diff {cc} ({cc_n} differ)");
         worst = (worst.0.max(tv), worst.1.max(cc));
     }
-    println!("worst max per-pixel difference: torchvision {}, central crop {}", worst.0, worst.1);
+    println!(
+        "worst max per-pixel difference: torchvision {}, central crop {}",
+        worst.0, worst.1
+    );
     assert!(worst.0 <= 2 && worst.1 <= 2, "{worst:?}");
 }
 
 #[test]
 fn views_of_lossless_images_are_bit_exact() {
-    for name in ["synthetic_small_rgb", "synthetic_wide_grey", "synthetic_rgba", "synthetic_palette"] {
+    for name in [
+        "synthetic_small_rgb",
+        "synthetic_wide_grey",
+        "synthetic_rgba",
+        "synthetic_palette",
+    ] {
         let img = load(&fixtures().join(format!("{name}.png")));
-        for (spec, suffix) in [(torchvision(), "torchvision"), (central_crop(), "central_crop_224")] {
-            let (max, n) = compare(&model_view(&img, &spec), &fixtures().join(format!("{name}_{suffix}.npy")));
+        for (spec, suffix) in [
+            (torchvision(), "torchvision"),
+            (central_crop(), "central_crop_224"),
+        ] {
+            let (max, n) = compare(
+                &model_view(&img, &spec),
+                &fixtures().join(format!("{name}_{suffix}.npy")),
+            );
             println!("{name} {suffix}: max diff {max}, {n} values differ");
             assert_eq!(max, 0, "{name} {suffix}");
         }
@@ -73,10 +102,30 @@ fn views_of_lossless_images_are_bit_exact() {
 #[test]
 fn exif_orientation_is_applied() {
     let img = load(&fixtures().join("exif_rotate6.jpg"));
-    assert_eq!(img.dimensions(), (48, 64), "orientation 6 turns the 64×48 picture upright");
+    assert_eq!(
+        img.dimensions(),
+        (48, 64),
+        "orientation 6 turns the 64×48 picture upright"
+    );
+    let want = npy::read::<u8>(&fixtures().join("exif_rotate6.npy")).unwrap();
+    let mean_diff = |candidate: &RgbImage| {
+        let got = as_array(candidate);
+        got.iter()
+            .zip(&want)
+            .map(|(a, b)| a.abs_diff(*b) as f64)
+            .sum::<f64>()
+            / want.len() as f64
+    };
     let (max, _) = compare(&img, &fixtures().join("exif_rotate6.npy"));
-    println!("exif_rotate6: max diff vs PIL exif_transpose {max}");
-    assert!(max <= 3, "{max}");
+    let upright = mean_diff(&img);
+    let upside_down = mean_diff(&image::imageops::rotate180(&img));
+    println!("exif_rotate6 vs PIL exif_transpose: max diff {max}, mean {upright:.3}; rotated 180°: mean {upside_down:.1}");
+    // JPEG decoders differ by a few levels at this tiny image's sharp colour edges.
+    assert!(max <= 6 && upright < 0.5, "max {max}, mean {upright}");
+    assert!(
+        upside_down > 20.0,
+        "the test picture must tell orientations apart"
+    );
 }
 
 #[test]
@@ -95,9 +144,17 @@ fn cmyk_jpeg_becomes_rgb() {
         let (y, x) = (r * 16 + 8, c * 16 + 8);
         let got = img.get_pixel(x as u32, y as u32).0;
         let expected = [want[[y, x, 0]], want[[y, x, 1]], want[[y, x, 2]]];
-        let diff = got.iter().zip(expected).map(|(a, b)| a.abs_diff(b)).max().unwrap();
+        let diff = got
+            .iter()
+            .zip(expected)
+            .map(|(a, b)| a.abs_diff(b))
+            .max()
+            .unwrap();
         println!("cmyk block ({r},{c}): got {got:?}, expected {expected:?}");
-        assert!(diff <= 8, "block ({r},{c}): got {got:?}, expected {expected:?}");
+        assert!(
+            diff <= 8,
+            "block ({r},{c}): got {got:?}, expected {expected:?}"
+        );
     }
 }
 
@@ -119,13 +176,19 @@ fn tensors_are_chw_and_normalised_as_the_references() {
     let t = to_tensor(&view, &central_crop());
     let p = view.get_pixel(9, 4);
     for c in 0..3 {
-        assert_eq!(t[[c, 4, 9]], (p[c] as f32 - 128.0) / 128.0, "exact for dyadic scales");
+        assert_eq!(
+            t[[c, 4, 9]],
+            (p[c] as f32 - 128.0) / 128.0,
+            "exact for dyadic scales"
+        );
     }
 }
 
 #[test]
 fn resize_handles_identity_and_extreme_aspect_ratios() {
-    let img = RgbImage::from_fn(300, 7, |x, y| image::Rgb([(x % 256) as u8, (y * 30) as u8, 128]));
+    let img = RgbImage::from_fn(300, 7, |x, y| {
+        image::Rgb([(x % 256) as u8, (y * 30) as u8, 128])
+    });
     assert_eq!(preprocess::resize_bilinear(&img, 300, 7), img);
     // Shorter side 7 → 256: the long side becomes int(256 · 300 / 7) = 10971.
     let resized = preprocess::resize_shorter_side(&img, 256);
@@ -142,6 +205,11 @@ fn resize_handles_identity_and_extreme_aspect_ratios() {
 
 #[test]
 fn decode_reports_the_name_of_a_bad_file() {
-    let err = decode_named(b"\x89PNG\r\n\x1a\nbroken", "broken.png", &ImageLimits::default()).unwrap_err();
+    let err = decode_named(
+        b"\x89PNG\r\n\x1a\nbroken",
+        "broken.png",
+        &ImageLimits::default(),
+    )
+    .unwrap_err();
     assert!(format!("{err:#}").contains("broken.png"));
 }

@@ -8,8 +8,8 @@ torch, torchvision, pillow, numpy):
   shared/data/imagenet-samples/ (PIL decoding, as torchvision's ImageFolder does). The float tensor
   torchvision feeds a ResNet is `Normalize(ToTensor(view))`; the script asserts that this equals the
   normalised uint8 view exactly, so comparing uint8 views is the same check as comparing tensors.
-- `<stem>_central_crop_224.npy`: uint8 [224, 224, 3], the TF-slim MobileNet view: centre square crop of
-  side int(min(W, H) * 0.875) at ((W - side) // 2, (H - side) // 2), then PIL resize((224, 224), BILINEAR).
+- `<stem>_central_crop_224.npy`: uint8 [224, 224, 3], the TF-slim MobileNet view: PIL crop of the float box
+  of side min(W, H) * 0.875 centred in the image, then PIL resize((224, 224), BILINEAR).
 - `synthetic_*.png` + `synthetic_*_{torchvision,central_crop_224}.npy`: small lossless images (odd sizes,
   upscaling, grey, RGBA, palette) whose views must match bit for bit (no JPEG decoder differences).
 - `exif_rotate6.jpg` + `exif_rotate6.npy`: a JPEG with EXIF orientation 6, and PIL's
@@ -45,9 +45,11 @@ TORCHVISION_TENSOR = transforms.Compose(
 
 
 def central_crop_view(img: Image.Image, size: int, fraction: float = 0.875) -> Image.Image:
+    # Float box; PIL's crop rounds each coordinate. This convention reproduces the top-1 probabilities of
+    # mobilenet_tflite_coral/reference_outputs.json to 4 decimals (integer-floor variants do not).
     w, h = img.size
-    side = int(min(w, h) * fraction)
-    left, top = (w - side) // 2, (h - side) // 2
+    side = min(w, h) * fraction
+    left, top = (w - side) / 2, (h - side) / 2
     return img.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
 
 

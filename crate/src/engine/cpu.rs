@@ -49,7 +49,9 @@ impl CpuEngine {
         let plan = model
             .into_optimized()
             .map_err(|e| anyhow!("{e:?}"))
-            .with_context(|| format!("tract could not optimise the graph for input shape {input_shape:?}"))?
+            .with_context(|| {
+                format!("tract could not optimise the graph for input shape {input_shape:?}")
+            })?
             .into_runnable()
             .map_err(|e| anyhow!("{e:?}"))?;
         ensure!(
@@ -58,7 +60,12 @@ impl CpuEngine {
             plan.model().outputs.len(),
             output_names.len()
         );
-        Ok(CpuEngine { plan, input_shape, input_is_f32, output_names })
+        Ok(CpuEngine {
+            plan,
+            input_shape,
+            input_is_f32,
+            output_names,
+        })
     }
 
     fn run_sync(&self, input: &Tensor) -> Result<Vec<ArrayD<f32>>> {
@@ -69,13 +76,22 @@ impl CpuEngine {
             Tensor::F32(a) => tract_onnx::prelude::Tensor::from(a).into(),
             Tensor::I64(a) => tract_onnx::prelude::Tensor::from(a).into(),
         };
-        let outputs = self.plan.run(tvec![value]).map_err(|e| anyhow!("{e:?}")).context("tract forward pass failed")?;
+        let outputs = self
+            .plan
+            .run(tvec![value])
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("tract forward pass failed")?;
         let arrays = outputs
             .iter()
             .zip(&self.output_names)
             .map(|(t, name)| {
-                let t = t.cast_to::<f32>().map_err(|e| anyhow!("{e:?}")).with_context(|| format!("output `{name}`"))?;
-                Ok(t.to_plain_array_view::<f32>().map_err(|e| anyhow!("{e:?}"))?.to_owned())
+                let t = t
+                    .cast_to::<f32>()
+                    .map_err(|e| anyhow!("{e:?}"))
+                    .with_context(|| format!("output `{name}`"))?;
+                Ok(t.to_plain_array_view::<f32>()
+                    .map_err(|e| anyhow!("{e:?}"))?
+                    .to_owned())
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(unpad_outputs(arrays, self.input_shape[0], n))

@@ -18,12 +18,12 @@ pub const INT64: i32 = DataType::Int64 as i32;
 /// at least one input and output, and an opset import: anything else is "not an ONNX model".
 pub fn decode(bytes: &[u8]) -> Result<pb::ModelProto> {
     const HINT: &str = "give an .onnx file exported by torch.onnx.export, tf2onnx or similar";
-    let model = pb::ModelProto::decode(bytes)
-        .map_err(|e| anyhow::anyhow!("this file is not an ONNX model (protobuf decoding failed: {e}); {HINT}"))?;
-    let graph = model
-        .graph
-        .as_ref()
-        .with_context(|| format!("this file is not an ONNX model (no graph in the protobuf); {HINT}"))?;
+    let model = pb::ModelProto::decode(bytes).map_err(|e| {
+        anyhow::anyhow!("this file is not an ONNX model (protobuf decoding failed: {e}); {HINT}")
+    })?;
+    let graph = model.graph.as_ref().with_context(|| {
+        format!("this file is not an ONNX model (no graph in the protobuf); {HINT}")
+    })?;
     ensure!(
         !graph.node.is_empty() && !graph.output.is_empty() && !model.opset_import.is_empty(),
         "this file is not an ONNX model (the protobuf has no nodes, outputs or opset: {} nodes, {} outputs, {} opsets); {HINT}",
@@ -41,7 +41,10 @@ pub fn encode(model: &pb::ModelProto) -> Vec<u8> {
 
 /// The graph of a model decoded by [`decode`] (which guarantees it exists).
 pub fn graph(model: &pb::ModelProto) -> &pb::GraphProto {
-    model.graph.as_ref().expect("decode() checked that the model has a graph")
+    model
+        .graph
+        .as_ref()
+        .expect("decode() checked that the model has a graph")
 }
 
 /// Name, element type and shape (`None` = symbolic or unknown dimension) of a graph input or output.
@@ -64,10 +67,11 @@ impl ValueSig {
 }
 
 fn value_sig(v: &pb::ValueInfoProto) -> ValueSig {
-    let tensor = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(type_proto::Value::TensorType(t)) => Some(t),
-        None => None,
-    };
+    let tensor = v
+        .r#type
+        .as_ref()
+        .and_then(|t| t.value.as_ref())
+        .map(|type_proto::Value::TensorType(t)| t);
     let dims = tensor.and_then(|t| t.shape.as_ref()).map(|s| {
         s.dim
             .iter()
@@ -77,13 +81,23 @@ fn value_sig(v: &pb::ValueInfoProto) -> ValueSig {
             })
             .collect()
     });
-    ValueSig { name: v.name.clone(), elem_type: tensor.map_or(0, |t| t.elem_type), dims }
+    ValueSig {
+        name: v.name.clone(),
+        elem_type: tensor.map_or(0, |t| t.elem_type),
+        dims,
+    }
 }
 
 /// Graph inputs that are real inputs (old exporters also list every initializer as an input).
 pub fn inputs(graph: &pb::GraphProto) -> Vec<ValueSig> {
-    let initialized: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    graph.input.iter().filter(|i| !initialized.contains(i.name.as_str())).map(value_sig).collect()
+    let initialized: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    graph
+        .input
+        .iter()
+        .filter(|i| !initialized.contains(i.name.as_str()))
+        .map(value_sig)
+        .collect()
 }
 
 /// Graph outputs, in order.
@@ -100,7 +114,10 @@ pub fn single_input(graph: &pb::GraphProto) -> Result<ValueSig> {
         many => bail!(
             "the ONNX graph has {} inputs ({}); glassbox needs exactly one image input",
             many.len(),
-            many.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -108,11 +125,17 @@ pub fn single_input(graph: &pb::GraphProto) -> Result<ValueSig> {
 /// Resolves the input shape one engine call uses: the graph's static shape, or its dynamic batch axis
 /// set to `batch` (other dynamic axes are an error: glassbox feeds fixed-size images).
 pub fn concrete_input_shape(input: &ValueSig, batch: Option<usize>) -> Result<Vec<usize>> {
-    let dims = input
-        .dims
-        .as_ref()
-        .with_context(|| format!("the graph input `{}` has no shape; re-export it with a static shape", input.name))?;
-    ensure!(!dims.is_empty(), "the graph input `{}` is a scalar", input.name);
+    let dims = input.dims.as_ref().with_context(|| {
+        format!(
+            "the graph input `{}` has no shape; re-export it with a static shape",
+            input.name
+        )
+    })?;
+    ensure!(
+        !dims.is_empty(),
+        "the graph input `{}` is a scalar",
+        input.name
+    );
     let mut shape = Vec::with_capacity(dims.len());
     for (axis, d) in dims.iter().enumerate() {
         match (axis, d) {
@@ -153,10 +176,23 @@ pub fn tensor_f32(t: &pb::TensorProto) -> Result<ArrayD<f32>> {
     let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
     let n: usize = shape.iter().product();
     let data: Vec<f32> = if !t.raw_data.is_empty() {
-        ensure!(t.raw_data.len() == 4 * n, "tensor `{}`: raw data has {} bytes for {n} floats", t.name, t.raw_data.len());
-        t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        ensure!(
+            t.raw_data.len() == 4 * n,
+            "tensor `{}`: raw data has {} bytes for {n} floats",
+            t.name,
+            t.raw_data.len()
+        );
+        t.raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
     } else {
-        ensure!(t.float_data.len() == n, "tensor `{}`: {} floats for shape {shape:?}", t.name, t.float_data.len());
+        ensure!(
+            t.float_data.len() == n,
+            "tensor `{}`: {} floats for shape {shape:?}",
+            t.name,
+            t.float_data.len()
+        );
         t.float_data.clone()
     };
     Ok(ArrayD::from_shape_vec(IxDyn(&shape), data)?)
@@ -164,10 +200,22 @@ pub fn tensor_f32(t: &pb::TensorProto) -> Result<ArrayD<f32>> {
 
 /// Reads an int64 tensor (inline `int64_data` or little-endian `raw_data`).
 pub fn tensor_i64(t: &pb::TensorProto) -> Result<Vec<i64>> {
-    ensure!(t.data_type == INT64, "tensor `{}` has ONNX data type {} where int64 (7) is needed", t.name, t.data_type);
+    ensure!(
+        t.data_type == INT64,
+        "tensor `{}` has ONNX data type {} where int64 (7) is needed",
+        t.name,
+        t.data_type
+    );
     if !t.raw_data.is_empty() {
-        ensure!(t.raw_data.len() % 8 == 0, "tensor `{}`: raw data is not a whole number of int64", t.name);
-        Ok(t.raw_data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect())
+        ensure!(
+            t.raw_data.len().is_multiple_of(8),
+            "tensor `{}`: raw data is not a whole number of int64",
+            t.name
+        );
+        Ok(t.raw_data
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect())
     } else {
         Ok(t.int64_data.clone())
     }
@@ -211,7 +259,10 @@ pub fn value_info(name: &str, elem_type: i32, shape: &[usize]) -> pb::ValueInfoP
                 shape: Some(pb::TensorShapeProto {
                     dim: shape
                         .iter()
-                        .map(|&d| Dimension { denotation: String::new(), value: Some(dimension::Value::DimValue(d as i64)) })
+                        .map(|&d| Dimension {
+                            denotation: String::new(),
+                            value: Some(dimension::Value::DimValue(d as i64)),
+                        })
                         .collect(),
                 }),
             })),

@@ -46,13 +46,14 @@ impl Tensor {
         }
     }
 
-    /// The same tensor with the batch axis zero-padded to `batch` rows (no copy when already that size).
+    /// A copy of the tensor with the batch axis zero-padded to `batch` rows.
     pub fn pad_batch(&self, batch: usize) -> Tensor {
         fn pad<T: Clone + Default>(a: &ArrayD<T>, batch: usize) -> ArrayD<T> {
             let mut shape = a.shape().to_vec();
             shape[0] = batch;
             let mut out = ArrayD::<T>::default(IxDyn(&shape));
-            out.slice_axis_mut(Axis(0), Slice::from(0..a.shape()[0])).assign(a);
+            out.slice_axis_mut(Axis(0), Slice::from(0..a.shape()[0]))
+                .assign(a);
             out
         }
         match self {
@@ -136,11 +137,17 @@ pub trait Engine {
 ///
 /// `batch` chooses the batch size of graphs whose batch axis is dynamic (default
 /// [`DEFAULT_DYNAMIC_BATCH`]); graphs with a static batch keep theirs and ignore it.
-pub async fn create(kind: EngineKind, onnx: &[u8], batch: Option<usize>) -> Result<Box<dyn Engine>> {
+pub async fn create(
+    kind: EngineKind,
+    onnx: &[u8],
+    batch: Option<usize>,
+) -> Result<Box<dyn Engine>> {
     match kind {
         EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::from_bytes(onnx, batch)?)),
         #[cfg(feature = "webgpu")]
-        EngineKind::Webgpu => Ok(Box::new(webgpu::WebGpuEngine::from_bytes(onnx, batch).await?)),
+        EngineKind::Webgpu => Ok(Box::new(
+            webgpu::WebGpuEngine::from_bytes(onnx, batch).await?,
+        )),
         #[cfg(not(feature = "webgpu"))]
         EngineKind::Webgpu => {
             bail!("this build of glassbox has no WebGPU engine: rebuild with `--features webgpu` or use the cpu engine")
@@ -176,7 +183,11 @@ pub(crate) fn check_input(engine_input: &[usize], want_f32: bool, input: &Tensor
 }
 
 /// Keeps the first `n` rows of every output whose first axis is the (padded) batch.
-pub(crate) fn unpad_outputs(outputs: Vec<ArrayD<f32>>, padded: usize, n: usize) -> Vec<ArrayD<f32>> {
+pub(crate) fn unpad_outputs(
+    outputs: Vec<ArrayD<f32>>,
+    padded: usize,
+    n: usize,
+) -> Vec<ArrayD<f32>> {
     if padded == n {
         return outputs;
     }
@@ -221,10 +232,14 @@ where
             input.shape(),
             range.len()
         );
-        let outputs = engine
-            .run(&input)
-            .await
-            .with_context(|| format!("running rows {}..{} of {total} on {}", range.start, range.end, engine.name()))?;
+        let outputs = engine.run(&input).await.with_context(|| {
+            format!(
+                "running rows {}..{} of {total} on {}",
+                range.start,
+                range.end,
+                engine.name()
+            )
+        })?;
         consume(range.clone(), outputs)?;
         progress.advance(range.len() as u64);
         start = range.end;
@@ -233,7 +248,11 @@ where
 }
 
 /// Runs every row of `input` (any batch size) and concatenates each output along the batch axis.
-pub async fn run_all(engine: &dyn Engine, input: &Tensor, progress: &dyn Progress) -> Result<Vec<ArrayD<f32>>> {
+pub async fn run_all(
+    engine: &dyn Engine,
+    input: &Tensor,
+    progress: &dyn Progress,
+) -> Result<Vec<ArrayD<f32>>> {
     let total = input.shape()[0];
     let mut parts: Vec<Vec<ArrayD<f32>>> = Vec::new();
     run_chunked(
@@ -251,8 +270,12 @@ pub async fn run_all(engine: &dyn Engine, input: &Tensor, progress: &dyn Progres
     (0..n_outputs)
         .map(|k| {
             let views: Vec<_> = parts.iter().map(|p| p[k].view()).collect();
-            ndarray::concatenate(Axis(0), &views)
-                .with_context(|| format!("output `{}` changes shape between chunks", engine.output_names()[k]))
+            ndarray::concatenate(Axis(0), &views).with_context(|| {
+                format!(
+                    "output `{}` changes shape between chunks",
+                    engine.output_names()[k]
+                )
+            })
         })
         .collect()
 }

@@ -18,19 +18,85 @@ use async_trait::async_trait;
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_hir::infer::InferenceModelExt;
+use tract_onnx::tract_hir::infer::{Factoid, InferenceModelExt};
 
 use super::{check_input, graph, unpad_outputs, Engine, EngineKind, Tensor};
 
 /// Operators wonnx 0.5.1 compiles (or folds away in its optimiser).
 const WONNX_OPS: &[&str] = &[
-    "Abs", "Acos", "Acosh", "Add", "And", "Asin", "Asinh", "Atan", "Atanh", "AveragePool", "BatchNormalization",
-    "Cast", "Ceil", "Celu", "Clip", "Concat", "Constant", "Conv", "Cos", "Cosh", "Div", "Dropout", "Elu", "Equal",
-    "Exp", "Flatten", "Floor", "Gather", "Gemm", "GlobalAveragePool", "Greater", "GreaterOrEqual", "Identity",
-    "LeakyRelu", "Less", "LessOrEqual", "Log", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "OneHot", "Or", "PRelu",
-    "Pad", "Pow", "Reciprocal", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
-    "ReduceSumSquare", "Relu", "Reshape", "Resize", "Round", "Sigmoid", "Sign", "Sin", "Sinh", "Softmax",
-    "Softplus", "Softsign", "Split", "Sqrt", "Squeeze", "Sub", "Tan", "Tanh", "Transpose", "Unsqueeze",
+    "Abs",
+    "Acos",
+    "Acosh",
+    "Add",
+    "And",
+    "Asin",
+    "Asinh",
+    "Atan",
+    "Atanh",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "Ceil",
+    "Celu",
+    "Clip",
+    "Concat",
+    "Constant",
+    "Conv",
+    "Cos",
+    "Cosh",
+    "Div",
+    "Dropout",
+    "Elu",
+    "Equal",
+    "Exp",
+    "Flatten",
+    "Floor",
+    "Gather",
+    "Gemm",
+    "GlobalAveragePool",
+    "Greater",
+    "GreaterOrEqual",
+    "Identity",
+    "LeakyRelu",
+    "Less",
+    "LessOrEqual",
+    "Log",
+    "MatMul",
+    "MaxPool",
+    "Mod",
+    "Mul",
+    "Neg",
+    "OneHot",
+    "Or",
+    "PRelu",
+    "Pad",
+    "Pow",
+    "Reciprocal",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Round",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Sinh",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Tan",
+    "Tanh",
+    "Transpose",
+    "Unsqueeze",
 ];
 
 /// A wonnx session with a fixed input shape.
@@ -57,7 +123,10 @@ impl WebGpuEngine {
         let output_names: Vec<String> = outputs.iter().map(|o| o.name.clone()).collect();
         let output_shapes = outputs
             .iter()
-            .map(|o| o.static_shape().with_context(|| format!("output `{}` has no static shape", o.name)))
+            .map(|o| {
+                o.static_shape()
+                    .with_context(|| format!("output `{}` has no static shape", o.name))
+            })
             .collect::<Result<Vec<_>>>()?;
         let adapter = find_adapter().await?;
         let session = wonnx::Session::from_bytes(&graph::encode(&prepared)).await.map_err(|e| {
@@ -66,7 +135,15 @@ impl WebGpuEngine {
                  smaller batch (wonnx 0.5.1 fits about 20 images of 224×224 per call); otherwise use the cpu engine"
             )
         })?;
-        Ok(WebGpuEngine { session, adapter, input_name: input.name, input_shape, input_is_f32, output_names, output_shapes })
+        Ok(WebGpuEngine {
+            session,
+            adapter,
+            input_name: input.name,
+            input_shape,
+            input_is_f32,
+            output_names,
+            output_shapes,
+        })
     }
 }
 
@@ -89,16 +166,35 @@ impl Engine for WebGpuEngine {
         let n = input.shape()[0];
         let padded = input.pad_batch(self.input_shape[0]);
         let tensor = match &padded {
-            Tensor::F32(a) => wonnx::utils::InputTensor::F32(a.as_standard_layout().into_owned().into_raw_vec_and_offset().0.into()),
-            Tensor::I64(a) => wonnx::utils::InputTensor::I64(a.as_standard_layout().into_owned().into_raw_vec_and_offset().0.into()),
+            Tensor::F32(a) => wonnx::utils::InputTensor::F32(
+                a.as_standard_layout()
+                    .into_owned()
+                    .into_raw_vec_and_offset()
+                    .0
+                    .into(),
+            ),
+            Tensor::I64(a) => wonnx::utils::InputTensor::I64(
+                a.as_standard_layout()
+                    .into_owned()
+                    .into_raw_vec_and_offset()
+                    .0
+                    .into(),
+            ),
         };
         let inputs = HashMap::from([(self.input_name.clone(), tensor)]);
-        let mut results = self.session.run(&inputs).await.map_err(|e| anyhow!("wonnx forward pass failed: {e}"))?;
+        let mut results = self
+            .session
+            .run(&inputs)
+            .await
+            .map_err(|e| anyhow!("wonnx forward pass failed: {e}"))?;
         let mut outputs = Vec::with_capacity(self.output_names.len());
         for name in &self.output_names {
-            let values = results.remove(name).with_context(|| format!("wonnx returned no output `{name}`"))?;
-            let values: Vec<f32> =
-                values.try_into().map_err(|e| anyhow!("output `{name}` is not convertible to f32: {e:?}"))?;
+            let values = results
+                .remove(name)
+                .with_context(|| format!("wonnx returned no output `{name}`"))?;
+            let values: Vec<f32> = values
+                .try_into()
+                .map_err(|e| anyhow!("output `{name}` is not convertible to f32: {e:?}"))?;
             outputs.push(values);
         }
         // wonnx returns flat buffers; shapes come from the prepared graph (tract's analysis).
@@ -106,19 +202,22 @@ impl Engine for WebGpuEngine {
             .into_iter()
             .zip(&self.output_shapes)
             .map(|(v, s)| {
-                ArrayD::from_shape_vec(IxDyn(s), v).map_err(|e| anyhow!("wonnx output has the wrong size: {e}"))
+                ArrayD::from_shape_vec(IxDyn(s), v)
+                    .map_err(|e| anyhow!("wonnx output has the wrong size: {e}"))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(unpad_outputs(arrays, self.input_shape[0], n))
     }
 }
 
-
 /// Finds the adapter wonnx will use (same selection: `WGPU_BACKEND`, `WGPU_ADAPTER_NAME`, else the
 /// primary backends), so that "no GPU" is an error here instead of a panic inside wonnx.
 pub async fn find_adapter() -> Result<String> {
     let backends = wgpu::util::backend_bits_from_env().unwrap_or(wgpu::Backends::PRIMARY);
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor { backends, ..Default::default() });
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..Default::default()
+    });
     let adapter = wgpu::util::initialize_adapter_from_env_or_default(&instance, backends, None).await.context(
         "no WebGPU/Vulkan adapter found. Natively, install a Vulkan driver (on Debian/Ubuntu without a GPU: \
          `apt-get install -y mesa-vulkan-drivers` gives the lavapipe CPU driver); in a browser, enable WebGPU. \
@@ -129,37 +228,57 @@ pub async fn find_adapter() -> Result<String> {
 }
 
 /// Rewrites a graph into the form wonnx 0.5.1 runs correctly, with the input fixed to `input_shape`.
-pub fn prepare_for_wonnx(mut model: pb::ModelProto, input_shape: &[usize]) -> Result<pb::ModelProto> {
+pub fn prepare_for_wonnx(
+    mut model: pb::ModelProto,
+    input_shape: &[usize],
+) -> Result<pb::ModelProto> {
     let facts = analyse_shapes(&model, input_shape)?;
     let g = model.graph.as_mut().context("the model has no graph")?;
 
-    let unsupported: Vec<&str> =
-        g.node.iter().map(|n| n.op_type.as_str()).filter(|op| !WONNX_OPS.contains(op)).collect();
+    let unsupported: Vec<&str> = g
+        .node
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .filter(|op| !WONNX_OPS.contains(op))
+        .collect();
     if !unsupported.is_empty() {
         let mut ops = unsupported;
         ops.sort_unstable();
         ops.dedup();
-        bail!("wonnx 0.5.1 does not implement the operator(s) {}; use the cpu engine for this graph", ops.join(", "));
+        bail!(
+            "wonnx 0.5.1 does not implement the operator(s) {}; use the cpu engine for this graph",
+            ops.join(", ")
+        );
     }
 
     // Static types everywhere: inputs, outputs and every intermediate tensor.
-    let initialized: std::collections::HashSet<String> = g.initializer.iter().map(|t| t.name.clone()).collect();
+    let initialized: std::collections::HashSet<String> =
+        g.initializer.iter().map(|t| t.name.clone()).collect();
     let typed = |name: &str| -> Result<pb::ValueInfoProto> {
         let (elem, shape) = facts.get(name).with_context(|| {
             format!("tract could not infer the type and shape of tensor `{name}`; wonnx needs every shape")
         })?;
         Ok(graph::value_info(name, *elem, shape))
     };
-    for input in g.input.iter_mut().filter(|i| !initialized.contains(&i.name)) {
+    for input in g
+        .input
+        .iter_mut()
+        .filter(|i| !initialized.contains(&i.name))
+    {
         *input = typed(&input.name)?;
     }
     for output in g.output.iter_mut() {
         *output = typed(&output.name)?;
     }
-    let outputs: std::collections::HashSet<String> = g.output.iter().map(|o| o.name.clone()).collect();
+    let outputs: std::collections::HashSet<String> =
+        g.output.iter().map(|o| o.name.clone()).collect();
     let mut value_info = Vec::new();
     for node in &g.node {
-        for out in node.output.iter().filter(|o| !o.is_empty() && !outputs.contains(*o)) {
+        for out in node
+            .output
+            .iter()
+            .filter(|o| !o.is_empty() && !outputs.contains(*o))
+        {
             value_info.push(typed(out)?);
         }
     }
@@ -177,25 +296,42 @@ pub fn prepare_for_wonnx(mut model: pb::ModelProto, input_shape: &[usize]) -> Re
 }
 
 fn is_activation(g: &pb::GraphProto, name: &str) -> bool {
-    g.node.iter().any(|n| n.op_type != "Shape" && n.output.iter().any(|o| o == name))
+    g.node
+        .iter()
+        .any(|n| n.op_type != "Shape" && n.output.iter().any(|o| o == name))
 }
 
 /// ONNX element type and static shape of every named tensor, from tract's analysis.
-fn analyse_shapes(model: &pb::ModelProto, input_shape: &[usize]) -> Result<HashMap<String, (i32, Vec<usize>)>> {
+fn analyse_shapes(
+    model: &pb::ModelProto,
+    input_shape: &[usize],
+) -> Result<HashMap<String, (i32, Vec<usize>)>> {
     let input = graph::single_input(graph::graph(model))?;
     let datum = match input.elem_type {
         graph::FLOAT => f32::datum_type(),
         graph::INT64 => i64::datum_type(),
-        other => bail!("the graph input `{}` has ONNX element type {other}", input.name),
+        other => bail!(
+            "the graph input `{}` has ONNX element type {other}",
+            input.name
+        ),
     };
-    let parsed = tract_onnx::onnx().parse(model, None).map_err(|e| anyhow!("{e:?}")).context("tract could not read the graph")?;
+    let parsed = tract_onnx::onnx()
+        .parse(model, None)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("tract could not read the graph")?;
     let mut m = parsed.model;
-    m.set_input_fact(0, InferenceFact::dt_shape(datum, input_shape.to_vec())).map_err(|e| anyhow!("{e:?}"))?;
-    m.analyse(false).map_err(|e| anyhow!("{e:?}")).context("tract's shape analysis failed")?;
+    m.set_input_fact(0, InferenceFact::dt_shape(datum, input_shape.to_vec()))
+        .map_err(|e| anyhow!("{e:?}"))?;
+    m.analyse(false)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("tract's shape analysis failed")?;
     let mut facts = HashMap::new();
     for (name, outlet) in parsed.outlets_by_name {
         let fact = m.outlet_fact(outlet).map_err(|e| anyhow!("{e:?}"))?;
-        let (Some(dt), Ok(Some(shape))) = (fact.datum_type.concretize(), fact.shape.as_concrete_finite()) else {
+        let (Some(dt), Ok(Some(shape))) = (
+            fact.datum_type.concretize(),
+            fact.shape.as_concrete_finite(),
+        ) else {
             continue;
         };
         let elem = match dt {
@@ -218,12 +354,21 @@ fn fix_gemm_transb(g: &mut pb::GraphProto) -> Result<()> {
         if node.op_type != "Gemm" || graph::attr_int(node, "transB", 0) == 0 {
             continue;
         }
-        ensure!(graph::attr_int(node, "transA", 0) == 0, "Gemm `{}` has transA=1, which wonnx cannot run", node.name);
+        ensure!(
+            graph::attr_int(node, "transA", 0) == 0,
+            "Gemm `{}` has transA=1, which wonnx cannot run",
+            node.name
+        );
         let b = g
             .initializer
             .iter()
             .find(|t| t.name == node.input[1])
-            .with_context(|| format!("Gemm `{}` has transB=1 on a computed input; wonnx cannot run it", node.name))?;
+            .with_context(|| {
+                format!(
+                    "Gemm `{}` has transB=1 on a computed input; wonnx cannot run it",
+                    node.name
+                )
+            })?;
         let w = graph::tensor_f32(b)?;
         ensure!(w.ndim() == 2, "Gemm `{}` weight is not 2-D", node.name);
         let transposed = w.t().as_standard_layout().into_owned();
@@ -239,7 +384,10 @@ fn fix_gemm_transb(g: &mut pb::GraphProto) -> Result<()> {
 }
 
 /// wonnx computes a bias-less 3×3 stride-1 `Conv` wrongly (silently): give every Conv an explicit zero bias.
-fn add_missing_conv_bias(g: &mut pb::GraphProto, facts: &HashMap<String, (i32, Vec<usize>)>) -> Result<()> {
+fn add_missing_conv_bias(
+    g: &mut pb::GraphProto,
+    facts: &HashMap<String, (i32, Vec<usize>)>,
+) -> Result<()> {
     let mut new_inits = Vec::new();
     for (i, node) in g.node.iter_mut().enumerate() {
         if node.op_type != "Conv" || node.input.get(2).is_some_and(|b| !b.is_empty()) {
@@ -250,7 +398,10 @@ fn add_missing_conv_bias(g: &mut pb::GraphProto, facts: &HashMap<String, (i32, V
             .map(|(_, s)| s[0])
             .with_context(|| format!("Conv `{}`: unknown weight shape", node.name))?;
         let name = format!("{}__glassbox_zero_bias_{i}", node.name);
-        new_inits.push(graph::make_tensor_f32(&name, &ArrayD::zeros(IxDyn(&[out_channels]))));
+        new_inits.push(graph::make_tensor_f32(
+            &name,
+            &ArrayD::zeros(IxDyn(&[out_channels])),
+        ));
         node.input.truncate(2);
         node.input.push(name);
     }

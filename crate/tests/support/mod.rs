@@ -43,7 +43,8 @@ pub fn sample_images() -> Vec<PathBuf> {
 
 /// Bytes of one of the shared MobileNet ONNX files, e.g. `mobilenet_v1_0.25_128_b1`.
 pub fn mobilenet_onnx(stem: &str) -> Vec<u8> {
-    std::fs::read(data_dir().join(format!("models/mobilenet_onnx/{stem}.onnx"))).expect("mobilenet onnx")
+    std::fs::read(data_dir().join(format!("models/mobilenet_onnx/{stem}.onnx")))
+        .expect("mobilenet onnx")
 }
 
 /// Whether wgpu finds an adapter; prints why a test is skipped when not.
@@ -81,13 +82,28 @@ impl Rng {
 }
 
 fn attr_ints(name: &str, v: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: 7, ints: v.to_vec(), ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 7,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
 }
 fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: 2, i: v, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i: v,
+        ..Default::default()
+    }
 }
 fn attr_float(name: &str, v: f32) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: 1, f: v, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 1,
+        f: v,
+        ..Default::default()
+    }
 }
 
 /// Builds a small ResNet-topology graph the way torchvision exports ResNets: bias-less convolutions
@@ -103,7 +119,12 @@ pub struct ResNetBuilder {
 
 impl ResNetBuilder {
     pub fn new(seed: u64) -> Self {
-        ResNetBuilder { rng: Rng::new(seed), nodes: vec![], inits: vec![], count: 0 }
+        ResNetBuilder {
+            rng: Rng::new(seed),
+            nodes: vec![],
+            inits: vec![],
+            count: 0,
+        }
     }
 
     fn fresh(&mut self, what: &str) -> String {
@@ -117,7 +138,13 @@ impl ResNetBuilder {
         name
     }
 
-    fn node(&mut self, op: &str, inputs: Vec<String>, attrs: Vec<pb::AttributeProto>, out: Option<&str>) -> String {
+    fn node(
+        &mut self,
+        op: &str,
+        inputs: Vec<String>,
+        attrs: Vec<pb::AttributeProto>,
+        out: Option<&str>,
+    ) -> String {
         let output = out.map_or_else(|| self.fresh(&op.to_lowercase()), str::to_string);
         let name = self.fresh(&format!("{op}_node"));
         self.nodes.push(pb::NodeProto {
@@ -132,7 +159,15 @@ impl ResNetBuilder {
     }
 
     /// Conv (no bias) + BatchNormalization (+ Relu).
-    fn conv_bn(&mut self, x: String, cin: usize, cout: usize, k: usize, stride: i64, relu: bool) -> String {
+    fn conv_bn(
+        &mut self,
+        x: String,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: i64,
+        relu: bool,
+    ) -> String {
         let std = (2.0 / (cin * k * k) as f32).sqrt() * 1.7;
         let w = self.rng.array(&[cout, cin, k, k], std);
         let w = self.init("conv_w", w);
@@ -140,15 +175,30 @@ impl ResNetBuilder {
         let conv = self.node(
             "Conv",
             vec![x, w],
-            vec![attr_ints("kernel_shape", &[k as i64, k as i64]), attr_ints("strides", &[stride, stride]), attr_ints("pads", &[p, p, p, p])],
+            vec![
+                attr_ints("kernel_shape", &[k as i64, k as i64]),
+                attr_ints("strides", &[stride, stride]),
+                attr_ints("pads", &[p, p, p, p]),
+            ],
             None,
         );
         let scale = self.rng.array(&[cout], 0.3).mapv(|v| v + 1.0);
         let bias = self.rng.array(&[cout], 0.2);
         let mean = self.rng.array(&[cout], 0.1);
         let var = self.rng.array(&[cout], 0.3).mapv(|v| v + 1.0);
-        let ins = vec![conv, self.init("bn_scale", scale), self.init("bn_b", bias), self.init("bn_mean", mean), self.init("bn_var", var)];
-        let bn = self.node("BatchNormalization", ins, vec![attr_float("epsilon", 1e-5)], None);
+        let ins = vec![
+            conv,
+            self.init("bn_scale", scale),
+            self.init("bn_b", bias),
+            self.init("bn_mean", mean),
+            self.init("bn_var", var),
+        ];
+        let bn = self.node(
+            "BatchNormalization",
+            ins,
+            vec![attr_float("epsilon", 1e-5)],
+            None,
+        );
         if relu {
             self.node("Relu", vec![bn], vec![], None)
         } else {
@@ -156,21 +206,36 @@ impl ResNetBuilder {
         }
     }
 
-    fn basic_block(&mut self, x: String, cin: usize, cout: usize, stride: i64, out: Option<&str>) -> String {
+    fn basic_block(
+        &mut self,
+        x: String,
+        cin: usize,
+        cout: usize,
+        stride: i64,
+        out: Option<&str>,
+    ) -> String {
         let a = self.conv_bn(x.clone(), cin, cout, 3, stride, true);
         let b = self.conv_bn(a, cout, cout, 3, 1, false);
-        let shortcut = if stride != 1 || cin != cout { self.conv_bn(x, cin, cout, 1, stride, false) } else { x };
+        let shortcut = if stride != 1 || cin != cout {
+            self.conv_bn(x, cin, cout, 1, stride, false)
+        } else {
+            x
+        };
         let sum = self.node("Add", vec![b, shortcut], vec![], None);
         self.node("Relu", vec![sum], vec![], out)
     }
 
-    /// The whole graph: input `[N, 3, size, size]`, features `[N, 32, size/16, size/16]`, logits `[N, classes]`.
+    /// The whole graph: input `[N, 3, size, size]`, features `[N, 32, size/8, size/8]`, logits `[N, classes]`.
     pub fn build(mut self, size: usize, classes: usize) -> Vec<u8> {
         let stem = self.conv_bn("input".into(), 3, 16, 3, 2, true);
         let pool = self.node(
             "MaxPool",
             vec![stem],
-            vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("strides", &[2, 2]), attr_ints("pads", &[1, 1, 1, 1])],
+            vec![
+                attr_ints("kernel_shape", &[3, 3]),
+                attr_ints("strides", &[2, 2]),
+                attr_ints("pads", &[1, 1, 1, 1]),
+            ],
             None,
         );
         let b1 = self.basic_block(pool, 16, 16, 1, None);
@@ -180,14 +245,21 @@ impl ResNetBuilder {
         let w = self.rng.array(&[classes, 32], 0.4);
         let b = self.rng.array(&[classes], 0.5);
         let (w, b) = (self.init("fc_w", w), self.init("fc_b", b));
-        self.node("Gemm", vec![flat, w, b], vec![attr_int("transB", 1)], Some("logits"));
+        self.node(
+            "Gemm",
+            vec![flat, w, b],
+            vec![attr_int("transB", 1)],
+            Some("logits"),
+        );
 
         let dyn_dim = |p: &str| pb::tensor_shape_proto::Dimension {
             denotation: String::new(),
             value: Some(pb::tensor_shape_proto::dimension::Value::DimParam(p.into())),
         };
         let with_dyn_batch = |mut v: pb::ValueInfoProto| {
-            if let Some(pb::type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            if let Some(pb::type_proto::Value::TensorType(t)) =
+                v.r#type.as_mut().and_then(|t| t.value.as_mut())
+            {
                 t.shape.as_mut().unwrap().dim[0] = dyn_dim("N");
             }
             v
@@ -196,16 +268,27 @@ impl ResNetBuilder {
             node: self.nodes,
             name: "resnet_topology_random".into(),
             initializer: self.inits,
-            input: vec![with_dyn_batch(graph::value_info("input", graph::FLOAT, &[1, 3, size, size]))],
+            input: vec![with_dyn_batch(graph::value_info(
+                "input",
+                graph::FLOAT,
+                &[1, 3, size, size],
+            ))],
             output: vec![
-                with_dyn_batch(graph::value_info("features", graph::FLOAT, &[1, 32, size / 16, size / 16])),
+                with_dyn_batch(graph::value_info(
+                    "features",
+                    graph::FLOAT,
+                    &[1, 32, size / 8, size / 8],
+                )),
                 with_dyn_batch(graph::value_info("logits", graph::FLOAT, &[1, classes])),
             ],
             ..Default::default()
         };
         let model = pb::ModelProto {
             ir_version: 7,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
             producer_name: "glassbox tests (random weights)".into(),
             graph: Some(g),
             ..Default::default()
@@ -224,7 +307,10 @@ pub fn edit_onnx(bytes: &[u8], edit: impl FnOnce(&mut pb::GraphProto)) -> Vec<u8
 /// Max |a - b| and max |b| over two arrays of the same shape.
 pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> (f32, f32) {
     assert_eq!(a.shape(), b.shape());
-    let diff = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     (diff, scale)
 }
