@@ -1,0 +1,267 @@
+//! A whole dissection run described as data (what the `dissect` CLI subcommand and the precompute example
+//! build from their arguments): load the models, run [`super::dissect`], write the tables.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::cache::MatrixCache;
+use super::matcher::{ClassifierMatcher, ClipMatcher, ConceptMatcher};
+use super::probe::ProbeSet;
+use super::tables::{DissectionTable, ModelRecord};
+use super::tokenizer::ClipTokenizer;
+use super::wpmi::SoftWpmiParams;
+use super::{dissect, sha256_hex, ConceptSet, DissectOptions, DissectionRun, TargetModel};
+use crate::engine::{self, EngineKind};
+use crate::model::Preprocessing;
+use crate::progress::Progress;
+
+/// The network to dissect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetSpec {
+    /// Display name (e.g. `resnet18_imagenet`).
+    pub name: String,
+    /// A model manifest (`.json`, its preprocessing is used) or an ONNX file (then `preprocessing` is required).
+    pub path: PathBuf,
+    #[serde(default)]
+    pub preprocessing: Option<Preprocessing>,
+    /// What the weights are; recorded in every table ("RANDOM" for random-weight graphs).
+    pub weights: String,
+    /// Graph outputs to label.
+    pub layers: Vec<String>,
+}
+
+/// The concept matcher.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MatcherSpec {
+    /// CLIP image + text encoders (`models/export.py`), with the BPE vocabulary.
+    Clip {
+        name: String,
+        image_onnx: PathBuf,
+        text_onnx: PathBuf,
+        bpe_vocab: PathBuf,
+    },
+    /// A classifier's class probabilities; concept `k` is logit `k + class_offset` (1 for background-first
+    /// 1001-way TF-slim models).
+    Classifier {
+        name: String,
+        path: PathBuf,
+        preprocessing: Option<Preprocessing>,
+        logits_output: String,
+        class_offset: usize,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DissectJob {
+    pub target: TargetSpec,
+    pub matcher: MatcherSpec,
+    pub probe_dir: PathBuf,
+    /// Use only the first `max_images` probe images (sorted order).
+    #[serde(default)]
+    pub max_images: Option<usize>,
+    pub concept_set: PathBuf,
+    #[serde(default)]
+    pub params: SoftWpmiParams,
+    #[serde(default = "default_top_images")]
+    pub top_images: usize,
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// Batch size for dynamic-batch graphs.
+    #[serde(default)]
+    pub batch: Option<usize>,
+}
+
+fn default_top_images() -> usize {
+    5
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
+}
+
+/// The manifest fields dissection needs. Other fields are ignored: the exporter's manifests carry more (layer
+/// means, export checks) than the classifier manifest of `crate::model` accepts.
+#[derive(Deserialize)]
+struct ManifestView {
+    onnx: PathBuf,
+    #[serde(default)]
+    sha256: Option<String>,
+    preprocessing: Preprocessing,
+}
+
+/// ONNX bytes and preprocessing from a manifest (`.json`, ONNX path relative to it, sha256 checked when given), or
+/// a bare ONNX file plus an explicit preprocessing. An explicit preprocessing overrides the manifest's.
+fn load_graph(
+    path: &Path,
+    preprocessing: &Option<Preprocessing>,
+    what: &str,
+) -> Result<(Vec<u8>, Preprocessing, String)> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        let text = read(path, what)?;
+        let manifest: ManifestView = serde_json::from_slice(&text).with_context(|| {
+            format!(
+                "the {what} manifest {} is not a model manifest",
+                path.display()
+            )
+        })?;
+        let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx);
+        let onnx = read(&onnx_path, what)?;
+        if let Some(expected) = manifest.sha256 {
+            let actual = sha256_hex(&onnx);
+            ensure!(
+                actual.eq_ignore_ascii_case(expected.trim()),
+                "sha256 of {} is {actual}, its manifest {} says {expected}: re-export or fix the manifest",
+                onnx_path.display(),
+                path.display()
+            );
+        }
+        let spec = preprocessing.clone().unwrap_or(manifest.preprocessing);
+        return Ok((onnx, spec, file_name(&onnx_path)));
+    }
+    let Some(spec) = preprocessing.clone() else {
+        bail!(
+            "the {what} {} is a bare ONNX file: give its preprocessing (or use a manifest .json)",
+            path.display()
+        )
+    };
+    Ok((read(path, what)?, spec, file_name(path)))
+}
+
+/// Runs the job; returns the tables (not yet written).
+pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<DissectionRun> {
+    let concept_set = ConceptSet::from_path(&job.concept_set)?;
+    let mut probe = ProbeSet::from_dir(&job.probe_dir)?;
+    if let Some(n) = job.max_images {
+        probe = probe.truncated(n);
+    }
+
+    let (target_onnx, target_pre, target_file) =
+        load_graph(&job.target.path, &job.target.preprocessing, "target model")?;
+    let target = TargetModel {
+        record: ModelRecord {
+            name: job.target.name.clone(),
+            file: target_file,
+            sha256: sha256_hex(&target_onnx),
+            weights: job.target.weights.clone(),
+        },
+        engine: engine::create(EngineKind::Cpu, &target_onnx, job.batch).await?,
+        preprocessing: target_pre,
+        layers: job.target.layers.clone(),
+    };
+    let cache = job.cache_dir.as_deref().map(MatrixCache::new).transpose()?;
+    let matcher: Box<dyn ConceptMatcher> = match &job.matcher {
+        MatcherSpec::Classifier {
+            name,
+            path,
+            preprocessing,
+            logits_output,
+            class_offset,
+        } => {
+            let (onnx, pre, _) = load_graph(path, preprocessing, "matcher classifier")?;
+            let engine = engine::create(EngineKind::Cpu, &onnx, job.batch).await?;
+            let classes = (0..concept_set.concepts.len())
+                .map(|k| k + class_offset)
+                .collect();
+            Box::new(ClassifierMatcher::new(
+                name,
+                engine,
+                &onnx,
+                pre,
+                logits_output,
+                classes,
+                concept_set.concepts.clone(),
+            )?)
+        }
+        MatcherSpec::Clip {
+            name,
+            image_onnx,
+            text_onnx,
+            bpe_vocab,
+        } => {
+            let image_bytes = read(image_onnx, "CLIP image encoder")?;
+            let text_bytes = read(text_onnx, "CLIP text encoder")?;
+            let tokenizer = ClipTokenizer::from_path(bpe_vocab)?;
+            let text_key = super::cache::cache_key(&[
+                b"clip-text-v1",
+                sha256_hex(&text_bytes).as_bytes(),
+                concept_set.sha256.as_bytes(),
+            ]);
+            let cached = match &cache {
+                Some(c) => c.load("clip-text", &text_key)?,
+                None => None,
+            };
+            let text_engine = engine::create(EngineKind::Cpu, &text_bytes, job.batch).await?;
+            let texts = match cached {
+                Some(t) => t,
+                None => {
+                    let t = ClipMatcher::encode_texts(
+                        text_engine.as_ref(),
+                        &tokenizer,
+                        &concept_set.concepts,
+                        progress,
+                    )
+                    .await?;
+                    if let Some(c) = &cache {
+                        c.store("clip-text", &text_key, &t)?;
+                    }
+                    t
+                }
+            };
+            let image_engine = engine::create(EngineKind::Cpu, &image_bytes, job.batch).await?;
+            Box::new(
+                ClipMatcher::new(
+                    name,
+                    image_engine,
+                    &image_bytes,
+                    text_engine.as_ref(),
+                    &text_bytes,
+                    &tokenizer,
+                    concept_set.concepts.clone(),
+                    Some(texts),
+                    progress,
+                )
+                .await?,
+            )
+        }
+    };
+    let options = DissectOptions {
+        params: job.params,
+        top_images: job.top_images,
+        chunk: 64,
+        cache,
+    };
+    dissect(
+        &target,
+        matcher.as_ref(),
+        &concept_set,
+        &probe,
+        &options,
+        progress,
+    )
+    .await
+}
+
+/// Writes `<dir>/<model>_<layer>.{json,csv}` for every table.
+pub fn write_tables(tables: &[DissectionTable], dir: &Path) -> Result<Vec<PathBuf>> {
+    tables
+        .iter()
+        .map(|t| {
+            let stem = format!("{}_{}", t.model.name, t.layer).replace(['/', ' ', ':'], "_");
+            t.write(dir, &stem)?;
+            Ok(dir.join(format!("{stem}.json")))
+        })
+        .collect()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}

@@ -1,0 +1,315 @@
+//! The dissection pipeline: one streaming pass over the probe set (pooled activations of the target's layers and
+//! the matcher's image embeddings, each image decoded once, both cached on disk), then `soft_wpmi` per layer.
+
+use anyhow::{ensure, Context, Result};
+use ndarray::{concatenate, Array2, Array4, Axis};
+use web_time::Instant;
+
+use super::cache::{cache_key, MatrixCache};
+use super::matcher::ConceptMatcher;
+use super::probe::{pool_layer, ProbeSet};
+use super::tables::{DissectionTable, ModelRecord, ProbeRecord, TopImage, UnitLabel};
+use super::wpmi::{best_concepts, soft_wpmi, top_k_images, SoftWpmiParams};
+use super::ConceptSet;
+use crate::engine::{self, Engine, Tensor};
+use crate::model::Preprocessing;
+use crate::progress::{check_cancelled, Progress};
+
+/// The network being dissected: an engine whose outputs include the layers to label.
+pub struct TargetModel {
+    pub record: ModelRecord,
+    pub engine: Box<dyn Engine>,
+    pub preprocessing: Preprocessing,
+    /// Graph output names to dissect (4-D maps are mean-pooled over H,W).
+    pub layers: Vec<String>,
+}
+
+/// Knobs of a run.
+#[derive(Debug, Clone)]
+pub struct DissectOptions {
+    pub params: SoftWpmiParams,
+    /// Top images per unit written to the tables.
+    pub top_images: usize,
+    /// Probe images decoded and held at once.
+    pub chunk: usize,
+    pub cache: Option<MatrixCache>,
+}
+
+impl Default for DissectOptions {
+    fn default() -> Self {
+        Self {
+            params: SoftWpmiParams::default(),
+            top_images: 5,
+            chunk: 64,
+            cache: None,
+        }
+    }
+}
+
+/// Wall-clock seconds of each phase (zero for a phase served from the cache).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub images_processed: usize,
+    pub decode_s: f64,
+    pub target_s: f64,
+    pub matcher_s: f64,
+    pub wpmi_s: f64,
+}
+
+impl Timings {
+    /// Images per second of a phase that took `seconds`, or "cached" when the phase was skipped.
+    pub fn rate(&self, seconds: f64) -> String {
+        if self.images_processed == 0 || seconds == 0.0 {
+            "cached".into()
+        } else {
+            format!("{:.2} img/s", self.images_processed as f64 / seconds)
+        }
+    }
+}
+
+/// Tables of every requested layer, plus timings.
+pub struct DissectionRun {
+    pub tables: Vec<DissectionTable>,
+    pub timings: Timings,
+}
+
+/// Runs CLIP-Dissect on `target`'s layers with `matcher` over `probe`.
+pub async fn dissect(
+    target: &TargetModel,
+    matcher: &dyn ConceptMatcher,
+    concept_set: &ConceptSet,
+    probe: &ProbeSet,
+    options: &DissectOptions,
+    progress: &dyn Progress,
+) -> Result<DissectionRun> {
+    ensure!(!target.layers.is_empty(), "no layers to dissect");
+    ensure!(
+        matcher.concepts() == concept_set.concepts.as_slice(),
+        "the matcher's concepts are not the concept set `{}`",
+        concept_set.name
+    );
+    let layer_outputs: Vec<usize> = target
+        .layers
+        .iter()
+        .map(|layer| {
+            target
+                .engine
+                .output_names()
+                .iter()
+                .position(|o| o == layer)
+                .with_context(|| {
+                    format!(
+                        "the target graph has no output `{layer}` (outputs: {:?})",
+                        target.engine.output_names()
+                    )
+                })
+        })
+        .collect::<Result<_>>()?;
+
+    let preprocessing_json = serde_json::to_string(&target.preprocessing)?;
+    let layer_keys: Vec<String> = target
+        .layers
+        .iter()
+        .map(|layer| {
+            cache_key(&[
+                b"activations-avgpool-v1",
+                target.record.sha256.as_bytes(),
+                probe.fingerprint.as_bytes(),
+                layer.as_bytes(),
+                preprocessing_json.as_bytes(),
+            ])
+        })
+        .collect();
+    let matcher_key = cache_key(&[
+        b"matcher-images-v1",
+        matcher.image_cache_id().as_bytes(),
+        probe.fingerprint.as_bytes(),
+    ]);
+    let lookup = |kind: &str, key: &str| -> Result<Option<Array2<f32>>> {
+        match &options.cache {
+            Some(c) => c.load(kind, key),
+            None => Ok(None),
+        }
+    };
+    let mut activations: Vec<Option<Array2<f32>>> = layer_keys
+        .iter()
+        .map(|k| lookup("activations", k))
+        .collect::<Result<_>>()?;
+    let mut embeddings = lookup("matcher", &matcher_key)?;
+
+    let mut timings = Timings::default();
+    let missing_layers: Vec<usize> = (0..activations.len())
+        .filter(|&i| activations[i].is_none())
+        .collect();
+    if !missing_layers.is_empty() || embeddings.is_none() {
+        let (acts, emb) = stream_probe(
+            target,
+            &layer_outputs,
+            &missing_layers,
+            embeddings.is_none().then_some(matcher),
+            probe,
+            options.chunk,
+            &mut timings,
+            progress,
+        )
+        .await?;
+        for (slot, m) in missing_layers.iter().zip(acts) {
+            if let Some(c) = &options.cache {
+                c.store("activations", &layer_keys[*slot], &m)?;
+            }
+            activations[*slot] = Some(m);
+        }
+        if let Some(e) = emb {
+            if let Some(c) = &options.cache {
+                c.store("matcher", &matcher_key, &e)?;
+            }
+            embeddings = Some(e);
+        }
+    }
+    let embeddings = embeddings.expect("computed above");
+    ensure!(
+        embeddings.nrows() == probe.len(),
+        "{} image embeddings for {} probe images",
+        embeddings.nrows(),
+        probe.len()
+    );
+    let scores = matcher.scores(embeddings, options.params.a)?;
+
+    let started = Instant::now();
+    let mut tables = Vec::new();
+    for (layer, acts) in target.layers.iter().zip(activations) {
+        let acts = acts.expect("every layer computed or cached");
+        check_cancelled(progress)?;
+        let similarity = soft_wpmi(scores.as_ref(), acts.view(), &options.params, progress)
+            .with_context(|| format!("labelling layer `{layer}`"))?;
+        let top = top_k_images(acts.view(), options.top_images.min(probe.len()))?;
+        let units = best_concepts(similarity.view())
+            .into_iter()
+            .enumerate()
+            .map(|(unit, (concept, value))| UnitLabel {
+                unit,
+                concept: concept_set.concepts[concept].clone(),
+                concept_index: concept,
+                category: concept_set
+                    .categories
+                    .as_ref()
+                    .and_then(|c| c[concept].clone()),
+                similarity: value,
+                top_images: top
+                    .column(unit)
+                    .iter()
+                    .map(|&i| TopImage {
+                        id: probe.images[i].id.clone(),
+                        activation: acts[[i, unit]],
+                    })
+                    .collect(),
+            })
+            .collect();
+        tables.push(DissectionTable {
+            model: target.record.clone(),
+            layer: layer.clone(),
+            probe: ProbeRecord {
+                folder: probe.root.file_name().map_or_else(
+                    || probe.root.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+                n_images: probe.len(),
+                fingerprint: probe.fingerprint.clone(),
+            },
+            concept_set: concept_set.record(),
+            matcher: matcher.info(),
+            similarity_fn: "soft_wpmi".into(),
+            params: options.params,
+            units,
+        });
+    }
+    timings.wpmi_s = started.elapsed().as_secs_f64();
+    Ok(DissectionRun { tables, timings })
+}
+
+/// One pass over the probe set: pooled activations of `layers` (indices into `layer_outputs`) and, when asked,
+/// the matcher's image embeddings. Each image is decoded once and dropped after its chunk.
+#[allow(clippy::too_many_arguments)]
+async fn stream_probe(
+    target: &TargetModel,
+    layer_outputs: &[usize],
+    layers: &[usize],
+    matcher: Option<&dyn ConceptMatcher>,
+    probe: &ProbeSet,
+    chunk: usize,
+    timings: &mut Timings,
+    progress: &dyn Progress,
+) -> Result<(Vec<Array2<f32>>, Option<Array2<f32>>)> {
+    let limits = crate::preprocess::ImageLimits::default();
+    let mut acts: Vec<Vec<Array2<f32>>> = vec![Vec::new(); layers.len()];
+    let mut emb = Vec::new();
+    progress.stage("probe images", probe.len() as u64);
+    let chunk = chunk.max(1);
+    for start in (0..probe.len()).step_by(chunk) {
+        check_cancelled(progress)?;
+        let range = start..(start + chunk).min(probe.len());
+        let t = Instant::now();
+        let images = range
+            .clone()
+            .map(|i| {
+                crate::preprocess::load(&probe.path(i), &limits)
+                    .with_context(|| format!("probe image {}", probe.images[i].id))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        timings.decode_s += t.elapsed().as_secs_f64();
+
+        if !layers.is_empty() {
+            let t = Instant::now();
+            let spec = &target.preprocessing;
+            let tensors: Vec<_> = images
+                .iter()
+                .map(|img| {
+                    crate::preprocess::to_tensor(&crate::preprocess::model_view(img, spec), spec)
+                })
+                .collect();
+            let (c, h, w) = tensors[0].dim();
+            engine::run_chunked(
+                target.engine.as_ref(),
+                tensors.len(),
+                &crate::progress::Silent,
+                |r| {
+                    let mut batch = Array4::zeros((r.len(), c, h, w));
+                    for (row, i) in r.enumerate() {
+                        batch.index_axis_mut(Axis(0), row).assign(&tensors[i]);
+                    }
+                    Ok(Tensor::F32(batch.into_dyn()))
+                },
+                |_, mut outputs| {
+                    for (slot, &layer) in layers.iter().enumerate() {
+                        let name = &target.layers[layer];
+                        let out = std::mem::take(&mut outputs[layer_outputs[layer]]);
+                        acts[slot].push(pool_layer(out, name)?);
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+            timings.target_s += t.elapsed().as_secs_f64();
+        }
+        if let Some(m) = matcher {
+            let t = Instant::now();
+            emb.push(m.embed_images(&images).await?);
+            timings.matcher_s += t.elapsed().as_secs_f64();
+        }
+        timings.images_processed += images.len();
+        progress.advance(images.len() as u64);
+    }
+    let stack = |parts: &[Array2<f32>]| -> Result<Array2<f32>> {
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        Ok(concatenate(Axis(0), &views)?)
+    };
+    let acts = acts
+        .iter()
+        .map(|parts| stack(parts))
+        .collect::<Result<Vec<_>>>()?;
+    let emb = match matcher {
+        Some(_) => Some(stack(&emb)?),
+        None => None,
+    };
+    Ok((acts, emb))
+}

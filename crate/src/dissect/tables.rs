@@ -1,0 +1,318 @@
+//! Result tables: per model and layer, every unit with its concept, similarity and top probe images (CSV + JSON),
+//! and a summary across models (concept histograms, distinct/shared/unique concepts, categories).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::matcher::MatcherInfo;
+use super::wpmi::SoftWpmiParams;
+
+/// The dissected model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    /// File name of the ONNX graph.
+    pub file: String,
+    pub sha256: String,
+    /// What the weights are (e.g. "TF-slim ImageNet MobileNet v1 0.75 192, dequantized" or "RANDOM (not trained)").
+    pub weights: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub folder: String,
+    pub n_images: usize,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConceptSetRecord {
+    pub name: String,
+    pub sha256: String,
+    pub n_concepts: usize,
+    /// Whether the concept set assigns categories to its concepts.
+    pub has_categories: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopImage {
+    pub id: String,
+    pub activation: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitLabel {
+    pub unit: usize,
+    pub concept: String,
+    pub concept_index: usize,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub category: Option<String>,
+    /// soft-WPMI of the chosen concept (CLIP-Dissect's `similarity` column).
+    pub similarity: f32,
+    pub top_images: Vec<TopImage>,
+}
+
+/// One model layer, fully labelled, with everything that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DissectionTable {
+    pub model: ModelRecord,
+    pub layer: String,
+    pub probe: ProbeRecord,
+    pub concept_set: ConceptSetRecord,
+    pub matcher: MatcherInfo,
+    pub similarity_fn: String,
+    pub params: SoftWpmiParams,
+    pub units: Vec<UnitLabel>,
+}
+
+impl DissectionTable {
+    /// `<stem>.json` and `<stem>.csv` in `dir`.
+    pub fn write(&self, dir: &Path, stem: &str) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let json = dir.join(format!("{stem}.json"));
+        std::fs::write(&json, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("cannot write {}", json.display()))?;
+        let csv = dir.join(format!("{stem}.csv"));
+        std::fs::write(&csv, self.to_csv())
+            .with_context(|| format!("cannot write {}", csv.display()))?;
+        Ok(())
+    }
+
+    /// CLIP-Dissect's `descriptions.csv` columns (`layer,unit,description,similarity`), then category and the top
+    /// images (`;`-separated ids and activations). Provenance is in the JSON twin and in a `#` comment line.
+    pub fn to_csv(&self) -> String {
+        let mut out = format!(
+            "# model={} sha256={} weights={:?} probe={} ({} images) concepts={} matcher={}:{} similarity={}\n",
+            self.model.name,
+            self.model.sha256,
+            self.model.weights,
+            self.probe.folder,
+            self.probe.n_images,
+            self.concept_set.name,
+            self.matcher.kind,
+            self.matcher.model,
+            self.similarity_fn
+        );
+        out.push_str("layer,unit,description,similarity,category,top_images,top_activations\n");
+        for u in &self.units {
+            let ids: Vec<&str> = u.top_images.iter().map(|t| t.id.as_str()).collect();
+            let acts: Vec<String> = u
+                .top_images
+                .iter()
+                .map(|t| format!("{:.6}", t.activation))
+                .collect();
+            out.push_str(&format!(
+                "{},{},{},{:.6},{},{},{}\n",
+                csv_field(&self.layer),
+                u.unit,
+                csv_field(&u.concept),
+                u.similarity,
+                csv_field(u.category.as_deref().unwrap_or("")),
+                csv_field(&ids.join(";")),
+                acts.join(";")
+            ));
+        }
+        out
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSummary {
+    pub layer: String,
+    pub n_units: usize,
+    pub distinct_concepts: usize,
+    /// Concept → number of units, most frequent first.
+    pub histogram: Vec<(String, usize)>,
+    /// Category → number of units (only when the concept set has categories).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<BTreeMap<String, usize>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSummary {
+    pub model: ModelRecord,
+    pub matcher: MatcherInfo,
+    pub concept_set: ConceptSetRecord,
+    pub layers: Vec<LayerSummary>,
+    pub distinct_concepts: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PairSummary {
+    pub models: [String; 2],
+    pub shared: Vec<String>,
+    pub unique_to_first: Vec<String>,
+    pub unique_to_second: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub models: Vec<ModelSummary>,
+    /// For every pair of models: concepts used by both, and by one only (over all their layers).
+    pub pairs: Vec<PairSummary>,
+    /// Concept sets without categories (their summaries have no category counts).
+    pub concept_sets_without_categories: Vec<String>,
+}
+
+/// Summarises tables grouped by model name (tables of one model share its record).
+pub fn summarize(tables: &[DissectionTable]) -> Summary {
+    let mut by_model: BTreeMap<String, Vec<&DissectionTable>> = BTreeMap::new();
+    for t in tables {
+        by_model.entry(t.model.name.clone()).or_default().push(t);
+    }
+    let mut models = Vec::new();
+    let mut concept_sets: BTreeMap<String, ConceptSetRecord> = BTreeMap::new();
+    let mut concepts_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, layers) in &by_model {
+        let first = layers[0];
+        concept_sets.insert(first.concept_set.name.clone(), first.concept_set.clone());
+        let mut all = BTreeSet::new();
+        let layer_summaries = layers
+            .iter()
+            .map(|t| {
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                let mut cats: BTreeMap<String, usize> = BTreeMap::new();
+                for u in &t.units {
+                    *counts.entry(&u.concept).or_default() += 1;
+                    all.insert(u.concept.clone());
+                    if let Some(c) = &u.category {
+                        *cats.entry(c.clone()).or_default() += 1;
+                    }
+                }
+                let mut histogram: Vec<(String, usize)> = counts
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
+                histogram.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                LayerSummary {
+                    layer: t.layer.clone(),
+                    n_units: t.units.len(),
+                    distinct_concepts: histogram.len(),
+                    histogram,
+                    categories: t.concept_set.has_categories.then_some(cats),
+                }
+            })
+            .collect();
+        models.push(ModelSummary {
+            model: first.model.clone(),
+            matcher: first.matcher.clone(),
+            concept_set: first.concept_set.clone(),
+            layers: layer_summaries,
+            distinct_concepts: all.len(),
+        });
+        concepts_of.insert(name.clone(), all);
+    }
+    let names: Vec<&String> = concepts_of.keys().collect();
+    let mut pairs = Vec::new();
+    for i in 0..names.len() {
+        for j in i + 1..names.len() {
+            let (a, b) = (&concepts_of[names[i]], &concepts_of[names[j]]);
+            pairs.push(PairSummary {
+                models: [names[i].clone(), names[j].clone()],
+                shared: a.intersection(b).cloned().collect(),
+                unique_to_first: a.difference(b).cloned().collect(),
+                unique_to_second: b.difference(a).cloned().collect(),
+            });
+        }
+    }
+    Summary {
+        models,
+        pairs,
+        concept_sets_without_categories: concept_sets
+            .values()
+            .filter(|c| !c.has_categories)
+            .map(|c| c.name.clone())
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(model: &str, layer: &str, concepts: &[&str]) -> DissectionTable {
+        DissectionTable {
+            model: ModelRecord {
+                name: model.into(),
+                file: "m.onnx".into(),
+                sha256: "00".into(),
+                weights: "w".into(),
+            },
+            layer: layer.into(),
+            probe: ProbeRecord {
+                folder: "p".into(),
+                n_images: 2,
+                fingerprint: "f".into(),
+            },
+            concept_set: ConceptSetRecord {
+                name: "c".into(),
+                sha256: "s".into(),
+                n_concepts: 9,
+                has_categories: false,
+            },
+            matcher: MatcherInfo {
+                kind: "clip".into(),
+                model: "m".into(),
+                sha256: vec![],
+                method: "x".into(),
+            },
+            similarity_fn: "soft_wpmi".into(),
+            params: SoftWpmiParams::default(),
+            units: concepts
+                .iter()
+                .enumerate()
+                .map(|(unit, c)| UnitLabel {
+                    unit,
+                    concept: c.to_string(),
+                    concept_index: 0,
+                    category: None,
+                    similarity: 1.5,
+                    top_images: vec![TopImage {
+                        id: "a,b.jpg".into(),
+                        activation: 2.0,
+                    }],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn csv_quotes_fields_with_commas() {
+        let csv = table("m", "layer4", &["tench, Tinca tinca"]).to_csv();
+        let row = csv.lines().nth(2).unwrap();
+        assert_eq!(
+            row,
+            "layer4,0,\"tench, Tinca tinca\",1.500000,,\"a,b.jpg\",2.000000"
+        );
+    }
+
+    #[test]
+    fn summary_counts_shared_and_unique_concepts() {
+        let tables = [
+            table("a", "l1", &["sky", "sky", "dog"]),
+            table("a", "l2", &["cat"]),
+            table("b", "l1", &["dog", "tree"]),
+        ];
+        let s = summarize(&tables);
+        assert_eq!(
+            s.models[0].layers[0].histogram,
+            vec![("sky".to_string(), 2), ("dog".to_string(), 1)]
+        );
+        assert_eq!(s.models[0].distinct_concepts, 3);
+        assert_eq!(s.pairs[0].shared, ["dog"]);
+        assert_eq!(s.pairs[0].unique_to_first, ["cat", "sky"]);
+        assert_eq!(s.pairs[0].unique_to_second, ["tree"]);
+        assert_eq!(s.concept_sets_without_categories, ["c"]);
+    }
+}
