@@ -11,7 +11,7 @@ mod lime_support;
 use glassbox::engine::{Engine, Tensor};
 use glassbox::lime::{self, EnginePredictor, LimeParams, QuickshiftParams};
 use glassbox::progress::Silent;
-use lime_support::{load_view, shared, TractEngine, STEMS};
+use lime_support::{load_view, shared, cpu_engine, STEMS};
 use ndarray::{Array4, Axis};
 use web_time::Instant;
 
@@ -55,11 +55,7 @@ fn main() {
         batch <= engine_batch,
         "LIME_BENCH_BATCH must be 1 or ≤ 8 (static MobileNet graphs)"
     );
-    let engine = TractEngine::load(
-        &shared().join("models/mobilenet_onnx").join(model_file),
-        engine_batch,
-        &["features", "logits"],
-    );
+    let engine = cpu_engine(&shared().join("models/mobilenet_onnx").join(model_file));
     let view = load_view(&stem);
 
     // The forward passes alone: `samples` images in batches of `batch`, inputs prepared beforehand.

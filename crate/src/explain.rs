@@ -5,12 +5,14 @@
 
 use anyhow::{ensure, Result};
 use image::RgbImage;
-use ndarray::{Array4, ArrayView1, Axis};
+use ndarray::{Array3, Array4, ArrayView1, ArrayView3, Axis};
 use serde::Serialize;
 use web_time::Instant;
 
 use crate::cam::{self, Cam, CamMethod, CamOptions};
+use crate::lime::{self, EnginePredictor, LimeExplanation, LimeParams, Stability};
 use crate::model::{Classifier, Forward};
+use crate::preprocess;
 use crate::progress::Progress;
 
 /// A class with its softmax probability.
@@ -99,6 +101,44 @@ pub async fn explain_cams(
         progress.advance(1);
     }
     Ok(Explanation { view, top5, target, forward_seconds, forward, cams })
+}
+
+/// LIME's view of a classifier: u8 H×W×3 images → the model's normalisation → softmax, in engine-sized
+/// batches (the tutorial's `batch_predict`).
+pub fn lime_predictor(classifier: &Classifier) -> EnginePredictor<'_, impl Fn(ArrayView3<u8>) -> Array3<f32> + '_> {
+    let spec = classifier.preprocessing();
+    EnginePredictor {
+        engine: classifier.engine.as_ref(),
+        normalize: move |pixels: ArrayView3<u8>| {
+            let (h, w, _) = pixels.dim();
+            let view = RgbImage::from_raw(w as u32, h as u32, pixels.iter().copied().collect())
+                .expect("an H×W×3 array fills an H×W RGB image");
+            preprocess::to_tensor(&view, spec)
+        },
+        logits_output: classifier.logits_index(),
+    }
+}
+
+/// LIME on the image the model sees (`Explanation::view`), as the `lime` tutorial runs it on the
+/// 224×224 crop.
+pub async fn explain_lime(
+    classifier: &Classifier,
+    view: &RgbImage,
+    params: &LimeParams,
+    progress: &dyn Progress,
+) -> Result<LimeExplanation> {
+    lime::explain(&lime_predictor(classifier), &lime::rgb_array(view), params, progress).await
+}
+
+/// LIME once per seed, with how often each superpixel lands in the top mask and the masks' mean IoU.
+pub async fn lime_stability(
+    classifier: &Classifier,
+    view: &RgbImage,
+    params: &LimeParams,
+    seeds: &[u32],
+    progress: &dyn Progress,
+) -> Result<(Vec<LimeExplanation>, Stability)> {
+    lime::stability(&lime_predictor(classifier), &lime::rgb_array(view), params, seeds, progress).await
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ mod lime_support;
 
 use glassbox::lime::{self, EnginePredictor, LimeParams};
 use glassbox::progress::Silent;
-use lime_support::{fixtures, load_segments, load_view, shared, TractEngine};
+use lime_support::{fixtures, load_segments, load_view, shared, cpu_engine};
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ fn mean(v: &[f64]) -> f64 {
 #[test]
 fn lime_masks_agree_with_the_lime_package() {
     let model = shared().join("models/mobilenet_onnx/mobilenet_v2_1.0_224_b1.onnx");
-    let engine = TractEngine::load(&model, 1, &["features", "logits"]);
+    let engine = cpu_engine(&model);
     let predictor = EnginePredictor {
         engine: &engine,
         normalize: |v| lime::normalize_offset_scale(v, 128.0, 1.0 / 128.0),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -12,6 +12,7 @@ use serde_json::json;
 use glassbox::cam::{CamMethod, CamOptions};
 use glassbox::engine::EngineKind;
 use glassbox::explain::{self, Explanation};
+use glassbox::lime::{LimeExplanation, LimeParams, Stability};
 use glassbox::model::{Classifier, Model};
 use glassbox::progress::Progress;
 use glassbox::{npy, preprocess, render};
@@ -52,9 +53,12 @@ struct ModelArgs {
     /// Inference engine: tract on the CPU, or wonnx on a WebGPU/Vulkan/Metal adapter.
     #[arg(long, value_enum, default_value = "cpu")]
     engine: EngineArg,
-    /// Images per engine call for graphs with a dynamic batch axis.
+    /// Images per engine call (graphs with a dynamic batch axis; LIME's prediction batches).
     #[arg(long)]
     batch: Option<usize>,
+    /// Refuse images with more pixels than this (decompression bombs).
+    #[arg(long, default_value_t = 64.0)]
+    max_megapixels: f64,
 }
 
 #[derive(Args)]
@@ -71,6 +75,16 @@ struct ExplainArgs {
     /// Class to explain (index into the logits); default: the top-1 class of each image.
     #[arg(long)]
     target: Option<usize>,
+    /// LIME: perturbed samples (the tutorial's num_samples).
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+    /// LIME: seed of the perturbation masks (numpy RandomState stream, as lime draws it).
+    #[arg(long, default_value_t = 0)]
+    seed: u32,
+    /// LIME: run this many seeds (seed, seed+1, ...) and report each superpixel's top-5 frequency and the
+    /// masks' mean pairwise IoU.
+    #[arg(long, default_value_t = 1)]
+    seeds: u32,
     /// Weight of the image in the overlays (`show_cam_on_image`'s image_weight).
     #[arg(long, default_value_t = 0.5)]
     image_weight: f32,
@@ -122,11 +136,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_methods(names: &[String]) -> Result<Vec<CamMethod>> {
+/// The CAM methods asked for, and whether LIME was.
+fn parse_methods(names: &[String]) -> Result<(Vec<CamMethod>, bool)> {
     if names.iter().any(|n| n.eq_ignore_ascii_case("all")) {
-        return Ok(CamMethod::ALL.to_vec());
+        return Ok((CamMethod::ALL.to_vec(), true));
     }
-    names.iter().filter(|n| !n.trim().is_empty()).map(|n| CamMethod::from_name(n)).collect()
+    let lime = names.iter().any(|n| n.trim().eq_ignore_ascii_case("lime"));
+    let cams = names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("lime"))
+        .map(CamMethod::from_name)
+        .collect::<Result<_>>()?;
+    Ok((cams, lime))
 }
 
 async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
@@ -135,17 +157,35 @@ async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
 }
 
 async fn explain_command(args: ExplainArgs) -> Result<()> {
-    let methods = parse_methods(&args.methods)?;
+    let (methods, with_lime) = parse_methods(&args.methods)?;
+    ensure!(args.seeds >= 1, "--seeds must be at least 1");
     let classifier = load_classifier(&args.model).await?;
     eprintln!("model {} on {}", classifier.model.manifest.name, classifier.engine.name());
     let bars = Bars::new();
     let options = CamOptions::default();
+    let lime_params = LimeParams {
+        num_samples: args.samples,
+        seed: args.seed,
+        batch_size: args.model.batch.unwrap_or(LimeParams::default().batch_size),
+        ..LimeParams::default()
+    };
+    let limits = image_limits(&args.model);
     for path in &args.images {
-        let image = preprocess::load(path, &preprocess::ImageLimits::default())?;
+        let image = preprocess::load(path, &limits)?;
         let explanation =
             explain::explain_cams(&classifier, &image, &methods, args.target, &options, &bars).await?;
         let dir = args.out.join(image_stem(path)?);
-        write_explanation(&dir, path, &classifier, &explanation, args.image_weight)?;
+        let lime = if with_lime {
+            let seeds: Vec<u32> = (0..args.seeds).map(|i| args.seed + i).collect();
+            let started = web_time::Instant::now();
+            let (mut runs, stability) =
+                explain::lime_stability(&classifier, &explanation.view, &lime_params, &seeds, &bars).await?;
+            let seconds = started.elapsed().as_secs_f64() / seeds.len() as f64;
+            Some(LimeOutput { explanation: runs.swap_remove(0), stability: (seeds.len() > 1).then_some(stability), seconds })
+        } else {
+            None
+        };
+        write_explanation(&dir, path, &classifier, &explanation, lime.as_ref(), args.image_weight)?;
         eprintln!(
             "{}: {} ({:.1}%) → {}",
             path.display(),
@@ -165,11 +205,23 @@ fn image_stem(path: &Path) -> Result<String> {
     }
 }
 
+/// LIME's result for one image: the first seed's explanation, and the spread over seeds when asked.
+struct LimeOutput {
+    explanation: LimeExplanation,
+    stability: Option<Stability>,
+    seconds: f64,
+}
+
+fn image_limits(args: &ModelArgs) -> preprocess::ImageLimits {
+    preprocess::ImageLimits { max_pixels: (args.max_megapixels * 1e6) as u64 }
+}
+
 fn write_explanation(
     dir: &Path,
     image_path: &Path,
     classifier: &Classifier,
     explanation: &Explanation,
+    lime: Option<&LimeOutput>,
     image_weight: f32,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -181,6 +233,25 @@ fn write_explanation(
         let png = dir.join(format!("{name}.png"));
         std::fs::write(&png, render::png_rgb(&overlay)?).with_context(|| format!("cannot write {}", png.display()))?;
         methods.insert(name.to_string(), json!({ "seconds": timed.seconds }));
+    }
+    if let Some(lime) = lime {
+        let lime_explanation = &lime.explanation;
+        npy::write(&dir.join("lime_segments.npy"), &lime_explanation.segments.view().into_dyn())?;
+        npy::write(&dir.join("lime_mask.npy"), &lime_explanation.top_mask.view().into_dyn())?;
+        let view = glassbox::lime::rgb_array(&explanation.view);
+        let (h, w, _) = view.dim();
+        let rgba = image::RgbaImage::from_raw(w as u32, h as u32, lime_explanation.mask_overlay_rgba(view.view()))
+            .context("LIME overlay has the wrong size")?;
+        let png = dir.join("lime.png");
+        std::fs::write(&png, render::png_rgba(&rgba)?).with_context(|| format!("cannot write {}", png.display()))?;
+        methods.insert(
+            "lime".to_string(),
+            json!({
+                "seconds": lime.seconds,
+                "explanation": lime_explanation,
+                "stability": lime.stability,
+            }),
+        );
     }
     let manifest = &classifier.model.manifest;
     let summary = json!({

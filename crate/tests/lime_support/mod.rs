@@ -159,81 +159,9 @@ pub fn adjusted_rand_index(a: &[i32], b: &[i32]) -> f64 {
     (index - expected) / (max_index - expected)
 }
 
-/// A plain tract runner of a static-shape ONNX graph, implementing glassbox's `Engine`: the LIME
-/// tests' real MobileNet inference (independent of the CPU engine being written in parallel).
-pub struct TractEngine {
-    plan: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
-    batch: usize,
-    output_names: Vec<String>,
-}
-
-impl TractEngine {
-    pub fn load(path: &Path, batch: usize, outputs: &[&str]) -> TractEngine {
-        use tract_onnx::prelude::*;
-        let plan = tract_onnx::onnx()
-            .model_for_path(path)
-            .unwrap_or_else(|e| panic!("loading {}: {e:?}", path.display()))
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap();
-        TractEngine {
-            plan,
-            batch,
-            output_names: outputs.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-}
-
-#[async_trait::async_trait(?Send)]
-impl glassbox::engine::Engine for TractEngine {
-    fn name(&self) -> String {
-        "tract (test runner)".into()
-    }
-    fn kind(&self) -> glassbox::engine::EngineKind {
-        glassbox::engine::EngineKind::Cpu
-    }
-    fn output_names(&self) -> &[String] {
-        &self.output_names
-    }
-    fn max_batch(&self) -> usize {
-        self.batch
-    }
-    async fn run(
-        &self,
-        input: &glassbox::engine::Tensor,
-    ) -> anyhow::Result<Vec<ndarray::ArrayD<f32>>> {
-        use tract_onnx::prelude::*;
-        let glassbox::engine::Tensor::F32(x) = input else {
-            anyhow::bail!("f32 input expected")
-        };
-        let n = x.shape()[0];
-        anyhow::ensure!(n <= self.batch, "batch {n} over {}", self.batch);
-        // Static-batch graph: pad with zeros, drop the padding afterwards.
-        let mut shape = x.shape().to_vec();
-        shape[0] = self.batch;
-        let mut padded = ndarray::ArrayD::<f32>::zeros(shape.clone());
-        padded
-            .slice_axis_mut(ndarray::Axis(0), (0..n).into())
-            .assign(x);
-        let tensor = tract_onnx::prelude::Tensor::from_shape(&shape, padded.as_slice().unwrap())
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let outputs = self
-            .plan
-            .run(tvec![tensor.into()])
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        outputs
-            .iter()
-            .map(|t| {
-                let view = t
-                    .to_plain_array_view::<f32>()
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                let mut out_shape = view.shape().to_vec();
-                let per = view.len() / out_shape[0];
-                out_shape[0] = n;
-                let data: Vec<f32> = view.iter().copied().take(n * per).collect();
-                Ok(ndarray::ArrayD::from_shape_vec(out_shape, data)?)
-            })
-            .collect()
-    }
+/// The crate's CPU engine (tract) on a static-shape ONNX graph: the LIME tests' real inference.
+pub fn cpu_engine(path: &Path) -> glassbox::engine::cpu::CpuEngine {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    glassbox::engine::cpu::CpuEngine::from_bytes(&bytes, None)
+        .unwrap_or_else(|e| panic!("loading {}: {e:#}", path.display()))
 }
