@@ -1,0 +1,170 @@
+//! Every CAM method against pytorch-grad-cam 1.5.7 run on the same ONNX graphs (onnx2torch), from
+//! `tests/fixtures/cam/` (made by `tests/reference/cam_reference.py`; semantics in SEMANTICS.md there).
+//!
+//! The real MobileNet v2 runs on both engines: tract for every method, wonnx (lavapipe natively, a
+//! few forward passes only) for the methods that need one pass. ScoreCAM needs 1280 passes per
+//! image, so by default it runs on one MobileNet case; `GLASSBOX_CAM_FULL=1` runs it on all.
+//! The random-weight ResNet-18 case runs when `GLASSBOX_RANDOM_MODELS` names the folder where
+//! `python models/export.py --random-weights --seed 0 --models resnet18_imagenet1k_v1 --batch 1 --out DIR`
+//! wrote its graph (torch is not installed in CI, so there it is skipped with a message).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use glassbox::cam::{self, CamMethod, CamOptions};
+use glassbox::engine::EngineKind;
+use glassbox::model::{Classifier, Model};
+use glassbox::npy;
+use glassbox::progress::Silent;
+use ndarray::{Array2, Array3, Axis, Ix2, Ix3};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const TOLERANCE: f32 = 1e-3;
+
+fn fixtures() -> PathBuf {
+    support::repo_dir().join("tests/fixtures/cam")
+}
+
+fn index() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("index.json")).unwrap()).unwrap()
+}
+
+fn reference_method(name: &str) -> CamMethod {
+    CamMethod::from_name(&name.replace("gradcam_plusplus", "gradcamplusplus")).unwrap()
+}
+
+fn read2(path: &Path) -> Array2<f32> {
+    npy::read_f32(path).unwrap().into_dimensionality::<Ix2>().unwrap()
+}
+
+fn max_abs_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+    assert_eq!(a.dim(), b.dim());
+    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Checks every method of one fixture case on `classifier`; returns the worst difference.
+fn check_case(classifier: &Classifier, case: &Value, methods: &[CamMethod]) -> f32 {
+    let dir = fixtures().join(case["dir"].as_str().unwrap());
+    let input: Array3<f32> = npy::read_f32(&dir.join("input.npy")).unwrap().into_dimensionality::<Ix3>().unwrap();
+    let batch = input.clone().insert_axis(Axis(0));
+    let forward = pollster::block_on(classifier.forward(batch.view(), &Silent)).unwrap();
+    let target = case["target"].as_u64().unwrap() as usize;
+    let logits = forward.logits.row(0);
+    let argmax = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+    assert_eq!(argmax, target, "{}: our top-1 differs from the reference's", case["dir"]);
+    let options = CamOptions::default();
+    let mut worst = 0.0f32;
+    for &method in methods {
+        let name = case["methods"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| reference_method(k) == method)
+            .unwrap_or_else(|| panic!("no reference for {}", method.name()))
+            .clone();
+        let expected = read2(&dir.join(case["methods"][&name]["cam"].as_str().unwrap()));
+        let ours = pollster::block_on(cam::explain(
+            classifier,
+            input.view(),
+            &forward,
+            target,
+            method,
+            &options,
+            &Silent,
+        ))
+        .unwrap();
+        let map = if method == CamMethod::EigenCam {
+            // An SVD's sign is arbitrary; pytorch-grad-cam keeps whatever LAPACK returned (recorded in
+            // index.json), so align our raw map's sign to the reference's before post-processing.
+            let reference_raw = read2(&dir.join(case["methods"][&name]["raw"].as_str().unwrap()));
+            let dot: f32 = ours.raw.iter().zip(reference_raw.iter()).map(|(a, b)| a * b).sum();
+            let raw = if dot < 0.0 { ours.raw.mapv(|v| -v) } else { ours.raw.clone() };
+            cam::postprocess(raw.view(), 224, 224)
+        } else {
+            ours.map.clone()
+        };
+        let diff = max_abs_diff(&map, &expected);
+        eprintln!("{} {:>16}: max |ours - pytorch-grad-cam| = {diff:.2e}", case["dir"], method.name());
+        assert!(diff <= TOLERANCE, "{} {}: max abs difference {diff} > {TOLERANCE}", case["dir"], method.name());
+        worst = worst.max(diff);
+    }
+    worst
+}
+
+fn mobilenet(kind: EngineKind) -> Classifier {
+    let model = Model::from_path(&support::manifest("mobilenet_v2_1.0_224")).unwrap();
+    pollster::block_on(Classifier::load(model, kind, None)).unwrap()
+}
+
+fn mobilenet_cases() -> Vec<Value> {
+    index()["cases"].as_array().unwrap().iter().filter(|c| c["model"] == "mobilenet_v2_1.0_224").cloned().collect()
+}
+
+const ONE_PASS: [CamMethod; 7] = [
+    CamMethod::GradCam,
+    CamMethod::AblationCam,
+    CamMethod::GradCamPlusPlus,
+    CamMethod::XGradCam,
+    CamMethod::LayerCam,
+    CamMethod::EigenCam,
+    CamMethod::HiResCam,
+];
+
+#[test]
+fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_cpu_engine() {
+    let classifier = mobilenet(EngineKind::Cpu);
+    let full = std::env::var("GLASSBOX_CAM_FULL").is_ok_and(|v| v == "1");
+    for (i, case) in mobilenet_cases().iter().enumerate() {
+        let mut methods = ONE_PASS.to_vec();
+        if full || case["dir"].as_str().unwrap().ends_with("goldfish") {
+            methods.push(CamMethod::ScoreCam);
+        }
+        let worst = check_case(&classifier, case, &methods);
+        eprintln!("case {i}: worst {worst:.2e}");
+    }
+}
+
+#[cfg(feature = "webgpu")]
+#[test]
+fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_webgpu_engine() {
+    if !support::webgpu_available("webgpu CAM parity") {
+        return;
+    }
+    let classifier = mobilenet(EngineKind::Webgpu);
+    // One case: on lavapipe each wonnx pass takes seconds.
+    let case = &mobilenet_cases()[0];
+    check_case(&classifier, case, &ONE_PASS);
+}
+
+#[test]
+fn random_resnet18_cams_equal_pytorch_grad_cam() {
+    let Some(folder) = std::env::var_os("GLASSBOX_RANDOM_MODELS") else {
+        eprintln!(
+            "SKIPPED random ResNet-18 CAM parity: set GLASSBOX_RANDOM_MODELS to the folder of \
+             `python models/export.py --random-weights --seed 0 --models resnet18_imagenet1k_v1 --batch 1 --out DIR`"
+        );
+        return;
+    };
+    let index = index();
+    let expected_sha = index["models"]["resnet18_random_seed0"]["sha256"].as_str().unwrap();
+    let path = PathBuf::from(folder).join("resnet18_imagenet1k_v1_b1.onnx");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let sha = hex::encode(Sha256::digest(&bytes));
+    if sha != expected_sha {
+        eprintln!(
+            "SKIPPED random ResNet-18 CAM parity: {} has sha256 {sha}, the fixture was made on {expected_sha} \
+             (another torch version or CPU initialises differently)",
+            path.display()
+        );
+        return;
+    }
+    let model = Model::from_onnx_bytes("resnet18_random_seed0", bytes).unwrap();
+    let classifier = pollster::block_on(Classifier::load(model, EngineKind::Cpu, Some(16))).unwrap();
+    for case in index["cases"].as_array().unwrap().iter().filter(|c| c["model"] == "resnet18_random_seed0") {
+        let mut methods = ONE_PASS.to_vec();
+        methods.push(CamMethod::ScoreCam);
+        check_case(&classifier, case, &methods);
+    }
+}
