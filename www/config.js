@@ -23,10 +23,10 @@ export const config = {
       howToGet: 'The real MobileNet v1 ships in shared/data/models/mobilenet_onnx/ (served under /shared/ by scripts/site.sh serve).',
     },
     {
-      id: 'resnet50',
-      title: 'ResNet-50 (torchvision, ImageNet)',
-      manifest: new URL('models/resnet50.json', here).href,
-      howToGet: 'Not in git. Make it with `python models/export.py resnet50` (needs torchvision weights), which writes models/resnet50.json and models/resnet50.onnx.',
+      id: 'resnet50_imagenet1k_v2_b8',
+      title: 'ResNet-50 (torchvision IMAGENET1K_V2, batch 8)',
+      manifest: new URL('models/resnet50_imagenet1k_v2_b8.json', here).href,
+      howToGet: 'ResNet-50 is not in git. Make it with `python models/export.py --out models/ --models resnet50_imagenet1k_v2 --batch 8` (downloads the torchvision weights; see models/README.md), which writes models/resnet50_imagenet1k_v2_b8.json and .onnx.',
     },
   ],
   samples: [

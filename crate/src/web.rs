@@ -13,18 +13,20 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use anyhow::{anyhow, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use async_trait::async_trait;
-use js_sys::{Array, Float32Array, Function, Int32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
-use ndarray::{Array2, Array3, ArrayD, ArrayView3, Axis};
-use serde::{Deserialize, Serialize};
+use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint8ClampedArray};
+use ndarray::{Array3, ArrayD, Axis};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_time::Instant;
 
+use crate::cam::{self, CamMethod, CamOptions};
 use crate::engine::{self, Engine, EngineKind, Tensor};
-use crate::lime;
-use crate::model::{Classifier, Manifest, Model};
+use crate::explain::top_k;
+use crate::model::{Classifier, Forward, Manifest, Model};
+use crate::render;
 use crate::preprocess::{self, ImageLimits};
 use crate::progress::Progress;
 
@@ -61,7 +63,8 @@ struct Prepared {
     name: String,
     view: image::RgbImage,
     tensor: Array3<f32>,
-    logits: Option<Vec<f32>>,
+    /// The first forward pass, shared by classification and every CAM.
+    forward: Option<Forward>,
 }
 
 #[wasm_bindgen]
@@ -117,7 +120,7 @@ impl Session {
             ("source_width", img.width().into()),
             ("source_height", img.height().into()),
         ]);
-        *self.inner.image.borrow_mut() = Some(Prepared { name: name.to_string(), view, tensor, logits: None });
+        *self.inner.image.borrow_mut() = Some(Prepared { name: name.to_string(), view, tensor, forward: None });
         Ok(out)
     }
 
@@ -152,31 +155,31 @@ impl Inner {
         Ok(f(prepared))
     }
 
-    async fn logits(&self) -> Result<(Vec<f32>, f64)> {
-        if let Some(Some(l)) = self.image.borrow().as_ref().map(|p| p.logits.clone()) {
-            return Ok((l, 0.0));
+    /// The current image's forward pass (computed once) and how long it took (0 when cached).
+    async fn forward(&self) -> Result<(Forward, f64)> {
+        if let Some(forward) = self.image.borrow().as_ref().and_then(|p| p.forward.clone()) {
+            return Ok((forward, 0.0));
         }
         let input = self.with_image(|p| p.tensor.clone().insert_axis(Axis(0)))?;
         let start = Instant::now();
         let forward = self.classifier.forward(input.view(), &crate::progress::Silent).await?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        let logits = forward.logits.row(0).to_vec();
         if let Some(p) = self.image.borrow_mut().as_mut() {
-            p.logits = Some(logits.clone());
+            p.forward = Some(forward.clone());
         }
-        Ok((logits, ms))
+        Ok((forward, ms))
     }
 
     async fn classify(&self, k: usize) -> Result<JsValue> {
-        let (logits, forward_ms) = self.logits().await?;
-        let probabilities = softmax(&logits);
+        let (forward, forward_ms) = self.forward().await?;
+        let logits = forward.logits.row(0);
         let top = Array::new();
-        for class in lime::top_labels(&probabilities, k) {
+        for p in top_k(&self.classifier, logits, k) {
             top.push(&object(&[
-                ("class", class.into()),
-                ("label", self.classifier.label(class).into()),
-                ("logit", logits[class].into()),
-                ("probability", probabilities[class].into()),
+                ("class", p.class.into()),
+                ("label", p.label.into()),
+                ("logit", logits[p.class].into()),
+                ("probability", p.probability.into()),
             ]));
         }
         Ok(object(&[("top", top.into()), ("forward_ms", forward_ms.into())]))
@@ -188,131 +191,48 @@ impl Inner {
             "class {target} does not exist: the model has {} classes",
             self.classifier.num_classes()
         );
-        match method {
-            "lime" => {
-                let options: LimeOptions = if options.is_undefined() || options.is_null() {
-                    LimeOptions::default()
-                } else {
-                    serde_wasm_bindgen::from_value(options).map_err(|e| anyhow!("bad LIME options: {e}"))?
-                };
-                self.explain_lime(target, &options, progress).await
-            }
-            other => Err(anyhow!("unknown method `{other}`: use gradcam, ablationcam, scorecam or lime")),
-        }
+        let _ = options;
+        let method = CamMethod::from_name(method)?;
+        self.explain_cam(method, target, progress).await
     }
 
-    async fn explain_lime(&self, target: usize, options: &LimeOptions, progress: &JsProgress) -> Result<JsValue> {
-        let defaults = lime::LimeParams::default();
-        let params = lime::LimeParams {
-            num_samples: options.num_samples.unwrap_or(defaults.num_samples),
-            seed: options.seed.unwrap_or(defaults.seed),
-            batch_size: options.batch_size.unwrap_or(self.classifier.engine.max_batch()),
-            ..defaults
-        };
-        let (view, name) = self.with_image(|p| (lime::rgb_array(&p.view), p.name.clone()))?;
-        let spec = self.classifier.preprocessing().clone();
-        let predictor = lime::EnginePredictor {
-            engine: self.classifier.engine.as_ref(),
-            normalize: |v: ArrayView3<u8>| normalize_view(v, &spec),
-            logits_output: self.classifier.logits_index(),
-        };
+    async fn explain_cam(&self, method: CamMethod, target: usize, progress: &JsProgress) -> Result<JsValue> {
+        let (forward, _) = self.forward().await?;
+        let (tensor, view, name) = self.with_image(|p| (p.tensor.clone(), p.view.clone(), p.name.clone()))?;
         let start = Instant::now();
-        let explanation = lime::explain(&predictor, &view, &params, progress).await?;
+        let options = CamOptions::default();
+        let cam = cam::explain(&self.classifier, tensor.view(), &forward, target, method, &options, progress).await?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        let local = explanation.for_label(target).with_context(|| {
-            format!(
-                "LIME explained the labels {:?} (the top {} of the unperturbed image); class {target} is not among them",
-                explanation.top_labels, params.top_labels
-            )
-        })?;
-        let weights = explanation.dense_weights(target).expect("the label was explained");
-        let mask_options = lime::MaskOptions { num_features: params.mask_features, ..Default::default() };
-        let (_, mask) = lime::image_and_mask(view.view(), explanation.segments.view(), local, &mask_options)?;
-        let mask: Vec<u8> = mask.iter().map(|&v| u8::from(v > 0)).collect();
-        let mut mask_superpixels: Vec<i32> = explanation
-            .segments
-            .iter()
-            .zip(&mask)
-            .filter(|(_, &m)| m != 0)
-            .map(|(&s, _)| s)
-            .collect();
-        mask_superpixels.sort_unstable();
-        mask_superpixels.dedup();
-        let segments: Vec<i32> = explanation.segments.iter().copied().collect();
-        let heat = weights_rgba(&explanation.segments, &weights);
-        let summary = format!(
-            "{} superpixels, {} samples, seed {}, score {:.3}",
-            explanation.n_segments, params.num_samples, params.seed, local.score
-        );
+        let (h, w) = cam.map.dim();
+        let (fh, fw) = cam.raw.dim();
+        let heat = rgba(&render::heatmap(cam.map.view()));
+        let passes = if method.needs_extra_passes() { forward.features.shape()[1] } else { 0 };
+        let summary = format!("{fh}×{fw} map, {passes} extra forward passes");
+        let map: Vec<f32> = cam.map.iter().copied().collect();
+        let raw: Vec<f32> = cam.raw.iter().copied().collect();
+        let weights = cam.channel_weights.map(|w| Float32Array::from(w.to_vec().as_slice()).into()).unwrap_or(JsValue::NULL);
+        debug_assert_eq!(view.dimensions(), (w as u32, h as u32));
         Ok(object(&[
-            ("method", "lime".into()),
+            ("method", method.name().into()),
             ("image", name.into()),
             ("target", target.into()),
             ("label", self.classifier.label(target).into()),
             ("summary", summary.into()),
-            ("width", view.dim().1.into()),
-            ("height", view.dim().0.into()),
-            ("segments", Int32Array::from(segments.as_slice()).into()),
-            ("n_segments", explanation.n_segments.into()),
-            ("weights", Float32Array::from(weights.iter().map(|&w| w as f32).collect::<Vec<_>>().as_slice()).into()),
-            ("intercept", local.intercept.into()),
-            ("score", local.score.into()),
-            ("mask", Uint8Array::from(mask.as_slice()).into()),
-            ("mask_superpixels", Int32Array::from(mask_superpixels.as_slice()).into()),
-            ("top_labels", serde_wasm_bindgen::to_value(&explanation.top_labels).unwrap_or(JsValue::NULL)),
-            ("num_samples", params.num_samples.into()),
-            ("seed", params.seed.into()),
+            ("width", w.into()),
+            ("height", h.into()),
+            ("map", Float32Array::from(map.as_slice()).into()),
+            ("raw", Float32Array::from(raw.as_slice()).into()),
+            ("raw_width", fw.into()),
+            ("raw_height", fh.into()),
+            ("channel_weights", weights),
             ("heat_rgba", Uint8ClampedArray::from(heat.as_slice()).into()),
             ("ms", ms.into()),
         ]))
     }
 }
 
-/// LIME options the page may set; the rest are the tutorial's defaults ([`lime::LimeParams::default`]).
-#[derive(Debug, Default, Deserialize)]
-struct LimeOptions {
-    num_samples: Option<usize>,
-    seed: Option<u32>,
-    batch_size: Option<usize>,
-}
-
-/// Normalises an H×W×3 u8 view into the model's CHW tensor, exactly as [`preprocess::to_tensor`] does.
-fn normalize_view(view: ArrayView3<u8>, spec: &crate::model::Preprocessing) -> Array3<f32> {
-    let (h, w, _) = view.dim();
-    let pixels: Vec<u8> = view.iter().copied().collect();
-    let img = image::RgbImage::from_raw(w as u32, h as u32, pixels).expect("H×W×3 buffer");
-    preprocess::to_tensor(&img, spec)
-}
-
-/// Softmax in f64 for display (probabilities of all logits, background included).
-fn softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let exp: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp()).collect();
-    let sum: f64 = exp.iter().sum();
-    exp.iter().map(|&e| (e / sum) as f32).collect()
-}
-
 fn rgba(img: &image::RgbImage) -> Vec<u8> {
     img.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
-}
-
-/// LIME's superpixel weights as colour: green for evidence for the class, red against, alpha-free RGBA.
-/// Intensity is |weight| / max |weight| so the strongest superpixel is fully coloured.
-fn weights_rgba(segments: &Array2<i32>, weights: &[f64]) -> Vec<u8> {
-    let max = weights.iter().fold(0.0f64, |m, w| m.max(w.abs()));
-    let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
-    segments
-        .iter()
-        .flat_map(|&s| {
-            let w = weights.get(s as usize).copied().unwrap_or(0.0) * scale;
-            let v = (w.abs() * 255.0).round() as u8;
-            if w >= 0.0 {
-                [0, v, 0, 255]
-            } else {
-                [v, 0, 0, 255]
-            }
-        })
-        .collect()
 }
 
 fn object(fields: &[(&str, JsValue)]) -> JsValue {
