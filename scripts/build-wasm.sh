@@ -34,7 +34,29 @@ else
 fi
 
 cd "$ROOT"
-cargo build --profile "$PROFILE" --target "$TARGET" "${build_std[@]}" -p glassbox --no-default-features --features webgpu
+
+# wonnx 0.5.1 needs wgpu 0.16, whose WebGPU backend predates the web-sys it now resolves to (0.3.72, the
+# last web-sys with the feature names wgpu 0.16 asks for). scripts/wgpu-0.16.3-web-sys-0.3.72.patch adapts
+# it (see scripts/README.md). The patched copy lives in the target folder and is used through a
+# `[patch]` given on the command line, so native builds and the committed Cargo.lock are untouched.
+WGPU=wgpu-0.16.3
+PATCH="$ROOT/scripts/$WGPU-web-sys-0.3.72.patch"
+cargo fetch --target "$TARGET" >/dev/null
+registry_copy="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$WGPU" 2>/dev/null | head -1)"
+[ -n "$registry_copy" ] || { echo "build-wasm: $WGPU is not in the cargo registry cache" >&2; exit 1; }
+patched="$CARGO_TARGET_DIR/glassbox-patched/$WGPU"
+stamp="$(sha256sum "$PATCH" | cut -d' ' -f1)"
+if [ "$(cat "$patched/.glassbox-patch" 2>/dev/null)" != "$stamp" ]; then
+    rm -rf "$patched"
+    mkdir -p "$(dirname "$patched")"
+    cp -r "$registry_copy" "$patched"
+    patch -s -p1 -d "$patched" < "$PATCH"
+    echo "$stamp" > "$patched/.glassbox-patch"
+fi
+cp Cargo.lock "$CARGO_TARGET_DIR/Cargo.lock.before-wasm"
+trap 'cp "$CARGO_TARGET_DIR/Cargo.lock.before-wasm" "$ROOT/Cargo.lock"' EXIT
+cargo build --profile "$PROFILE" --target "$TARGET" "${build_std[@]}" -p glassbox --no-default-features --features webgpu \
+    --config "patch.crates-io.wgpu.path='$patched'"
 wasm="$CARGO_TARGET_DIR/$TARGET/$PROFILE/glassbox.wasm"
 
 lock_version="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)"
