@@ -55,6 +55,8 @@ if [ "$(cat "$patched/.glassbox-patch" 2>/dev/null)" != "$stamp" ]; then
 fi
 cp Cargo.lock "$CARGO_TARGET_DIR/Cargo.lock.before-wasm"
 trap 'cp "$CARGO_TARGET_DIR/Cargo.lock.before-wasm" "$ROOT/Cargo.lock"' EXIT
+# With -Zbuild-std cargo also resolves the standard library's own workspace with this [patch] and warns
+# that it "was not used in the crate graph" there; the glassbox graph does use it.
 cargo build --profile "$PROFILE" --target "$TARGET" "${build_std[@]}" -p glassbox --no-default-features --features webgpu \
     --config "patch.crates-io.wgpu.path='$patched'"
 wasm="$CARGO_TARGET_DIR/$TARGET/$PROFILE/glassbox.wasm"
@@ -73,7 +75,8 @@ if command -v wasm-opt >/dev/null; then
     # Rust enables these wasm features by default; an older binaryen must be told about them.
     wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
         --enable-reference-types --enable-multivalue --enable-mutable-globals \
-        "$OUT/glassbox_bg.wasm" -o "$OUT/glassbox_bg.wasm.opt" && mv "$OUT/glassbox_bg.wasm.opt" "$OUT/glassbox_bg.wasm"
+        "$OUT/glassbox_bg.wasm" -o "$OUT/glassbox_bg.wasm.opt" && mv "$OUT/glassbox_bg.wasm.opt" "$OUT/glassbox_bg.wasm" \
+        || echo "build-wasm: wasm-opt failed (see above); keeping the unoptimised module"
 else
     echo "build-wasm: wasm-opt not found (apt-get install binaryen); the module is unoptimised"
 fi
