@@ -24,7 +24,11 @@ worker.onmessage = ({ data }) => {
   pending.delete(data.id);
   data.ok ? p.resolve(data.result) : p.reject(new Error(data.error));
 };
-worker.onerror = (e) => showError('model-error', `the worker failed: ${e.message}`);
+worker.onerror = (e) => {
+  // A module worker that cannot load its imports reports an ErrorEvent without a message.
+  showError('model-error', `the worker failed: ${e.message || 'it could not start; is the wasm package built (scripts/build-wasm.sh writes www/pkg/)?'}`);
+  setStatus('no model loaded', 'error');
+};
 function call(type, payload = {}, onProgress = null, transfer = []) {
   const id = nextId++;
   return new Promise((resolve, reject) => {
