@@ -1,0 +1,317 @@
+//! Browser bindings (wasm32 only): a thin wasm-bindgen shell over the library calls the native CLI makes.
+//!
+//! `www/worker.js` fetches the manifest, the ONNX bytes and the labels, and drives one [`Session`] inside a
+//! Web Worker, so the page never freezes. Everything numeric happens in the library ([`Classifier`],
+//! [`crate::cam`], [`crate::lime`]); this module only converts between JS values and Rust types, reports
+//! progress to a JS callback, and lets the page cancel.
+//!
+//! Cancellation: the worker is single-threaded, so a `cancel` message can only be handled while the
+//! computation awaits. WebGPU read-backs await naturally; the CPU engine (tract) computes synchronously, so
+//! [`YieldingEngine`] yields to the event loop after every batch. The cancel flag is then seen by
+//! [`Progress::is_cancelled`] between batches.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use anyhow::{ensure, Context, Result};
+use async_trait::async_trait;
+use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint8ClampedArray};
+use ndarray::{Array3, ArrayD, Axis};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use web_time::Instant;
+
+use crate::cam::{self, CamMethod, CamOptions};
+use crate::engine::{self, Engine, EngineKind, Tensor};
+use crate::explain::top_k;
+use crate::model::{Classifier, Forward, Manifest, Model};
+use crate::render;
+use crate::preprocess::{self, ImageLimits};
+use crate::progress::Progress;
+
+/// Sends Rust panics to the browser console (otherwise they surface as an opaque "unreachable").
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| web_sys::console::error_1(&format!("glassbox panicked: {info}").into())));
+}
+
+/// The wasm build's version, for the page footer and bug reports.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+fn js_error(e: anyhow::Error) -> JsError {
+    JsError::new(&format!("{e:#}"))
+}
+
+/// One model loaded into an engine, plus the image being explained.
+#[wasm_bindgen]
+pub struct Session {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    classifier: Classifier,
+    image: RefCell<Option<Prepared>>,
+    cancel: Rc<Cell<bool>>,
+}
+
+/// The current image: what the model sees (u8 view and normalised tensor) and its forward pass.
+struct Prepared {
+    name: String,
+    view: image::RgbImage,
+    tensor: Array3<f32>,
+    /// The first forward pass, shared by classification and every CAM.
+    forward: Option<Forward>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Builds a session from the manifest text, the ONNX bytes (sha256-checked against the manifest) and
+    /// the text of the manifest's label file; `engine` is `"webgpu"` or `"cpu"`.
+    pub async fn load(
+        manifest_json: String,
+        onnx: Vec<u8>,
+        labels: Option<String>,
+        engine: String,
+    ) -> Result<Session, JsError> {
+        let kind: EngineKind = engine.parse().map_err(js_error)?;
+        let manifest = Manifest::from_json(&manifest_json).map_err(js_error)?;
+        let name = manifest.name.clone();
+        let model = Model::from_bytes(manifest, onnx, labels.as_deref()).map_err(js_error)?;
+        let engine = engine::create(kind, &model.onnx, None)
+            .await
+            .with_context(|| format!("loading model `{name}` into the {kind} engine"))
+            .map_err(js_error)?;
+        let classifier =
+            Classifier::with_engine(model, Box::new(YieldingEngine(engine))).await.map_err(js_error)?;
+        Ok(Session {
+            inner: Rc::new(Inner { classifier, image: RefCell::new(None), cancel: Rc::new(Cell::new(false)) }),
+        })
+    }
+
+    /// `{name, description, engine, kind, batch, input: [h, w], classes}`.
+    pub fn info(&self) -> JsValue {
+        let c = &self.inner.classifier;
+        let (h, w) = c.input_hw();
+        let info = serde_json::json!({
+            "name": c.model.manifest.name,
+            "description": c.model.manifest.description,
+            "engine": c.engine.name(),
+            "kind": c.engine.kind(),
+            "batch": c.engine.max_batch(),
+            "input": [h, w],
+            "classes": c.num_classes(),
+        });
+        info.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+    }
+
+    /// Decodes an image (JPEG/PNG/BMP/WebP, EXIF orientation applied) and prepares it as the model expects.
+    /// Returns the model's view of it: `{width, height, rgba: Uint8ClampedArray}`.
+    pub fn set_image(&self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
+        let img = preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(js_error)?;
+        let (view, tensor) = self.inner.classifier.prepare(&img);
+        let out = object(&[
+            ("width", view.width().into()),
+            ("height", view.height().into()),
+            ("rgba", Uint8ClampedArray::from(rgba(&view).as_slice()).into()),
+            ("source_width", img.width().into()),
+            ("source_height", img.height().into()),
+        ]);
+        *self.inner.image.borrow_mut() = Some(Prepared { name: name.to_string(), view, tensor, forward: None });
+        Ok(out)
+    }
+
+    /// Classifies the current image: `{top: [{class, label, logit, probability}], forward_ms}`.
+    pub fn classify(&self, k: usize) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { inner.classify(k).await.map_err(|e| js_error(e).into()) })
+    }
+
+    /// Explains class `target` of the current image with `method` (`gradcam`, `ablationcam`, `scorecam`,
+    /// `lime`). `options` (LIME): `{num_samples, seed, batch_size}`. `on_progress(stage, done, total)` is
+    /// called as work advances. Resolves to the numbers and pictures (see `www/app.js`).
+    pub fn explain(&self, method: String, target: usize, options: JsValue, on_progress: Function) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        inner.cancel.set(false);
+        future_to_promise(async move {
+            let progress = JsProgress::new(on_progress, inner.cancel.clone());
+            inner.explain(&method, target, options, &progress).await.map_err(|e| js_error(e).into())
+        })
+    }
+
+    /// Asks the running explanation to stop at its next batch boundary.
+    pub fn cancel(&self) {
+        self.inner.cancel.set(true);
+    }
+}
+
+impl Inner {
+    fn with_image<T>(&self, f: impl FnOnce(&Prepared) -> T) -> Result<T> {
+        let image = self.image.borrow();
+        let prepared = image.as_ref().context("no image: call set_image first")?;
+        Ok(f(prepared))
+    }
+
+    /// The current image's forward pass (computed once) and how long it took (0 when cached).
+    async fn forward(&self) -> Result<(Forward, f64)> {
+        if let Some(forward) = self.image.borrow().as_ref().and_then(|p| p.forward.clone()) {
+            return Ok((forward, 0.0));
+        }
+        let input = self.with_image(|p| p.tensor.clone().insert_axis(Axis(0)))?;
+        let start = Instant::now();
+        let forward = self.classifier.forward(input.view(), &crate::progress::Silent).await?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if let Some(p) = self.image.borrow_mut().as_mut() {
+            p.forward = Some(forward.clone());
+        }
+        Ok((forward, ms))
+    }
+
+    async fn classify(&self, k: usize) -> Result<JsValue> {
+        let (forward, forward_ms) = self.forward().await?;
+        let logits = forward.logits.row(0);
+        let top = Array::new();
+        for p in top_k(&self.classifier, logits, k) {
+            top.push(&object(&[
+                ("class", p.class.into()),
+                ("label", p.label.into()),
+                ("logit", logits[p.class].into()),
+                ("probability", p.probability.into()),
+            ]));
+        }
+        Ok(object(&[("top", top.into()), ("forward_ms", forward_ms.into())]))
+    }
+
+    async fn explain(&self, method: &str, target: usize, options: JsValue, progress: &JsProgress) -> Result<JsValue> {
+        ensure!(
+            target < self.classifier.num_classes(),
+            "class {target} does not exist: the model has {} classes",
+            self.classifier.num_classes()
+        );
+        let _ = options;
+        let method = CamMethod::from_name(method)?;
+        self.explain_cam(method, target, progress).await
+    }
+
+    async fn explain_cam(&self, method: CamMethod, target: usize, progress: &JsProgress) -> Result<JsValue> {
+        let (forward, _) = self.forward().await?;
+        let (tensor, view, name) = self.with_image(|p| (p.tensor.clone(), p.view.clone(), p.name.clone()))?;
+        let start = Instant::now();
+        let options = CamOptions::default();
+        let cam = cam::explain(&self.classifier, tensor.view(), &forward, target, method, &options, progress).await?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let (h, w) = cam.map.dim();
+        let (fh, fw) = cam.raw.dim();
+        let heat = rgba(&render::heatmap(cam.map.view()));
+        let passes = if method.needs_extra_passes() { forward.features.shape()[1] } else { 0 };
+        let summary = format!("{fh}×{fw} map, {passes} extra forward passes");
+        let map: Vec<f32> = cam.map.iter().copied().collect();
+        let raw: Vec<f32> = cam.raw.iter().copied().collect();
+        let weights = cam.channel_weights.map(|w| Float32Array::from(w.to_vec().as_slice()).into()).unwrap_or(JsValue::NULL);
+        debug_assert_eq!(view.dimensions(), (w as u32, h as u32));
+        Ok(object(&[
+            ("method", method.name().into()),
+            ("image", name.into()),
+            ("target", target.into()),
+            ("label", self.classifier.label(target).into()),
+            ("summary", summary.into()),
+            ("width", w.into()),
+            ("height", h.into()),
+            ("map", Float32Array::from(map.as_slice()).into()),
+            ("raw", Float32Array::from(raw.as_slice()).into()),
+            ("raw_width", fw.into()),
+            ("raw_height", fh.into()),
+            ("channel_weights", weights),
+            ("heat_rgba", Uint8ClampedArray::from(heat.as_slice()).into()),
+            ("ms", ms.into()),
+        ]))
+    }
+}
+
+fn rgba(img: &image::RgbImage) -> Vec<u8> {
+    img.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+}
+
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in fields {
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o.into()
+}
+
+/// Reports progress to a JS callback `(stage, done, total)` and reads the session's cancel flag.
+struct JsProgress {
+    callback: Function,
+    cancel: Rc<Cell<bool>>,
+    stage: RefCell<String>,
+    done: Cell<u64>,
+    total: Cell<u64>,
+}
+
+impl JsProgress {
+    fn new(callback: Function, cancel: Rc<Cell<bool>>) -> JsProgress {
+        JsProgress { callback, cancel, stage: RefCell::new(String::new()), done: Cell::new(0), total: Cell::new(0) }
+    }
+
+    fn report(&self) {
+        let stage = JsValue::from_str(&self.stage.borrow());
+        // A throwing progress callback must not abort the computation; the page shows progress only.
+        let _ = self.callback.call3(
+            &JsValue::NULL,
+            &stage,
+            &JsValue::from_f64(self.done.get() as f64),
+            &JsValue::from_f64(self.total.get() as f64),
+        );
+    }
+}
+
+impl Progress for JsProgress {
+    fn stage(&self, name: &str, total: u64) {
+        *self.stage.borrow_mut() = name.to_string();
+        self.done.set(0);
+        self.total.set(total);
+        self.report();
+    }
+
+    fn advance(&self, n: u64) {
+        self.done.set(self.done.get() + n);
+        self.report();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.get()
+    }
+}
+
+/// Wraps an engine so that every batch ends with a trip through the event loop: the worker can then
+/// receive a `cancel` message even while the synchronous CPU engine is busy.
+struct YieldingEngine(Box<dyn Engine>);
+
+#[async_trait(?Send)]
+impl Engine for YieldingEngine {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+    fn kind(&self) -> EngineKind {
+        self.0.kind()
+    }
+    fn output_names(&self) -> &[String] {
+        self.0.output_names()
+    }
+    fn input_shape(&self) -> &[usize] {
+        self.0.input_shape()
+    }
+    fn max_batch(&self) -> usize {
+        self.0.max_batch()
+    }
+    async fn run(&self, input: &Tensor) -> Result<Vec<ArrayD<f32>>> {
+        let out = self.0.run(input).await;
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        out
+    }
+}

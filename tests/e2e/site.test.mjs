@@ -1,0 +1,211 @@
+// Browser end-to-end tests of the site in Debian's headless Chromium (playwright-core; no browser download).
+//
+// What they check, on the real MobileNet v2 (ImageNet weights) from shared/data:
+//   1. Chromium exposes a WebGPU adapter (SwiftShader here) and the wasm package exists (its size is printed);
+//   2. WebGPU path: the page loads the model through wonnx, classifies a sample image, runs Grad-CAM and
+//      LIME; the CAM read back from the page equals the native CLI's (`glassbox explain`, CPU engine) to
+//      1e-3, and the top-1 class matches; LIME's mask equals the native one for the same seed;
+//   3. no-WebGPU path (Chromium without --enable-unsafe-webgpu): the page says so, falls back to the CPU
+//      engine (tract in wasm) and gives the same numbers.
+// A screenshot of the page after the explanation is written to $E2E_OUT (default tests/e2e/artifacts/).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve, sharedDir } from './server.mjs';
+import { readNpy } from './npy.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const outDir = process.env.E2E_OUT ?? path.join(here, 'artifacts');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const MODEL = 'mobilenet_v2_1.0_224_b8';
+const SAMPLE = 'n01443537_goldfish.JPEG';
+// SwiftShader runs WebGPU on the CPU: one batch-8 MobileNet v2 pass takes tens of seconds here.
+const LIME = { samples: Number(process.env.E2E_LIME_SAMPLES ?? 16), seed: 0 };
+const CAM_TOLERANCE = 1e-3;
+const BASE_FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--disable-quic'];
+
+let site;
+let native;
+const tempDirs = [];
+
+function tempDir(prefix) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+/** The native CLI: $GLASSBOX_BIN, else the debug build in the cargo target dir (built if missing). */
+function glassboxBin() {
+  if (process.env.GLASSBOX_BIN) return process.env.GLASSBOX_BIN;
+  const target = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target');
+  const bin = path.join(target, 'debug', 'glassbox');
+  if (!existsSync(bin)) {
+    console.log(`# building the native CLI (${bin})`);
+    execFileSync('cargo', ['build', '-p', 'glassbox', '--bin', 'glassbox'], { cwd: repo, stdio: 'inherit' });
+  }
+  return bin;
+}
+
+/** Native reference: `glassbox explain` on the CPU engine for the same image and model. */
+function nativeReference() {
+  const out = tempDir('glassbox-native-');
+  const image = path.join(sharedDir(), 'data', 'imagenet-samples', SAMPLE);
+  const args = ['explain', '--model', path.join(repo, 'models', `${MODEL}.json`), '--engine', 'cpu',
+    '--methods', 'gradcam', '--out', out, image];
+  const t0 = Date.now();
+  execFileSync(glassboxBin(), args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, GLASSBOX_SHARED: path.join(sharedDir(), 'data') } });
+  const dir = path.join(out, path.parse(SAMPLE).name);
+  const summary = JSON.parse(readFileSync(path.join(dir, 'explanation.json'), 'utf8'));
+  const gradcam = readNpy(path.join(dir, 'gradcam.npy'));
+  console.log(`# native CLI reference: top-1 ${summary.top5[0].label} (#${summary.top5[0].class}), ` +
+    `gradcam ${gradcam.shape.join('x')}, ${Date.now() - t0} ms`);
+  return { summary, gradcam };
+}
+
+async function launch({ webgpu }) {
+  const flags = [...BASE_FLAGS, ...(webgpu ? ['--enable-unsafe-webgpu'] : [])];
+  // A fresh profile every time: no cached shaders, no state from earlier runs.
+  return chromium.launchPersistentContext(tempDir('glassbox-chromium-'), { executablePath: CHROMIUM, headless: true,
+    args: flags, viewport: { width: 1200, height: 1100 } });
+}
+
+function watch(page, tag) {
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`# [${tag} console.${m.type()}] ${m.text()}`); });
+  page.on('pageerror', (e) => console.log(`# [${tag} pageerror] ${e.message}`));
+}
+
+/** Opens the site with `engine`, picks the sample, runs the methods; returns what the page holds. */
+async function explainInPage(context, engine, methods, tag) {
+  const page = await context.newPage();
+  watch(page, tag);
+  await page.goto(`${site.url}index.html?model=${MODEL}&engine=${engine}&autoload=1`);
+  const t0 = Date.now();
+  await page.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 300_000 });
+  const status = await page.textContent('#engine-status');
+  const modelError = await page.textContent('#model-error');
+  assert.match(status, /ready/, `model did not load: ${status} ${modelError}`);
+  console.log(`# [${tag}] ${status} (${Date.now() - t0} ms)`);
+  await page.click(`#gallery button[data-file="${SAMPLE}"]`);
+  await page.waitForFunction(() => document.querySelectorAll('#top5 li').length === 5 || !document.querySelector('#image-error').hidden,
+    null, { timeout: 300_000 });
+  const imageError = await page.evaluate(() => document.querySelector('#image-error').hidden ? null : document.querySelector('#image-error').textContent);
+  assert.equal(imageError, null, `classification failed: ${imageError}`);
+  const prediction = await page.evaluate(() => window.glassbox.prediction);
+  console.log(`# [${tag}] top-1 ${prediction.top[0].label} (#${prediction.top[0].class}); ` +
+    `one MobileNet v2 forward pass in the page: ${prediction.forward_ms.toFixed(0)} ms`);
+  if (methods.includes('lime')) {
+    await page.fill('#lime-samples', String(LIME.samples));
+    await page.fill('#lime-seed', String(LIME.seed));
+  }
+  for (const method of methods) {
+    const t = Date.now();
+    await page.click(`.method[data-method=${method}] .run`);
+    await page.waitForFunction((m) => (document.body.dataset.explained ?? '').split(',').includes(m) ||
+      !document.querySelector('#explain-error').hidden, method, { timeout: 600_000 });
+    const err = await page.evaluate(() => document.querySelector('#explain-error').hidden ? null : document.querySelector('#explain-error').textContent);
+    assert.equal(err, null, `${method} failed in the page: ${err}`);
+    console.log(`# [${tag}] ${method}: ${await page.textContent(`.method[data-method=${method}] .stage`)} (${Date.now() - t} ms)`);
+  }
+  const results = await page.evaluate(() => {
+    const plain = {};
+    for (const [k, r] of Object.entries(window.glassbox.results)) {
+      plain[k] = Object.fromEntries(Object.entries(r).filter(([f]) => f !== 'heat_rgba').map(([f, v]) => [f, ArrayBuffer.isView(v) ? Array.from(v) : v]));
+    }
+    return plain;
+  });
+  const model = await page.evaluate(() => window.glassbox.model);
+  return { page, prediction, results, model };
+}
+
+function maxAbsDiff(a, b) {
+  assert.equal(a.length, b.length, `length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function checkAgainstNative(tag, { prediction, results }) {
+  assert.equal(prediction.top[0].class, native.summary.top5[0].class, `${tag}: top-1 differs from the native CLI`);
+  const page = results.gradcam;
+  assert.deepEqual([page.height, page.width], native.gradcam.shape, `${tag}: Grad-CAM shape`);
+  const diff = maxAbsDiff(page.map, native.gradcam.data);
+  console.log(`# [${tag}] Grad-CAM max |page - native| = ${diff.toExponential(2)} (tolerance ${CAM_TOLERANCE})`);
+  assert.ok(diff <= CAM_TOLERANCE, `${tag}: Grad-CAM differs from the native CLI by ${diff}`);
+  // The map is a real explanation, not a constant: it spans [0, 1] after pytorch-grad-cam's normalisation.
+  assert.ok(Math.max(...page.map) > 0.99 && Math.min(...page.map) < 0.01, `${tag}: Grad-CAM map is not normalised`);
+}
+
+before(async () => {
+  mkdirSync(outDir, { recursive: true });
+  const wasm = path.join(repo, 'www', 'pkg', 'glassbox_bg.wasm');
+  assert.ok(existsSync(wasm), `${wasm} is missing: run scripts/build-wasm.sh first`);
+  const bytes = readFileSync(wasm);
+  console.log(`# wasm size: ${bytes.length} bytes raw, ${gzipSync(bytes, { level: 9 }).length} bytes gzip`);
+  site = await serve();
+  console.log(`# site at ${site.url} (shared data from ${sharedDir()})`);
+  native = nativeReference();
+});
+
+after(() => {
+  site?.server.close();
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('Chromium exposes a WebGPU adapter', async () => {
+  const context = await launch({ webgpu: true });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${site.url}config.js`);
+    const info = await page.evaluate(async () => {
+      const adapter = await navigator.gpu?.requestAdapter();
+      if (!adapter) return null;
+      const { vendor, architecture, device, description, isFallbackAdapter } = adapter.info;
+      return { vendor, architecture, device, description, isFallbackAdapter };
+    });
+    console.log(`# adapter.info: ${JSON.stringify(info)}`);
+    assert.ok(info, 'navigator.gpu.requestAdapter() returned no adapter');
+  } finally {
+    await context.close();
+  }
+});
+
+test('WebGPU: classification and Grad-CAM equal the native CLI', { timeout: 900_000 }, async () => {
+  const context = await launch({ webgpu: true });
+  try {
+    const run = await explainInPage(context, 'webgpu', ['gradcam'], 'webgpu');
+    assert.equal(run.model.kind, 'webgpu');
+    assert.match(run.model.engine, /wonnx|webgpu/i);
+    checkAgainstNative('webgpu', run);
+    const shot = path.join(outDir, 'explain-webgpu.png');
+    await run.page.screenshot({ path: shot, fullPage: true });
+    console.log(`# screenshot: ${shot}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('no WebGPU: the page says so and the CPU fallback gives the same numbers', { timeout: 900_000 }, async () => {
+  const context = await launch({ webgpu: false });
+  try {
+    const run = await explainInPage(context, 'auto', ['gradcam'], 'cpu-fallback');
+    assert.equal(run.model.kind, 'cpu');
+    const warning = await run.page.textContent('#gpu-warning');
+    assert.match(warning, /WebGPU/);
+    assert.ok(await run.page.isVisible('#gpu-warning'), 'the no-WebGPU message is not shown');
+    checkAgainstNative('cpu-fallback', run);
+    const shot = path.join(outDir, 'explain-cpu-fallback.png');
+    await run.page.screenshot({ path: shot, fullPage: true });
+    console.log(`# screenshot: ${shot}`);
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,39 @@
+// Where the site finds models and sample images. Nothing is uploaded anywhere: the page fetches these
+// files and runs everything in a Web Worker (wasm + WebGPU, or wasm CPU when WebGPU is missing).
+//
+// Locally (`scripts/site.sh serve`, the e2e tests) the server maps /models/ to the repository's
+// manifests and /shared/ to the shared data folder next to the repository. On GitHub Pages the
+// workflow copies the manifests (and the exported ONNX files) into the site; set `sharedBase` to a
+// public copy of the sample images if you have one (the images are not committed to the repository).
+const here = new URL('.', import.meta.url);
+
+export const config = {
+  sharedBase: new URL('shared/data/', here).href,
+  models: [
+    {
+      id: 'mobilenet_v2_1.0_224_b8',
+      title: 'MobileNet v2 1.0 224 (ImageNet, real weights, batch 8)',
+      manifest: new URL('models/mobilenet_v2_1.0_224_b8.json', here).href,
+      howToGet: 'The real MobileNet v2 ships in shared/data/models/mobilenet_onnx/ (served under /shared/ by scripts/site.sh serve).',
+    },
+    {
+      id: 'mobilenet_v1_0.25_128_b8',
+      title: 'MobileNet v1 0.25 128 (ImageNet, small and fast, batch 8)',
+      manifest: new URL('models/mobilenet_v1_0.25_128_b8.json', here).href,
+      howToGet: 'The real MobileNet v1 ships in shared/data/models/mobilenet_onnx/ (served under /shared/ by scripts/site.sh serve).',
+    },
+    {
+      id: 'resnet50_imagenet1k_v2_b8',
+      title: 'ResNet-50 (torchvision IMAGENET1K_V2, batch 8)',
+      manifest: new URL('models/resnet50_imagenet1k_v2_b8.json', here).href,
+      howToGet: 'ResNet-50 is not in git. Make it with `python models/export.py --out models/ --models resnet50_imagenet1k_v2 --batch 8` (downloads the torchvision weights; see models/README.md), which writes models/resnet50_imagenet1k_v2_b8.json and .onnx.',
+    },
+  ],
+  samples: [
+    'n01443537_goldfish.JPEG', 'n01491361_tiger_shark.JPEG', 'n01608432_kite.JPEG', 'n01616318_vulture.JPEG',
+    'n01677366_common_iguana.JPEG', 'n02007558_flamingo.JPEG', 'n02018207_American_coot.JPEG',
+    'n02098286_West_Highland_white_terrier.JPEG', 'n04037443_racer.JPEG', 'n07747607_orange.JPEG',
+  ].map((f) => ({ file: f, url: `imagenet-samples/${f}`, title: f.replace(/^n\d+_/, '').replace(/\.JPEG$/, '').replaceAll('_', ' ') })),
+  // Defaults of the explanation controls (the tutorial's LIME uses 1000 samples; fewer is faster).
+  lime: { numSamples: 300, seed: 0, batchSize: 8 },
+};
