@@ -8,6 +8,7 @@ pub mod cam;
 pub mod compare;
 pub mod dissect;
 pub mod engine;
+pub mod explain;
 pub mod lime;
 pub mod model;
 pub mod npy;

@@ -5,10 +5,329 @@
 //! We keep that split: [`model_view`] gives the uint8 image the model sees (LIME perturbs it, overlays
 //! are drawn on it) and [`to_tensor`] normalises it into a CHW float tensor.
 //!
-//! Contract (owner: core-engine helper):
-//! - `pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<image::RgbImage, ImageError>`:
-//!   any of JPEG/PNG/BMP/WebP, EXIF orientation applied, grey/CMYK/16-bit/alpha → RGB8, clear errors
-//!   for corrupt/truncated data and for images over the pixel limit.
-//! - `pub fn load(path: &Path, limits) -> Result<RgbImage>` (native only).
-//! - `pub fn model_view(img: &RgbImage, spec: &crate::model::Preprocessing) -> RgbImage` (H×W of the model input).
-//! - `pub fn to_tensor(view: &RgbImage, spec: &Preprocessing) -> ndarray::Array3<f32>` (3×H×W).
+//! Resizing reproduces Pillow's `Image.resize(..., BILINEAR)` (what torchvision does to PIL images):
+//! a separable triangle filter whose support grows with the downscale factor (antialiasing), 22-bit
+//! fixed-point weights, a horizontal pass then a vertical pass, each rounded to uint8. Matching Pillow's
+//! integer arithmetic keeps the views within a level or two of the Python references (see
+//! `crate/tests/preprocess.rs`).
+
+use std::io::Cursor;
+
+use anyhow::{bail, ensure, Context, Result};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use ndarray::Array3;
+
+use crate::model::Preprocessing;
+
+/// Limits that protect decoding from hostile or accidental huge inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLimits {
+    /// Largest accepted width × height (checked from the header, before decoding pixels).
+    pub max_pixels: u64,
+}
+
+impl ImageLimits {
+    /// 64 megapixels: a large camera photo fits, a decompression bomb does not.
+    pub const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits { max_pixels: Self::DEFAULT_MAX_PIXELS }
+    }
+}
+
+/// Decodes JPEG/PNG/BMP/WebP bytes into RGB8, EXIF orientation applied.
+///
+/// Grey, grey+alpha, RGBA, 16-bit and CMYK (JPEG) inputs become RGB8; alpha is dropped without
+/// compositing, as PIL's `convert("RGB")` does. Unlike PIL (which ignores EXIF), the orientation tag
+/// is applied, so the model sees the photo the way a viewer shows it.
+pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
+    decode_named(bytes, "image", limits)
+}
+
+/// [`decode`], naming the image (file name) in every error.
+pub fn decode_named(bytes: &[u8], name: &str, limits: &ImageLimits) -> Result<RgbImage> {
+    ensure!(!bytes.is_empty(), "{name}: the file is empty");
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .with_context(|| format!("{name}: cannot read the image header"))?;
+    let format = reader.format().with_context(|| {
+        format!("{name}: not a recognised image (the first bytes match no JPEG, PNG, BMP or WebP signature)")
+    })?;
+    ensure!(
+        matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Bmp | ImageFormat::WebP),
+        "{name}: {format:?} images are not supported; use JPEG, PNG, BMP or WebP"
+    );
+    // The decoder's own allocation limit backs up the header check below (some headers lie).
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(1 << 20));
+    reader.limits(decoder_limits);
+    let mut decoder = reader
+        .into_decoder()
+        .with_context(|| format!("{name}: corrupt or unsupported {format:?} header"))?;
+    let (w, h) = decoder.dimensions();
+    let pixels = u64::from(w) * u64::from(h);
+    ensure!(w > 0 && h > 0, "{name}: the image has zero size ({w}×{h})");
+    ensure!(
+        pixels <= limits.max_pixels,
+        "{name}: {w}×{h} = {:.1} megapixels exceeds the limit of {:.1} megapixels; downscale the image first \
+         or raise the limit (--max-megapixels)",
+        pixels as f64 / 1e6,
+        limits.max_pixels as f64 / 1e6
+    );
+    if format == ImageFormat::Jpeg {
+        check_jpeg_complete(bytes).with_context(|| format!("{name}: corrupt JPEG"))?;
+    }
+    let orientation = decoder.orientation().with_context(|| format!("{name}: unreadable EXIF orientation"))?;
+    let mut img = DynamicImage::from_decoder(decoder)
+        .with_context(|| format!("{name}: corrupt or truncated {format:?} data"))?;
+    img.apply_orientation(orientation);
+    Ok(img.into_rgb8())
+}
+
+/// JPEG decoders conceal truncation (they fill the missing rows with grey), which would silently
+/// explain a broken picture. So we walk the marker segments and entropy-coded scans up to the
+/// end-of-image marker, which a complete file has (anything after it, such as an embedded video, is
+/// ignored; thumbnails inside APP segments are skipped with their segment).
+fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
+    const TRUNCATED: &str = "the file is truncated (it ends before the end-of-image marker); re-download or re-export it";
+    let mut i = 2; // after SOI (FF D8), which format detection checked
+    loop {
+        // A marker: one or more 0xFF fill bytes, then the marker code.
+        ensure!(i < bytes.len() && bytes[i] == 0xFF, TRUNCATED);
+        while i < bytes.len() && bytes[i] == 0xFF {
+            i += 1;
+        }
+        let marker = *bytes.get(i).context(TRUNCATED)?;
+        i += 1;
+        match marker {
+            0xD9 => return Ok(()),
+            0x01 | 0xD0..=0xD7 => continue, // stand-alone markers without a length
+            _ => {}
+        }
+        let len = bytes.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize).context(TRUNCATED)?;
+        ensure!(len >= 2, "invalid marker segment length {len}");
+        i += len;
+        ensure!(i <= bytes.len(), TRUNCATED);
+        if marker == 0xDA {
+            // Entropy-coded data runs to the next marker other than stuffing (FF 00) and restarts (FF D0-D7).
+            loop {
+                ensure!(i + 1 < bytes.len(), TRUNCATED);
+                if bytes[i] == 0xFF && bytes[i + 1] != 0x00 && !(0xD0..=0xD7).contains(&bytes[i + 1]) {
+                    break;
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Reads and decodes an image file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load(path: &std::path::Path, limits: &ImageLimits) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the image {}", path.display()))?;
+    decode_named(&bytes, &path.display().to_string(), limits)
+}
+
+/// The uint8 image the model sees, `input_hw()` in size.
+pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
+    match *spec {
+        Preprocessing::Torchvision { resize, crop, .. } => {
+            let resized = resize_shorter_side(img, resize);
+            center_crop(&resized, crop, crop)
+        }
+        Preprocessing::CentralCrop { central_fraction, size, .. } => {
+            let (x, y, side) = central_square(img.width(), img.height(), central_fraction);
+            let cropped = image::imageops::crop_imm(img, x, y, side, side).to_image();
+            resize_bilinear(&cropped, size, size)
+        }
+    }
+}
+
+/// The central square crop `(left, top, side)` of the TF-slim MobileNet evaluation:
+/// `side = int(min(W, H) · fraction)`, centred with the remainder split down (`(W - side) // 2`).
+pub fn central_square(w: u32, h: u32, fraction: f32) -> (u32, u32, u32) {
+    let side = ((w.min(h) as f64) * fraction as f64) as u32;
+    let side = side.max(1);
+    ((w - side) / 2, (h - side) / 2, side)
+}
+
+/// torchvision `Resize(size)` with an int: the shorter side becomes `size`, the longer side
+/// `int(size · long / short)`, PIL bilinear.
+pub fn resize_shorter_side(img: &RgbImage, size: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let (short, long) = if w <= h { (w, h) } else { (h, w) };
+    let new_long = ((size as f64) * (long as f64) / (short as f64)) as u32;
+    let (nw, nh) = if w <= h { (size, new_long) } else { (new_long, size) };
+    resize_bilinear(img, nw, nh)
+}
+
+/// torchvision `CenterCrop((ch, cw))` on a PIL image: zero-pads when the image is smaller, then crops at
+/// `int(round((H - ch) / 2))` (Python's round: halves go to the even neighbour).
+pub fn center_crop(img: &RgbImage, ch: u32, cw: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let padded;
+    let img = if cw > w || ch > h {
+        let left = if cw > w { (cw - w) / 2 } else { 0 };
+        let top = if ch > h { (ch - h) / 2 } else { 0 };
+        let right = if cw > w { (cw - w + 1) / 2 } else { 0 };
+        let bottom = if ch > h { (ch - h + 1) / 2 } else { 0 };
+        let mut canvas = RgbImage::new(w + left + right, h + top + bottom);
+        image::imageops::replace(&mut canvas, img, left as i64, top as i64);
+        padded = canvas;
+        &padded
+    } else {
+        img
+    };
+    let (w, h) = img.dimensions();
+    let top = round_half_even((h - ch) as f64 / 2.0) as u32;
+    let left = round_half_even((w - cw) as f64 / 2.0) as u32;
+    image::imageops::crop_imm(img, left, top, cw, ch).to_image()
+}
+
+fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    }
+}
+
+/// Fractional bits of Pillow's fixed-point resampling weights (`32 - 8 - 2`).
+const PRECISION_BITS: u32 = 22;
+
+/// One output sample's source window and fixed-point weights.
+struct Taps {
+    start: usize,
+    weights: Vec<i32>,
+}
+
+/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear (triangle) filter over the
+/// source interval `[in0, in1)`.
+fn bilinear_taps(in_size: usize, in0: f64, in1: f64, out_size: usize) -> Vec<Taps> {
+    let scale = (in1 - in0) / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale; // triangle support 1.0, widened when downscaling (antialias)
+    let ss = 1.0 / filterscale;
+    (0..out_size)
+        .map(|xx| {
+            let center = in0 + (xx as f64 + 0.5) * scale;
+            // `(int)` in C truncates toward zero; both bounds are then clamped to the image.
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64).max(xmin as i64) as usize;
+            let raw: Vec<f64> = (xmin..xmax)
+                .map(|x| {
+                    let t = ((x as f64 - center + 0.5) * ss).abs();
+                    if t < 1.0 {
+                        1.0 - t
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let total: f64 = raw.iter().sum();
+            let weights = raw
+                .iter()
+                .map(|&w| {
+                    let w = if total != 0.0 { w / total } else { w };
+                    let v = w * (1u32 << PRECISION_BITS) as f64;
+                    (if v < 0.0 { v - 0.5 } else { v + 0.5 }) as i32
+                })
+                .collect();
+            Taps { start: xmin, weights }
+        })
+        .collect()
+}
+
+#[inline]
+fn clip8(acc: i32) -> u8 {
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Pillow's `Image.resize((w, h), Image.BILINEAR)` for RGB8 images, bit for bit.
+pub fn resize_bilinear(img: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    if (w, h) == (out_w, out_h) {
+        return img.clone();
+    }
+    let (w, h, ow, oh) = (w as usize, h as usize, out_w as usize, out_h as usize);
+    let horiz = bilinear_taps(w, 0.0, w as f64, ow);
+    let vert = bilinear_taps(h, 0.0, h as f64, oh);
+    let src = img.as_raw();
+    let round = 1i32 << (PRECISION_BITS - 1);
+
+    // Horizontal pass over the rows the vertical pass will read (as Pillow does).
+    let (rows, tmp_w, tmp): (std::ops::Range<usize>, usize, Vec<u8>) = if ow != w {
+        let first = vert.first().map_or(0, |t| t.start);
+        let last = vert.last().map_or(0, |t| t.start + t.weights.len());
+        let mut tmp = vec![0u8; (last - first) * ow * 3];
+        for (ty, y) in (first..last).enumerate() {
+            let row = &src[y * w * 3..(y + 1) * w * 3];
+            for (x, taps) in horiz.iter().enumerate() {
+                for c in 0..3 {
+                    let mut acc = round;
+                    for (k, &wt) in taps.weights.iter().enumerate() {
+                        acc += row[(taps.start + k) * 3 + c] as i32 * wt;
+                    }
+                    tmp[(ty * ow + x) * 3 + c] = clip8(acc);
+                }
+            }
+        }
+        (first..last, ow, tmp)
+    } else {
+        (0..h, w, src.to_vec())
+    };
+    if oh == h {
+        return RgbImage::from_raw(out_w, out_h, tmp).expect("buffer sized to the output");
+    }
+    let mut out = vec![0u8; ow * oh * 3];
+    for (y, taps) in vert.iter().enumerate() {
+        let start = taps.start - rows.start;
+        for i in 0..tmp_w * 3 {
+            let mut acc = round;
+            for (k, &wt) in taps.weights.iter().enumerate() {
+                acc += tmp[(start + k) * tmp_w * 3 + i] as i32 * wt;
+            }
+            out[y * ow * 3 + i] = clip8(acc);
+        }
+    }
+    RgbImage::from_raw(out_w, out_h, out).expect("buffer sized to the output")
+}
+
+/// Normalises a model view into a CHW f32 tensor: torchvision `(u8/255 - mean) / std`, or TF-slim
+/// `(u8 - offset) · scale`, each computed in the reference's order of operations.
+pub fn to_tensor(view: &RgbImage, spec: &Preprocessing) -> Array3<f32> {
+    let (w, h) = view.dimensions();
+    let normalise: Box<dyn Fn(usize, u8) -> f32> = match *spec {
+        Preprocessing::Torchvision { mean, std, .. } => Box::new(move |c, v| (v as f32 / 255.0 - mean[c]) / std[c]),
+        Preprocessing::CentralCrop { offset, scale, .. } => Box::new(move |_, v| (v as f32 - offset) * scale),
+    };
+    // A lookup table per channel: 256 values instead of one division per pixel.
+    let table: Vec<[f32; 256]> = (0..3).map(|c| std::array::from_fn(|v| normalise(c, v as u8))).collect();
+    let mut t = Array3::zeros((3, h as usize, w as usize));
+    for (x, y, p) in view.enumerate_pixels() {
+        for c in 0..3 {
+            t[[c, y as usize, x as usize]] = table[c][p[c] as usize];
+        }
+    }
+    t
+}
+
+/// Decodes, prepares and normalises one image: `(model view, CHW tensor)`.
+pub fn prepare_bytes(bytes: &[u8], name: &str, spec: &Preprocessing, limits: &ImageLimits) -> Result<(RgbImage, Array3<f32>)> {
+    let img = decode_named(bytes, name, limits)?;
+    let view = model_view(&img, spec);
+    let tensor = to_tensor(&view, spec);
+    Ok((view, tensor))
+}
+
+/// Stacks CHW tensors into an NCHW batch (all must have the same shape).
+pub fn stack(tensors: &[Array3<f32>]) -> Result<ndarray::Array4<f32>> {
+    if tensors.is_empty() {
+        bail!("no images to stack");
+    }
+    let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
+    ndarray::stack(ndarray::Axis(0), &views).context("images of different sizes cannot share a batch")
+}

@@ -1,1 +1,106 @@
-//! TODO(skeleton): filled in by its owner.
+//! Pictures: the JET colormap, CAM overlays as `show_cam_on_image` draws them, and PNG encoding.
+//!
+//! Everything returns in-memory images or bytes, so the CLI writes files and the browser shows blobs
+//! from the same code.
+
+use anyhow::{ensure, Context, Result};
+use image::{ImageFormat, Rgb, RgbImage, RgbaImage};
+use ndarray::ArrayView2;
+
+/// The JET colormap as a 256-entry RGB table: the classic piecewise-linear jet,
+/// `channel(x) = clamp(1.5 − |4x − k|, 0, 1)` with k = 3, 2, 1 for red, green, blue.
+///
+/// OpenCV's `COLORMAP_JET` (what `show_cam_on_image` uses) is the same curve tabulated slightly
+/// differently; `tests/fixtures/render/jet_cv2.npy` holds OpenCV's table and a test checks that no
+/// entry differs by more than one level (invisible in a picture, and no CAM number depends on it).
+pub fn jet_lut() -> [[u8; 3]; 256] {
+    let mut lut = [[0u8; 3]; 256];
+    for (i, entry) in lut.iter_mut().enumerate() {
+        let x = i as f64 / 255.0;
+        for (c, k) in [3.0, 2.0, 1.0].into_iter().enumerate() {
+            let value = (1.5 - (4.0 * x - k).abs()).clamp(0.0, 1.0);
+            entry[c] = (255.0 * value).round() as u8;
+        }
+    }
+    lut
+}
+
+/// The JET heatmap of a [0, 1] map: `applyColorMap(uint8(255·map), JET)`, in RGB.
+pub fn heatmap(map: ArrayView2<f32>) -> RgbImage {
+    let lut = jet_lut();
+    let (h, w) = map.dim();
+    RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb(lut[to_u8_truncating(map[[y as usize, x as usize]])]))
+}
+
+/// numpy's `np.uint8(255 * v)` for v in [0, 1]: truncation toward zero.
+fn to_u8_truncating(v: f32) -> usize {
+    (255.0 * v).clamp(0.0, 255.0) as usize
+}
+
+/// `show_cam_on_image(img / 255, map, use_rgb=True, image_weight)`:
+/// `(1 − w)·heatmap + w·img`, divided by its maximum, then `uint8(255·x)`.
+pub fn overlay(view: &RgbImage, map: ArrayView2<f32>, image_weight: f32) -> Result<RgbImage> {
+    let (h, w) = map.dim();
+    ensure!(
+        view.dimensions() == (w as u32, h as u32),
+        "the map is {w}×{h} but the image is {}×{}",
+        view.width(),
+        view.height()
+    );
+    ensure!((0.0..=1.0).contains(&image_weight), "image_weight must be in [0, 1], got {image_weight}");
+    let heat = heatmap(map);
+    let blended: Vec<f32> = heat
+        .pixels()
+        .zip(view.pixels())
+        .flat_map(|(hp, ip)| {
+            (0..3).map(move |c| (1.0 - image_weight) * (hp[c] as f32 / 255.0) + image_weight * (ip[c] as f32 / 255.0))
+        })
+        .collect();
+    let max = blended.iter().copied().fold(0.0f32, f32::max).max(f32::MIN_POSITIVE);
+    let bytes: Vec<u8> = blended.iter().map(|&v| (255.0 * (v / max)) as u8).collect();
+    RgbImage::from_raw(w as u32, h as u32, bytes).context("overlay buffer has the wrong size")
+}
+
+/// Encodes an RGB image as PNG bytes.
+pub fn png_rgb(image: &RgbImage) -> Result<Vec<u8>> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, ImageFormat::Png).context("encoding PNG")?;
+    Ok(bytes.into_inner())
+}
+
+/// Encodes an RGBA image as PNG bytes.
+pub fn png_rgba(image: &RgbaImage) -> Result<Vec<u8>> {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, ImageFormat::Png).context("encoding PNG")?;
+    Ok(bytes.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn jet_runs_from_dark_blue_through_green_to_dark_red() {
+        let lut = jet_lut();
+        assert_eq!(lut[0], [0, 0, 128]);
+        assert_eq!(lut[255], [128, 0, 0]);
+        assert_eq!(lut[64][2], 255);
+        assert_eq!(lut[128][1], 255);
+    }
+
+    #[test]
+    fn overlay_of_black_image_is_normalised_heatmap() {
+        let view = RgbImage::new(4, 4);
+        let map = Array2::from_elem((4, 4), 1.0f32);
+        let out = overlay(&view, map.view(), 0.5).unwrap();
+        // heat = dark red (128,0,0)/255 · 0.5 → divided by its own max → 255.
+        assert_eq!(out.get_pixel(0, 0).0, [255, 0, 0]);
+    }
+
+    #[test]
+    fn overlay_rejects_mismatched_sizes() {
+        let err = overlay(&RgbImage::new(3, 3), Array2::zeros((4, 4)).view(), 0.5).unwrap_err();
+        assert!(err.to_string().contains("4×4"), "{err}");
+    }
+}

@@ -3,13 +3,22 @@
 //! Every method (CAMs, LIME, dissection, faithfulness curves) talks to a model only through
 //! [`Engine`], so the CPU engine (tract) and the WebGPU engine (wonnx) are interchangeable, natively
 //! and in the browser. The trait is `async` because WebGPU read-back is asynchronous in the browser;
-//! natively the futures are driven with `pollster`.
+//! natively the futures are driven with `pollster` (or `futures::executor::block_on`).
+//!
+//! Batching: an engine runs at most [`Engine::max_batch`] inputs per call (static-batch graphs are
+//! padded). [`run_chunked`] streams any number of inputs through an engine in such chunks, with
+//! progress and cancellation; [`run_all`] is the collect-everything convenience on top of it.
 
-use anyhow::Result;
+use std::ops::Range;
+
+use anyhow::{bail, ensure, Context, Result};
 use async_trait::async_trait;
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
+
+use crate::progress::{check_cancelled, Progress};
 
 pub mod cpu;
+pub mod graph;
 #[cfg(feature = "webgpu")]
 pub mod webgpu;
 
@@ -27,6 +36,50 @@ impl Tensor {
             Tensor::I64(a) => a.shape(),
         }
     }
+
+    /// Rows `range` of the first (batch) axis, as an owned tensor.
+    pub fn slice_batch(&self, range: Range<usize>) -> Tensor {
+        let slice = Slice::from(range);
+        match self {
+            Tensor::F32(a) => Tensor::F32(a.slice_axis(Axis(0), slice).to_owned()),
+            Tensor::I64(a) => Tensor::I64(a.slice_axis(Axis(0), slice).to_owned()),
+        }
+    }
+
+    /// The same tensor with the batch axis zero-padded to `batch` rows (no copy when already that size).
+    pub fn pad_batch(&self, batch: usize) -> Tensor {
+        fn pad<T: Clone + Default>(a: &ArrayD<T>, batch: usize) -> ArrayD<T> {
+            let mut shape = a.shape().to_vec();
+            shape[0] = batch;
+            let mut out = ArrayD::<T>::default(IxDyn(&shape));
+            out.slice_axis_mut(Axis(0), Slice::from(0..a.shape()[0])).assign(a);
+            out
+        }
+        match self {
+            Tensor::F32(a) => Tensor::F32(pad(a, batch)),
+            Tensor::I64(a) => Tensor::I64(pad(a, batch)),
+        }
+    }
+
+    /// Element type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Tensor::F32(_) => "f32",
+            Tensor::I64(_) => "i64",
+        }
+    }
+}
+
+impl From<ArrayD<f32>> for Tensor {
+    fn from(a: ArrayD<f32>) -> Self {
+        Tensor::F32(a)
+    }
+}
+
+impl From<ArrayD<i64>> for Tensor {
+    fn from(a: ArrayD<i64>) -> Self {
+        Tensor::I64(a)
+    }
 }
 
 /// Which engine a caller asks for.
@@ -39,6 +92,26 @@ pub enum EngineKind {
     Webgpu,
 }
 
+impl std::str::FromStr for EngineKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" | "tract" => Ok(EngineKind::Cpu),
+            "webgpu" | "wonnx" | "gpu" => Ok(EngineKind::Webgpu),
+            other => bail!("unknown engine `{other}`: use `cpu` (tract) or `webgpu` (wonnx)"),
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EngineKind::Cpu => "cpu",
+            EngineKind::Webgpu => "webgpu",
+        })
+    }
+}
+
 /// A loaded ONNX graph that maps one input batch to all of the graph's outputs.
 #[async_trait(?Send)]
 pub trait Engine {
@@ -48,9 +121,138 @@ pub trait Engine {
     fn kind(&self) -> EngineKind;
     /// Graph output names, in the order [`Engine::run`] returns them.
     fn output_names(&self) -> &[String];
-    /// The largest batch one `run` call accepts. Static-batch graphs (wonnx) accept exactly this many
-    /// images per call internally; `run` pads smaller batches, so callers may pass fewer.
-    fn max_batch(&self) -> usize;
+    /// The input shape one call runs internally (first axis = [`Engine::max_batch`]).
+    fn input_shape(&self) -> &[usize];
+    /// The largest batch one `run` call accepts. Static-batch graphs accept exactly this many
+    /// inputs per call internally; `run` pads smaller batches, so callers may pass fewer.
+    fn max_batch(&self) -> usize {
+        self.input_shape()[0]
+    }
     /// Runs one batch (first axis ≤ `max_batch()`); returns every graph output with that batch size.
     async fn run(&self, input: &Tensor) -> Result<Vec<ArrayD<f32>>>;
+}
+
+/// Loads `onnx` into the engine `kind`.
+///
+/// `batch` chooses the batch size of graphs whose batch axis is dynamic (default
+/// [`DEFAULT_DYNAMIC_BATCH`]); graphs with a static batch keep theirs and ignore it.
+pub async fn create(kind: EngineKind, onnx: &[u8], batch: Option<usize>) -> Result<Box<dyn Engine>> {
+    match kind {
+        EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::from_bytes(onnx, batch)?)),
+        #[cfg(feature = "webgpu")]
+        EngineKind::Webgpu => Ok(Box::new(webgpu::WebGpuEngine::from_bytes(onnx, batch).await?)),
+        #[cfg(not(feature = "webgpu"))]
+        EngineKind::Webgpu => {
+            bail!("this build of glassbox has no WebGPU engine: rebuild with `--features webgpu` or use the cpu engine")
+        }
+    }
+}
+
+/// Batch used for graphs whose batch axis is dynamic, when the caller does not choose one.
+pub const DEFAULT_DYNAMIC_BATCH: usize = 16;
+
+/// Checks a batch before an engine runs it: element type, rank, non-batch dims, batch size.
+pub(crate) fn check_input(engine_input: &[usize], want_f32: bool, input: &Tensor) -> Result<()> {
+    let shape = input.shape();
+    let is_f32 = matches!(input, Tensor::F32(_));
+    ensure!(
+        is_f32 == want_f32,
+        "the graph expects {} input but got {}",
+        if want_f32 { "f32" } else { "i64" },
+        input.type_name()
+    );
+    ensure!(
+        shape.len() == engine_input.len() && shape[1..] == engine_input[1..],
+        "input shape {shape:?} does not fit the graph's input {engine_input:?} (the first axis is the batch)"
+    );
+    ensure!(shape[0] >= 1, "empty batch");
+    ensure!(
+        shape[0] <= engine_input[0],
+        "batch of {} exceeds this engine's maximum of {}: split it with engine::run_chunked",
+        shape[0],
+        engine_input[0]
+    );
+    Ok(())
+}
+
+/// Keeps the first `n` rows of every output whose first axis is the (padded) batch.
+pub(crate) fn unpad_outputs(outputs: Vec<ArrayD<f32>>, padded: usize, n: usize) -> Vec<ArrayD<f32>> {
+    if padded == n {
+        return outputs;
+    }
+    outputs
+        .into_iter()
+        .map(|o| {
+            if o.ndim() > 0 && o.shape()[0] == padded {
+                o.slice_axis(Axis(0), Slice::from(0..n)).to_owned()
+            } else {
+                o
+            }
+        })
+        .collect()
+}
+
+/// Streams `total` inputs through `engine` in chunks of at most `max_batch()`.
+///
+/// `make_input(range)` builds the batch for input rows `range` (so large perturbation sets never exist
+/// in memory at once); `consume(range, outputs)` receives every graph output for those rows.
+/// Between chunks, `progress.advance(rows)` is called and cancellation is checked (returning
+/// [`crate::progress::Cancelled`]). The caller announces the stage (`progress.stage`) itself.
+pub async fn run_chunked<M, C>(
+    engine: &dyn Engine,
+    total: usize,
+    progress: &dyn Progress,
+    mut make_input: M,
+    mut consume: C,
+) -> Result<()>
+where
+    M: FnMut(Range<usize>) -> Result<Tensor>,
+    C: FnMut(Range<usize>, Vec<ArrayD<f32>>) -> Result<()>,
+{
+    let step = engine.max_batch().max(1);
+    let mut start = 0;
+    while start < total {
+        check_cancelled(progress)?;
+        let range = start..(start + step).min(total);
+        let input = make_input(range.clone())?;
+        ensure!(
+            input.shape().first() == Some(&range.len()),
+            "make_input returned a batch of shape {:?} for {} rows",
+            input.shape(),
+            range.len()
+        );
+        let outputs = engine
+            .run(&input)
+            .await
+            .with_context(|| format!("running rows {}..{} of {total} on {}", range.start, range.end, engine.name()))?;
+        consume(range.clone(), outputs)?;
+        progress.advance(range.len() as u64);
+        start = range.end;
+    }
+    check_cancelled(progress)
+}
+
+/// Runs every row of `input` (any batch size) and concatenates each output along the batch axis.
+pub async fn run_all(engine: &dyn Engine, input: &Tensor, progress: &dyn Progress) -> Result<Vec<ArrayD<f32>>> {
+    let total = input.shape()[0];
+    let mut parts: Vec<Vec<ArrayD<f32>>> = Vec::new();
+    run_chunked(
+        engine,
+        total,
+        progress,
+        |range| Ok(input.slice_batch(range)),
+        |_, outputs| {
+            parts.push(outputs);
+            Ok(())
+        },
+    )
+    .await?;
+    let n_outputs = parts.first().map_or(0, Vec::len);
+    (0..n_outputs)
+        .map(|k| {
+            let views: Vec<_> = parts.iter().map(|p| p[k].view()).collect();
+            ndarray::concatenate(Axis(0), &views)
+                .with_context(|| format!("output `{}` changes shape between chunks", engine.output_names()[k]))
+        })
+        .collect()
 }

@@ -1,0 +1,147 @@
+//! Preprocessing parity with the Python references (tests/reference/preprocess_reference.py):
+//! torchvision `Resize(256)+CenterCrop(224)` and the TF-slim central crop, on the 10 ImageNet samples
+//! (JPEG: decoders may differ by a level or two) and on lossless synthetic images (must be bit-exact).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use glassbox::model::Preprocessing;
+use glassbox::npy;
+use glassbox::preprocess::{self, decode_named, model_view, to_tensor, ImageLimits};
+use image::RgbImage;
+use ndarray::{Array3, ArrayD};
+
+fn fixtures() -> PathBuf {
+    support::repo_dir().join("tests/fixtures/preprocess")
+}
+
+fn torchvision() -> Preprocessing {
+    Preprocessing::imagenet_torchvision(224)
+}
+
+fn central_crop() -> Preprocessing {
+    Preprocessing::CentralCrop { central_fraction: 0.875, size: 224, offset: 128.0, scale: 1.0 / 128.0 }
+}
+
+fn load(path: &Path) -> RgbImage {
+    preprocess::load(path, &ImageLimits::default()).unwrap()
+}
+
+fn as_array(img: &RgbImage) -> ArrayD<u8> {
+    let (w, h) = img.dimensions();
+    Array3::from_shape_vec((h as usize, w as usize, 3), img.as_raw().clone()).unwrap().into_dyn()
+}
+
+/// (max |difference|, number of differing values).
+fn compare(mine: &RgbImage, reference: &Path) -> (u8, usize) {
+    let want = npy::read::<u8>(reference).unwrap();
+    let got = as_array(mine);
+    assert_eq!(got.shape(), want.shape(), "{}", reference.display());
+    let diffs: Vec<u8> = got.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).collect();
+    (diffs.iter().copied().max().unwrap(), diffs.iter().filter(|&&d| d > 0).count())
+}
+
+#[test]
+fn views_of_the_imagenet_samples_match_torchvision_and_pil_within_two_levels() {
+    let mut worst = (0u8, 0u8);
+    for path in support::sample_images() {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let img = load(&path);
+        let (tv, tv_n) = compare(&model_view(&img, &torchvision()), &fixtures().join(format!("{stem}.npy")));
+        let (cc, cc_n) =
+            compare(&model_view(&img, &central_crop()), &fixtures().join(format!("{stem}_central_crop_224.npy")));
+        println!("{stem}: torchvision max diff {tv} ({tv_n} values differ), central crop max diff {cc} ({cc_n} differ)");
+        worst = (worst.0.max(tv), worst.1.max(cc));
+    }
+    println!("worst max per-pixel difference: torchvision {}, central crop {}", worst.0, worst.1);
+    assert!(worst.0 <= 2 && worst.1 <= 2, "{worst:?}");
+}
+
+#[test]
+fn views_of_lossless_images_are_bit_exact() {
+    for name in ["synthetic_small_rgb", "synthetic_wide_grey", "synthetic_rgba", "synthetic_palette"] {
+        let img = load(&fixtures().join(format!("{name}.png")));
+        for (spec, suffix) in [(torchvision(), "torchvision"), (central_crop(), "central_crop_224")] {
+            let (max, n) = compare(&model_view(&img, &spec), &fixtures().join(format!("{name}_{suffix}.npy")));
+            println!("{name} {suffix}: max diff {max}, {n} values differ");
+            assert_eq!(max, 0, "{name} {suffix}");
+        }
+    }
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    let img = load(&fixtures().join("exif_rotate6.jpg"));
+    assert_eq!(img.dimensions(), (48, 64), "orientation 6 turns the 64×48 picture upright");
+    let (max, _) = compare(&img, &fixtures().join("exif_rotate6.npy"));
+    println!("exif_rotate6: max diff vs PIL exif_transpose {max}");
+    assert!(max <= 3, "{max}");
+}
+
+#[test]
+fn sixteen_bit_grey_becomes_rounded_rgb8() {
+    let img = load(&fixtures().join("grey16.png"));
+    let (max, _) = compare(&img, &fixtures().join("grey16.npy"));
+    assert!(max <= 1, "{max}");
+}
+
+#[test]
+fn cmyk_jpeg_becomes_rgb() {
+    let img = load(&fixtures().join("cmyk.jpg"));
+    let want = npy::read::<u8>(&fixtures().join("cmyk.npy")).unwrap();
+    // Block centres (away from JPEG ringing at colour edges).
+    for (r, c) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)] {
+        let (y, x) = (r * 16 + 8, c * 16 + 8);
+        let got = img.get_pixel(x as u32, y as u32).0;
+        let expected = [want[[y, x, 0]], want[[y, x, 1]], want[[y, x, 2]]];
+        let diff = got.iter().zip(expected).map(|(a, b)| a.abs_diff(b)).max().unwrap();
+        println!("cmyk block ({r},{c}): got {got:?}, expected {expected:?}");
+        assert!(diff <= 8, "block ({r},{c}): got {got:?}, expected {expected:?}");
+    }
+}
+
+#[test]
+fn tensors_are_chw_and_normalised_as_the_references() {
+    let img = load(&support::sample_images()[0]);
+    let view = model_view(&img, &torchvision());
+    let t = to_tensor(&view, &torchvision());
+    assert_eq!(t.dim(), (3, 224, 224));
+    let (mean, std) = ([0.485f64, 0.456, 0.406], [0.229f64, 0.224, 0.225]);
+    for (x, y) in [(0u32, 0u32), (5, 7), (223, 100), (17, 223)] {
+        let p = view.get_pixel(x, y);
+        for c in 0..3 {
+            let want = (p[c] as f64 / 255.0 - mean[c]) / std[c];
+            assert!((t[[c, y as usize, x as usize]] as f64 - want).abs() < 1e-6);
+        }
+    }
+    let view = model_view(&img, &central_crop());
+    let t = to_tensor(&view, &central_crop());
+    let p = view.get_pixel(9, 4);
+    for c in 0..3 {
+        assert_eq!(t[[c, 4, 9]], (p[c] as f32 - 128.0) / 128.0, "exact for dyadic scales");
+    }
+}
+
+#[test]
+fn resize_handles_identity_and_extreme_aspect_ratios() {
+    let img = RgbImage::from_fn(300, 7, |x, y| image::Rgb([(x % 256) as u8, (y * 30) as u8, 128]));
+    assert_eq!(preprocess::resize_bilinear(&img, 300, 7), img);
+    // Shorter side 7 → 256: the long side becomes int(256 · 300 / 7) = 10971.
+    let resized = preprocess::resize_shorter_side(&img, 256);
+    assert_eq!(resized.dimensions(), (10971, 256));
+    let view = model_view(&img, &torchvision());
+    assert_eq!(view.dimensions(), (224, 224));
+    // A tiny image is zero-padded by CenterCrop exactly as torchvision pads.
+    let tiny = RgbImage::from_pixel(3, 2, image::Rgb([200, 100, 50]));
+    let padded = preprocess::center_crop(&tiny, 6, 5);
+    assert_eq!(padded.dimensions(), (5, 6));
+    assert_eq!(padded.get_pixel(0, 0).0, [0, 0, 0]);
+    assert_eq!(padded.get_pixel(1, 2).0, [200, 100, 50]);
+}
+
+#[test]
+fn decode_reports_the_name_of_a_bad_file() {
+    let err = decode_named(b"\x89PNG\r\n\x1a\nbroken", "broken.png", &ImageLimits::default()).unwrap_err();
+    assert!(format!("{err:#}").contains("broken.png"));
+}
