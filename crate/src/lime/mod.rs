@@ -1,0 +1,454 @@
+//! LIME for images, equal to the `lime` package's `LimeImageExplainer` as its PyTorch tutorial runs it.
+//!
+//! Pipeline (each step matches the Python reference to the digit where the reference is deterministic):
+//! 1. superpixels: [`quickshift`] (scikit-image's, bit-exact noise and CIELAB) or [`slic`];
+//! 2. perturbations: `RandomState(seed)` draws `randint(0, 1000)` (LIME's unused segmentation seed),
+//!    then the binary matrix `randint(0, 2, num_samples × n_features)`, first row all ones
+//!    ([`sample`], [`rng`]); hidden superpixels take `hide_color`;
+//! 3. predictions: the perturbed u8 views in batches through a [`BatchPredictor`] (softmax);
+//! 4. surrogate per top label: cosine-distance kernel, feature selection, weighted ridge ([`ridge`]);
+//! 5. pictures: [`mask`].
+//!
+//! Pure computation plus the async predictor: no threads, no filesystem, no `std::time::Instant`
+//! (timings use `web_time`), so the same code runs natively and in wasm32.
+
+pub mod mask;
+pub mod quickshift;
+pub mod ridge;
+pub mod rng;
+pub mod sample;
+pub mod slic;
+
+use crate::engine::{Engine, Tensor};
+use crate::progress::{check_cancelled, Progress};
+use anyhow::{ensure, Context, Result};
+use async_trait::async_trait;
+use ndarray::{Array1, Array2, Array3, Array4, ArrayView3, ArrayView4, Axis};
+use web_time::Instant;
+
+pub use mask::{boundaries, image_and_mask, mark_boundaries_rgba, MaskOptions};
+pub use quickshift::{quickshift, QuickshiftParams};
+pub use ridge::{FeatureSelection, LocalExplanation};
+pub use sample::HideColor;
+pub use slic::{slic, SlicParams};
+
+/// Gives class probabilities for a batch of u8 RGB images (N×H×W×3), like the tutorial's `batch_predict`.
+#[async_trait(?Send)]
+pub trait BatchPredictor {
+    /// Probabilities, N × classes (softmax over the model's logits).
+    async fn predict(&self, images: ArrayView4<u8>) -> Result<Array2<f32>>;
+}
+
+/// A [`BatchPredictor`] over any [`Engine`]: each u8 view is normalised by `normalize` (e.g. the
+/// model's `preprocess::to_tensor`) into a 3×H×W tensor, batches of at most `engine.max_batch()` run
+/// through the engine, and the softmax of output `logits_output` is returned.
+pub struct EnginePredictor<'a, F: Fn(ArrayView3<u8>) -> Array3<f32>> {
+    pub engine: &'a dyn Engine,
+    pub normalize: F,
+    pub logits_output: usize,
+}
+
+#[async_trait(?Send)]
+impl<F: Fn(ArrayView3<u8>) -> Array3<f32>> BatchPredictor for EnginePredictor<'_, F> {
+    async fn predict(&self, images: ArrayView4<u8>) -> Result<Array2<f32>> {
+        let (n, h, w, _) = images.dim();
+        let chunk = self.engine.max_batch().max(1);
+        let mut logits: Option<Array2<f32>> = None;
+        for first in (0..n).step_by(chunk) {
+            let m = chunk.min(n - first);
+            let mut input = Array4::<f32>::zeros((m, 3, h, w));
+            for k in 0..m {
+                let tensor = (self.normalize)(images.index_axis(Axis(0), first + k));
+                ensure!(
+                    tensor.dim() == (3, h, w),
+                    "normalisation gave {:?}, expected (3, {h}, {w})",
+                    tensor.dim()
+                );
+                input.index_axis_mut(Axis(0), k).assign(&tensor);
+            }
+            let outputs = self.engine.run(&Tensor::F32(input.into_dyn())).await?;
+            let out = outputs
+                .get(self.logits_output)
+                .with_context(|| format!("engine has no output {}", self.logits_output))?;
+            let out = out
+                .view()
+                .into_shape_with_order((m, out.len() / m.max(1)))
+                .context("logits output is not N×classes")?;
+            let all = logits.get_or_insert_with(|| Array2::zeros((n, out.ncols())));
+            all.slice_mut(ndarray::s![first..first + m, ..]).assign(&out);
+        }
+        Ok(softmax_rows(&logits.unwrap_or_else(|| Array2::zeros((0, 0)))))
+    }
+}
+
+/// `(u8 − offset) · scale` in CHW order: the normalisation of the TF-slim MobileNets (offset 128,
+/// scale 1/128), for callers that have no model manifest at hand.
+pub fn normalize_offset_scale(view: ArrayView3<u8>, offset: f32, scale: f32) -> Array3<f32> {
+    let (h, w, _) = view.dim();
+    Array3::from_shape_fn((3, h, w), |(c, r, x)| (view[[r, x, c]] as f32 - offset) * scale)
+}
+
+/// Softmax over each row, in f32 as `torch.nn.functional.softmax` computes it (max subtracted first).
+pub fn softmax_rows(logits: &Array2<f32>) -> Array2<f32> {
+    let mut out = logits.clone();
+    for mut row in out.axis_iter_mut(Axis(0)) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum: f32 = row.sum();
+        row.mapv_inplace(|v| v / sum);
+    }
+    out
+}
+
+/// Which superpixel algorithm LIME uses.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segmenter {
+    Quickshift(QuickshiftParams),
+    Slic(SlicParams),
+}
+
+impl Segmenter {
+    /// Segments an H×W×3 u8 image into labels `0..n`.
+    pub fn segment(&self, image: &Array3<u8>) -> Result<Array2<i32>> {
+        match self {
+            Segmenter::Quickshift(p) => quickshift(image, p),
+            Segmenter::Slic(p) => slic(image, p),
+        }
+    }
+}
+
+/// Parameters of one LIME explanation; [`Default`] is the tutorial's call with a fixed seed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LimeParams {
+    pub num_samples: usize,
+    /// Images per predictor call (LIME's `batch_size`).
+    pub batch_size: usize,
+    /// `LimeImageExplainer(random_state=seed)`.
+    pub seed: u32,
+    /// Explain the `top_labels` most probable labels of the unperturbed image.
+    pub top_labels: usize,
+    pub num_features: usize,
+    pub kernel_width: f64,
+    pub hide_color: HideColor,
+    pub feature_selection: FeatureSelection,
+    pub segmenter: Segmenter,
+    /// Superpixels in the headline mask (`get_image_and_mask(top label, positive_only=True, num_features=5)`).
+    pub mask_features: usize,
+}
+
+impl Default for LimeParams {
+    fn default() -> Self {
+        LimeParams {
+            num_samples: 1000,
+            batch_size: 10,
+            seed: 0,
+            top_labels: 5,
+            num_features: 100_000,
+            kernel_width: 0.25,
+            hide_color: HideColor::Value(0),
+            feature_selection: FeatureSelection::Auto,
+            segmenter: Segmenter::Quickshift(QuickshiftParams::default()),
+            mask_features: 5,
+        }
+    }
+}
+
+/// Wall-clock milliseconds of each stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct LimeTiming {
+    pub segmentation_ms: f64,
+    /// Building the perturbed images (sample matrix, masking).
+    pub perturbation_ms: f64,
+    /// Predictor calls (normalisation, forward passes, softmax).
+    pub inference_ms: f64,
+    /// Kernel, feature selection and ridge fits.
+    pub regression_ms: f64,
+}
+
+impl LimeTiming {
+    pub fn total_ms(&self) -> f64 {
+        self.segmentation_ms + self.perturbation_ms + self.inference_ms + self.regression_ms
+    }
+}
+
+/// A LIME explanation of one image.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LimeExplanation {
+    /// Superpixel label per pixel, `0..n_segments`.
+    #[serde(skip)]
+    pub segments: Array2<i32>,
+    pub n_segments: usize,
+    /// Labels explained, most probable first.
+    pub top_labels: Vec<usize>,
+    /// The predictor's probabilities for the unperturbed image.
+    pub probabilities: Vec<f32>,
+    /// One surrogate per label of `top_labels`, same order.
+    pub explanations: Vec<LocalExplanation>,
+    /// 1 on the `mask_features` superpixels with the largest positive weights for the top label.
+    #[serde(skip)]
+    pub top_mask: Array2<u8>,
+    pub timing: LimeTiming,
+}
+
+impl LimeExplanation {
+    /// The surrogate of `label`, if it was explained.
+    pub fn for_label(&self, label: usize) -> Option<&LocalExplanation> {
+        self.explanations.iter().find(|e| e.label == label)
+    }
+
+    /// Weight of every superpixel (0 for unselected ones) for `label`, indexed by superpixel.
+    pub fn dense_weights(&self, label: usize) -> Option<Vec<f64>> {
+        let e = self.for_label(label)?;
+        let mut w = vec![0.0; self.n_segments];
+        for &(f, v) in &e.weights {
+            w[f] = v;
+        }
+        Some(w)
+    }
+
+    /// The tutorial's picture: the view with the top label's mask outlined in yellow, RGBA u8.
+    pub fn mask_overlay_rgba(&self, view: ArrayView3<u8>) -> Vec<u8> {
+        mark_boundaries_rgba(view, self.top_mask.mapv(|v| v as i32).view())
+    }
+
+    /// The view with the superpixel boundaries in yellow, RGBA u8.
+    pub fn segments_overlay_rgba(&self, view: ArrayView3<u8>) -> Vec<u8> {
+        mark_boundaries_rgba(view, self.segments.view())
+    }
+}
+
+/// Converts an `image::RgbImage` into the H×W×3 array LIME works on.
+pub fn rgb_array(image: &image::RgbImage) -> Array3<u8> {
+    let (w, h) = image.dimensions();
+    Array3::from_shape_vec((h as usize, w as usize, 3), image.as_raw().clone())
+        .expect("RgbImage buffer is H×W×3")
+}
+
+/// Explains the predictor's top labels on `image` (the u8 view the model sees).
+pub async fn explain(
+    predictor: &dyn BatchPredictor,
+    image: &Array3<u8>,
+    params: &LimeParams,
+    progress: &dyn Progress,
+) -> Result<LimeExplanation> {
+    let start = Instant::now();
+    let segments = params.segmenter.segment(image).context("LIME segmentation")?;
+    let segmentation_ms = ms_since(start);
+    explain_with_segments(predictor, image, segments, params, progress, segmentation_ms).await
+}
+
+/// [`explain`] with precomputed superpixels (labels `0..n`), e.g. to share them across seeds.
+pub async fn explain_with_segments(
+    predictor: &dyn BatchPredictor,
+    image: &Array3<u8>,
+    segments: Array2<i32>,
+    params: &LimeParams,
+    progress: &dyn Progress,
+    segmentation_ms: f64,
+) -> Result<LimeExplanation> {
+    let (h, w, channels) = image.dim();
+    ensure!(channels == 3, "LIME needs an RGB image, got {channels} channels");
+    ensure!(
+        segments.dim() == (h, w),
+        "segments are {:?} but the image is {h}×{w}",
+        segments.dim()
+    );
+    ensure!(params.num_samples >= 1, "LIME needs at least one sample");
+    ensure!(params.batch_size >= 1, "LIME batch size must be at least 1");
+    ensure!(params.top_labels >= 1, "LIME must explain at least one label");
+    let n_features = segments.iter().copied().max().map_or(0, |m| m as usize + 1);
+    ensure!(
+        segments.iter().all(|&s| s >= 0) && n_features > 0,
+        "segment labels must be 0..n"
+    );
+
+    let mut timing = LimeTiming {
+        segmentation_ms,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let mut rng = rng::Mt19937::new(params.seed);
+    // LIME draws its segmentation seed first, even though scikit-image ≥ 0.21 ignores it.
+    let _segmentation_seed = rng.randint(0, 1000);
+    let data = sample::sample_matrix(&mut rng, params.num_samples, n_features);
+    let fudged = sample::fudged_image(image.view(), segments.view(), n_features, params.hide_color);
+    timing.perturbation_ms += ms_since(t);
+
+    progress.stage("LIME forward passes", params.num_samples as u64);
+    let mut probabilities: Option<Array2<f32>> = None;
+    let mut batch = Array4::<u8>::zeros((params.batch_size, h, w, 3));
+    for first in (0..params.num_samples).step_by(params.batch_size) {
+        check_cancelled(progress)?;
+        let n = params.batch_size.min(params.num_samples - first);
+        let t = Instant::now();
+        for k in 0..n {
+            let out = batch
+                .index_axis_mut(Axis(0), k)
+                .into_slice()
+                .expect("standard layout batch");
+            sample::perturb_into(image.view(), fudged.view(), segments.view(), data.row(first + k), out);
+        }
+        timing.perturbation_ms += ms_since(t);
+        let t = Instant::now();
+        let probs = predictor
+            .predict(batch.slice(ndarray::s![..n, .., .., ..]))
+            .await
+            .context("LIME: predicting perturbed images")?;
+        timing.inference_ms += ms_since(t);
+        ensure!(
+            probs.nrows() == n,
+            "predictor returned {} rows for {n} images",
+            probs.nrows()
+        );
+        let all = probabilities.get_or_insert_with(|| Array2::zeros((params.num_samples, probs.ncols())));
+        all.slice_mut(ndarray::s![first..first + n, ..]).assign(&probs);
+        progress.advance(n as u64);
+    }
+    let probabilities = probabilities.expect("at least one batch");
+
+    let t = Instant::now();
+    let top_labels = top_labels(probabilities.row(0).to_vec().as_slice(), params.top_labels);
+    let weights = ridge::kernel_weights(data.view(), params.kernel_width);
+    let mut explanations = Vec::with_capacity(top_labels.len());
+    for &label in &top_labels {
+        check_cancelled(progress)?;
+        let targets: Array1<f64> = probabilities.column(label).mapv(|p| p as f64);
+        explanations.push(ridge::explain_label(
+            data.view(),
+            targets.view(),
+            weights.view(),
+            label,
+            params.num_features,
+            params.feature_selection,
+        ));
+    }
+    let mask_options = MaskOptions {
+        num_features: params.mask_features,
+        ..Default::default()
+    };
+    let (_, mask) = image_and_mask(image.view(), segments.view(), &explanations[0], &mask_options)?;
+    timing.regression_ms += ms_since(t);
+
+    Ok(LimeExplanation {
+        segments,
+        n_segments: n_features,
+        top_labels,
+        probabilities: probabilities.row(0).to_vec(),
+        explanations,
+        top_mask: mask.mapv(|v| v.max(0) as u8),
+        timing,
+    })
+}
+
+/// `np.argsort(p)[-k:][::-1]`: the k largest, largest first; equal values: the later index first,
+/// as a stable ascending sort reversed gives.
+pub fn top_labels(p: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    order.into_iter().rev().take(k).collect()
+}
+
+/// How stable LIME's headline mask is across seeds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stability {
+    pub seeds: Vec<u32>,
+    /// Per superpixel: the fraction of seeds whose top mask contains it.
+    pub in_mask_frequency: Vec<f64>,
+    /// Mean IoU over all pairs of the seeds' top masks.
+    pub mean_pairwise_iou: f64,
+}
+
+/// Runs LIME once per seed on the same superpixels and measures how much the top masks agree.
+pub async fn stability(
+    predictor: &dyn BatchPredictor,
+    image: &Array3<u8>,
+    params: &LimeParams,
+    seeds: &[u32],
+    progress: &dyn Progress,
+) -> Result<(Vec<LimeExplanation>, Stability)> {
+    ensure!(seeds.len() >= 2, "stability needs at least two seeds");
+    let t = Instant::now();
+    let segments = params.segmenter.segment(image).context("LIME segmentation")?;
+    let segmentation_ms = ms_since(t);
+    let mut runs = Vec::with_capacity(seeds.len());
+    for &seed in seeds {
+        let p = LimeParams { seed, ..params.clone() };
+        runs.push(explain_with_segments(predictor, image, segments.clone(), &p, progress, segmentation_ms).await?);
+    }
+    let n = runs[0].n_segments;
+    let mut frequency = vec![0.0; n];
+    let selected: Vec<Vec<bool>> = runs
+        .iter()
+        .map(|run| {
+            let mut s = vec![false; n];
+            for (&seg, &m) in run.segments.iter().zip(run.top_mask.iter()) {
+                if m != 0 {
+                    s[seg as usize] = true;
+                }
+            }
+            s
+        })
+        .collect();
+    for s in &selected {
+        for (f, &on) in frequency.iter_mut().zip(s) {
+            if on {
+                *f += 1.0 / seeds.len() as f64;
+            }
+        }
+    }
+    let mut iou_sum = 0.0;
+    let mut pairs = 0;
+    for i in 0..runs.len() {
+        for j in i + 1..runs.len() {
+            iou_sum += mask_iou(&runs[i].top_mask, &runs[j].top_mask);
+            pairs += 1;
+        }
+    }
+    Ok((
+        runs,
+        Stability {
+            seeds: seeds.to_vec(),
+            in_mask_frequency: frequency,
+            mean_pairwise_iou: iou_sum / pairs as f64,
+        },
+    ))
+}
+
+/// Pixel IoU of two binary masks (1 when both are empty).
+pub fn mask_iou(a: &Array2<u8>, b: &Array2<u8>) -> f64 {
+    let (mut inter, mut union) = (0usize, 0usize);
+    for (&x, &y) in a.iter().zip(b.iter()) {
+        let (x, y) = (x != 0, y != 0);
+        inter += (x && y) as usize;
+        union += (x || y) as usize;
+    }
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_labels_match_numpy_argsort_tail() {
+        assert_eq!(top_labels(&[0.1, 0.5, 0.2, 0.9, 0.0], 3), vec![3, 1, 2]);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one() {
+        let p = softmax_rows(&ndarray::array![[1.0f32, 2.0, 3.0], [1000.0, 0.0, -1000.0]]);
+        for row in p.axis_iter(Axis(0)) {
+            assert!((row.sum() - 1.0).abs() < 1e-6);
+        }
+        assert!(p[[1, 0]] > 0.999);
+    }
+}
