@@ -55,6 +55,16 @@ pub fn softmax_probability(logits: &[f32], class: usize) -> f32 {
     (((logits[class] - max) as f64).exp() / denom) as f32
 }
 
+/// The classifier as the causal metrics use it: softmax of its logits, as RISE wraps its model.
+#[async_trait(?Send)]
+impl ClassProbability for crate::model::Classifier {
+    async fn class_probability(&self, batch: ArrayView4<f32>, class: usize) -> Result<Vec<f32>> {
+        // Silent: the causal game reports progress per step itself.
+        let out = self.forward(batch, &crate::progress::Silent).await?;
+        Ok(out.logits.axis_iter(Axis(0)).map(|row| softmax_probability(&row.to_vec(), class)).collect())
+    }
+}
+
 /// Settings of a deletion/insertion run.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct CausalConfig {

@@ -14,6 +14,6 @@
 pub mod chart;
 pub mod dissection;
 mod markdown;
-// mod run; (enabled after merging core, lime, cam)
+mod run;
 
-// pub use run::{write, ReportConfig, ReportSummary};
+pub use run::{write, ReportConfig, ReportSummary};

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
-use ndarray::{Array2, Array3, ArrayView3, Axis};
+use ndarray::{Array2, Array3, ArrayView3};
 use serde::Serialize;
 use web_time::Instant;
 
@@ -13,7 +13,7 @@ use super::dissection;
 use super::markdown::{mean, num, rate, Table};
 use crate::cam::{CamMethod, CamOptions};
 use crate::compare::agreement::{self, count, iou, pointing_game, top_k_mask, Agreement};
-use crate::compare::faithfulness::{causal_curve, mean_curve, CausalConfig, CausalCurve, CausalMode, ClassProbability};
+use crate::compare::faithfulness::{causal_curve, mean_curve, CausalConfig, CausalCurve, CausalMode};
 use crate::compare::objects::{mask_from_index_image, mask_to_model_grid, QuokkaAnnotations};
 use crate::compare::sanity::{map_change, randomize_top_layers, MapChange, WeightedLayer};
 use crate::engine::EngineKind;
@@ -21,7 +21,7 @@ use crate::explain::{explain_cams, Prediction};
 use crate::lime::{self, EnginePredictor, LimeExplanation, LimeParams, MaskOptions};
 use crate::model::{Classifier, Model};
 use crate::preprocess::{self, ImageLimits};
-use crate::progress::{Progress, Silent};
+use crate::progress::Progress;
 use crate::render;
 
 /// The CAMs the report compares with LIME.
@@ -202,18 +202,6 @@ async fn analyse(
     })
 }
 
-#[async_trait::async_trait(?Send)]
-impl ClassProbability for Classifier {
-    async fn class_probability(&self, batch: ndarray::ArrayView4<f32>, class: usize) -> Result<Vec<f32>> {
-        let out = self.forward(batch, &Silent).await?;
-        Ok(out
-            .logits
-            .axis_iter(Axis(0))
-            .map(|row| crate::compare::faithfulness::softmax_probability(row.as_slice().expect("contiguous logits"), class))
-            .collect())
-    }
-}
-
 #[derive(Serialize)]
 struct ImageNumbers {
     image: String,
@@ -332,39 +320,47 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     save(&mean_faithfulness_chart(&numbers), &mean_curves_png)?;
     files.push(mean_curves_png);
 
+    // Written now and again after each later section, so a long run leaves a usable report behind.
+    let sanity_count = config.sanity_images.min(analysed.len());
+    let docs = Documents { config, model_text: &model_text, engine_name: &engine_name, sanity_count };
+    docs.write(&analysed, &numbers, &order, &[], &[])?;
+
     // Objects: does the explanation fall on the object?
     let mut objects = Vec::new();
     if config.objects {
         for case in object_cases(&config.shared_data)? {
             progress.stage(&format!("object case {}", case.name), 1);
             let image = preprocess::load(&case.image, &limits)?;
-            let mask = mask_to_model_grid(case.mask.view(), |img| preprocess::model_view(img, classifier.preprocessing()))?;
             let a = analyse(&classifier, &image, &case.name, None, None, &config.lime, progress).await?;
-            let object_pixels = count(mask.view());
-            let mut methods = Vec::new();
-            for (method, map) in a.maps() {
-                let hit = pointing_game(map.view(), mask.view(), 0.0)?;
-                let top = top_k_mask(map.view(), object_pixels);
-                let share = mass_share(map.view(), mask.view());
-                methods.push((method.to_string(), hit, iou(top.view(), mask.view())?, share));
+            for (mask_name, source, photo_mask) in &case.masks {
+                let mask = mask_to_model_grid(photo_mask.view(), |img| preprocess::model_view(img, classifier.preprocessing()))?;
+                let object_pixels = count(mask.view());
+                let mut methods = Vec::new();
+                for (method, map) in a.maps() {
+                    let hit = pointing_game(map.view(), mask.view(), 0.0)?;
+                    let top = top_k_mask(map.view(), object_pixels);
+                    let share = mass_share(map.view(), mask.view());
+                    methods.push((method.to_string(), hit, iou(top.view(), mask.view())?, share));
+                }
+                let path = fig_dir.join(format!("object_{mask_name}.png"));
+                save(&object_strip(&a, &mask)?, &path)?;
+                files.push(path);
+                objects.push(ObjectNumbers {
+                    case: mask_name.clone(),
+                    mask_source: source.clone(),
+                    target: a.target.clone(),
+                    object_pixels,
+                    methods,
+                    lime_mask_iou: iou(a.lime_mask.view(), mask.view())?,
+                });
             }
-            let path = fig_dir.join(format!("object_{}.png", case.name));
-            save(&object_strip(&a, &mask)?, &path)?;
-            files.push(path);
-            objects.push(ObjectNumbers {
-                case: case.name.clone(),
-                mask_source: case.source.clone(),
-                target: a.target.clone(),
-                object_pixels,
-                methods,
-                lime_mask_iou: iou(a.lime_mask.view(), mask.view())?,
-            });
         }
     }
 
+    docs.write(&analysed, &numbers, &order, &objects, &[])?;
+
     // Sanity check: cascading randomisation.
     let mut sanity = Vec::new();
-    let sanity_count = config.sanity_images.min(analysed.len());
     for &stage in &config.cascade {
         progress.stage(&format!("sanity check: top {stage} layers randomised"), 1);
         let randomized = randomize_top_layers(&model.onnx, stage, config.sanity_seed)?;
@@ -390,47 +386,71 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         save(&sanity_grid(&analysed[..sanity_count], &rows, stage)?, &path)?;
         files.push(path);
         sanity.push(SanityNumbers { stage, layers: randomized.layers, changes, randomized_top1 });
+        save(&sanity_chart(&sanity), &fig_dir.join("sanity.png"))?;
+        docs.write(&analysed, &numbers, &order, &objects, &sanity)?;
     }
     if !sanity.is_empty() {
-        let path = fig_dir.join("sanity.png");
-        save(&sanity_chart(&sanity), &path)?;
-        files.push(path);
+        files.push(fig_dir.join("sanity.png"));
     }
 
-    // D1 from the dissection tables.
-    let d1 = dissection::section(&config.precomputed, &fig_dir)?;
-    files.extend(d1.figures.iter().cloned());
-
-    // The Markdown.
-    let setup = setup_text(config, &model_text, &engine_name, sanity_count);
-    let d2 = d2_text(&analysed, &numbers, &setup);
-    let d3 = d3_text(&analysed, &numbers, &order, &objects, &sanity, &setup);
-    let d4 = d4_text(&numbers, &objects, &sanity, &model_text);
-    let results = results_text(&numbers, &order, &objects, &sanity, &model_text, &setup, &d1.summary);
-    for (name, text) in [
-        ("d1_dissection.md", d1.markdown.clone()),
-        ("d2_lime.md", d2),
-        ("d3_cams.md", d3),
-        ("d4_insights.md", d4),
-        ("results.md", results),
-    ] {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        files.push(path);
-    }
-    let json = serde_json::json!({
-        "model": model_text,
-        "engine": engine_name,
-        "lime": config.lime,
-        "causal": config.causal,
-        "images": numbers,
-        "objects": objects,
-        "sanity": sanity,
-    });
-    let path = out.join("results.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
-    files.push(path);
+    files.extend(docs.write(&analysed, &numbers, &order, &objects, &sanity)?);
     Ok(ReportSummary { files, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Writes the Markdown and JSON documents from whatever sections are done.
+struct Documents<'a> {
+    config: &'a ReportConfig,
+    model_text: &'a str,
+    engine_name: &'a str,
+    sanity_count: usize,
+}
+
+impl Documents<'_> {
+    fn write(
+        &self,
+        analysed: &[Analysed],
+        numbers: &[ImageNumbers],
+        order: &[usize],
+        objects: &[ObjectNumbers],
+        sanity: &[SanityNumbers],
+    ) -> Result<Vec<PathBuf>> {
+        let (config, out) = (self.config, &self.config.out_dir);
+        let fig_dir = out.join("fig");
+        let mut files = Vec::new();
+        let d1 = dissection::section(&config.precomputed, &fig_dir)?;
+        files.extend(d1.figures.iter().cloned());
+        let setup = setup_text(config, self.model_text, self.engine_name, self.sanity_count);
+        let d2 = d2_text(analysed, numbers, &setup);
+        let d3 = d3_text(analysed, numbers, order, objects, sanity, &setup);
+        let d4 = d4_text(numbers, objects, sanity, self.model_text);
+        let results = results_text(numbers, order, objects, sanity, self.model_text, &setup, &d1.summary);
+        for (name, text) in [
+            ("d1_dissection.md", d1.markdown.clone()),
+            ("d2_lime.md", d2),
+            ("d3_cams.md", d3),
+            ("d4_insights.md", d4),
+            ("results.md", results),
+        ] {
+            let path = out.join(name);
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            files.push(path);
+        }
+        let json = serde_json::json!({
+            "model": self.model_text,
+            "engine": self.engine_name,
+            "lime": config.lime,
+            "causal": config.causal,
+            "cascade": config.cascade,
+            "sanity_seed": config.sanity_seed,
+            "images": numbers,
+            "objects": objects,
+            "sanity": sanity,
+        });
+        let path = out.join("results.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+        files.push(path);
+        Ok(files)
+    }
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<()> {
@@ -576,8 +596,8 @@ fn agreement_chart(numbers: &[ImageNumbers], order: &[usize]) -> RgbImage {
             })
             .collect()
     };
-    let iou = chart::bar_chart("IoU of CAM top pixels (same count as LIME mask) with the LIME top-5 mask", "IoU", &groups, (0.0, 1.0), &build(&|a| a.iou_same_count));
-    let rho = chart::bar_chart("Spearman rank correlation of CAM and per-pixel LIME weight", "Spearman rho", &groups, (-1.0, 1.0), &build(&|a| a.spearman));
+    let iou = chart::bar_chart("IoU of CAM top pixels (same count as LIME mask) with the LIME top-5 mask", "IoU", &groups, (0.0, 1.0), &build(&|a: &Agreement| a.iou_same_count));
+    let rho = chart::bar_chart("Spearman rank correlation of CAM and per-pixel LIME weight", "Spearman rho", &groups, (-1.0, 1.0), &build(&|a: &Agreement| a.spearman));
     chart::stack(&[iou, rho])
 }
 
@@ -605,17 +625,16 @@ fn sanity_chart(sanity: &[SanityNumbers]) -> RgbImage {
             })
             .collect()
     };
-    let rho = chart::bar_chart("Sanity check: Spearman(trained map, randomised map), mean over images", "Spearman rho", &groups, (-1.0, 1.0), &build(&|c| c.spearman));
-    let ssim = chart::bar_chart("Sanity check: SSIM(trained map, randomised map), mean over images", "SSIM", &groups, (-1.0, 1.0), &build(&|c| Some(c.ssim)));
+    let rho = chart::bar_chart("Sanity check: Spearman(trained map, randomised map), mean over images", "Spearman rho", &groups, (-1.0, 1.0), &build(&|c: &MapChange| c.spearman));
+    let ssim = chart::bar_chart("Sanity check: SSIM(trained map, randomised map), mean over images", "SSIM", &groups, (-1.0, 1.0), &build(&|c: &MapChange| Some(c.ssim)));
     chart::stack(&[rho, ssim])
 }
 
-/// An object-mask case: an image and a mask of the object drawn on it.
+/// An object-mask case: an image and the masks of its object drawn on it: (name, source, mask).
 struct ObjectCase {
     name: String,
-    source: String,
     image: PathBuf,
-    mask: Array2<bool>,
+    masks: Vec<(String, String, Array2<bool>)>,
 }
 
 fn object_cases(shared: &Path) -> Result<Vec<ObjectCase>> {
@@ -634,27 +653,29 @@ fn object_cases(shared: &Path) -> Result<Vec<ObjectCase>> {
     Ok(vec![
         ObjectCase {
             name: "bird".into(),
-            source: "DeepLab v3 PASCAL mask, class 3 (bird) (model-predicted, Coral test data)".into(),
             image: seg.join("bird_segmentation.bmp"),
-            mask: index_mask("bird_segmentation_mask.bmp", &[3])?,
+            masks: vec![(
+                "bird".into(),
+                "DeepLab v3 PASCAL mask, class 3 (bird) (model-predicted, Coral test data)".into(),
+                index_mask("bird_segmentation_mask.bmp", &[3])?,
+            )],
         },
         ObjectCase {
             name: "dog".into(),
-            source: "Oxford-IIIT-style trimap, value 0 = pet (likely model-predicted, Coral test data)".into(),
             image: seg.join("dog_segmentation_256.bmp"),
-            mask: index_mask("dog_segmentation_mask_256.bmp", &[0])?,
+            masks: vec![(
+                "dog".into(),
+                "Oxford-IIIT-style trimap, value 0 = pet (likely model-predicted, Coral test data)".into(),
+                index_mask("dog_segmentation_mask_256.bmp", &[0])?,
+            )],
         },
         ObjectCase {
             name: "quokka".into(),
-            source: "human outline polygon (imgaug), rasterised".into(),
-            image: quokka_image.clone(),
-            mask: annotations.polygon_mask(qw as usize, qh as usize)?,
-        },
-        ObjectCase {
-            name: "quokka_box".into(),
-            source: "human bounding box (imgaug)".into(),
             image: quokka_image,
-            mask: annotations.box_mask(qw as usize, qh as usize)?,
+            masks: vec![
+                ("quokka".into(), "human outline polygon (imgaug), rasterised".into(), annotations.polygon_mask(qw as usize, qh as usize)?),
+                ("quokka_box".into(), "human bounding box (imgaug)".into(), annotations.box_mask(qw as usize, qh as usize)?),
+            ],
         },
     ])
 }
