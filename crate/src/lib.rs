@@ -15,5 +15,7 @@ pub mod npy;
 pub mod preprocess;
 pub mod progress;
 pub mod render;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod report;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -28,6 +28,8 @@ struct Cli {
 enum Command {
     /// Classify images and explain the prediction with CAMs and LIME; writes .npy, .png and explanation.json.
     Explain(ExplainArgs),
+    /// Write the full report (D1-D4 Markdown, figures, results.json): LIME vs CAMs, faithfulness, sanity check.
+    Report(ReportArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -126,6 +128,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain(args) => pollster::block_on(explain_command(args)),
+        Command::Report(args) => pollster::block_on(report_command(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -266,4 +269,64 @@ fn write_explanation(
     });
     let path = dir.join("explanation.json");
     std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| format!("cannot write {}", path.display()))
+}
+
+// ---- `glassbox report` (owner: compare helper) ----
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The model manifest the report explains.
+    #[arg(long, default_value = "models/mobilenet_v2_1.0_224.json")]
+    model: PathBuf,
+    /// Inference engine.
+    #[arg(long, value_enum, default_value = "cpu")]
+    engine: EngineArg,
+    /// The shared data folder (default: $GLASSBOX_SHARED/data or ../shared/data).
+    #[arg(long)]
+    shared: Option<PathBuf>,
+    /// Folder of the dissection tables (D1).
+    #[arg(long, default_value = "precomputed")]
+    precomputed: PathBuf,
+    /// Output folder (Markdown, fig/, results.json).
+    #[arg(long, default_value = "report")]
+    out: PathBuf,
+    /// LIME perturbation samples per image.
+    #[arg(long, default_value_t = 1000)]
+    lime_samples: usize,
+    /// Pixels changed per deletion/insertion step.
+    #[arg(long, default_value_t = 224 * 7)]
+    causal_step: usize,
+    /// Numbers of top layers re-initialised by the sanity check, in cascade order (empty: skip it).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,5")]
+    cascade: Vec<usize>,
+    /// Images the sanity check re-explains.
+    #[arg(long, default_value_t = 3)]
+    sanity_images: usize,
+    /// Only the first N images (default: all).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Skip the object-mask section.
+    #[arg(long)]
+    no_objects: bool,
+    /// The sentence naming the model and its weights in the text.
+    #[arg(long, default_value = "MobileNet v2 1.0 224 (TF-slim, real ImageNet weights, float graph from the Coral uint8 model)")]
+    model_description: String,
+}
+
+async fn report_command(args: ReportArgs) -> Result<()> {
+    let shared = args.shared.clone().unwrap_or_else(glassbox::model::shared_data_dir);
+    let mut config = glassbox::report::ReportConfig::standard(args.model, shared, args.precomputed, args.out)?;
+    config.engine = args.engine.into();
+    config.lime.num_samples = args.lime_samples;
+    config.causal.step = args.causal_step;
+    config.cascade = args.cascade;
+    config.sanity_images = args.sanity_images;
+    config.objects = !args.no_objects;
+    config.model_description = args.model_description;
+    if let Some(n) = args.limit {
+        config.images.truncate(n);
+    }
+    let summary = glassbox::report::write(&config, &Bars::new()).await?;
+    println!("report: {} files in {:.0} s, start at {}", summary.files.len(), summary.seconds, config.out_dir.join("results.md").display());
+    Ok(())
 }
