@@ -45,7 +45,7 @@ impl CausalMode {
 #[async_trait(?Send)]
 pub trait ClassProbability {
     /// `batch` is N×3×H×W in the model's normalised input space; returns N probabilities of `class`.
-    async fn class_probability(&self, batch: ArrayView4<f32>, class: usize) -> Result<Vec<f32>>;
+    async fn class_probability(&self, batch: ArrayView4<'_, f32>, class: usize) -> Result<Vec<f32>>;
 }
 
 /// Softmax probability of `class` from one row of logits (max-shifted for stability).
@@ -58,7 +58,7 @@ pub fn softmax_probability(logits: &[f32], class: usize) -> f32 {
 /// The classifier as the causal metrics use it: softmax of its logits, as RISE wraps its model.
 #[async_trait(?Send)]
 impl ClassProbability for crate::model::Classifier {
-    async fn class_probability(&self, batch: ArrayView4<f32>, class: usize) -> Result<Vec<f32>> {
+    async fn class_probability(&self, batch: ArrayView4<'_, f32>, class: usize) -> Result<Vec<f32>> {
         // Silent: the causal game reports progress per step itself.
         let out = self.forward(batch, &crate::progress::Silent).await?;
         Ok(out.logits.axis_iter(Axis(0)).map(|row| softmax_probability(&row.to_vec(), class)).collect())
@@ -185,8 +185,8 @@ pub fn salient_order(saliency: ArrayView2<f32>, seed: u64) -> Vec<usize> {
 /// Runs one deletion or insertion game of `image` (3×H×W, normalised) explained by `saliency` (H×W).
 pub async fn causal_curve(
     model: &dyn ClassProbability,
-    image: ArrayView3<f32>,
-    saliency: ArrayView2<f32>,
+    image: ArrayView3<'_, f32>,
+    saliency: ArrayView2<'_, f32>,
     class: usize,
     mode: CausalMode,
     config: &CausalConfig,
@@ -269,7 +269,7 @@ mod tests {
 
     #[async_trait(?Send)]
     impl ClassProbability for MeanOverRegion {
-        async fn class_probability(&self, batch: ArrayView4<f32>, _class: usize) -> Result<Vec<f32>> {
+        async fn class_probability(&self, batch: ArrayView4<'_, f32>, _class: usize) -> Result<Vec<f32>> {
             let n = self.region.iter().filter(|&&m| m).count() as f32;
             Ok(batch
                 .axis_iter(Axis(0))
