@@ -11,7 +11,7 @@ mod lime_support;
 use glassbox::engine::{Engine, Tensor};
 use glassbox::lime::{self, EnginePredictor, LimeParams, QuickshiftParams};
 use glassbox::progress::Silent;
-use lime_support::{load_view, shared, cpu_engine, STEMS};
+use lime_support::{cpu_engine, load_view, shared, STEMS};
 use ndarray::{Array4, Axis};
 use web_time::Instant;
 

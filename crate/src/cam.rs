@@ -59,13 +59,20 @@ impl CamMethod {
     /// Parses a method name (case-insensitive; `gradcam++` is accepted for Grad-CAM++).
     pub fn from_name(name: &str) -> Result<CamMethod> {
         let wanted = name.trim().to_ascii_lowercase().replace(['-', '_'], "");
-        let wanted = if wanted == "gradcam++" { "gradcamplusplus".to_string() } else { wanted };
+        let wanted = if wanted == "gradcam++" {
+            "gradcamplusplus".to_string()
+        } else {
+            wanted
+        };
         CamMethod::ALL
             .into_iter()
             .find(|m| m.name() == wanted)
             .ok_or_else(|| {
                 let known: Vec<_> = CamMethod::ALL.iter().map(|m| m.name()).collect();
-                anyhow::anyhow!("unknown CAM method `{name}`; known methods: {}", known.join(", "))
+                anyhow::anyhow!(
+                    "unknown CAM method `{name}`; known methods: {}",
+                    known.join(", ")
+                )
             })
     }
 
@@ -87,7 +94,10 @@ pub struct CamOptions {
 
 impl Default for CamOptions {
     fn default() -> Self {
-        CamOptions { ablation_batch: 32, score_batch: 16 }
+        CamOptions {
+            ablation_batch: 32,
+            score_batch: 16,
+        }
     }
 }
 
@@ -133,17 +143,25 @@ pub async fn explain(
 
     let (channel_weights, raw) = match method {
         CamMethod::ScoreCam => {
-            let weights = score_cam_weights(classifier, input, features, target, options, progress).await?;
+            let weights =
+                score_cam_weights(classifier, input, features, target, options, progress).await?;
             let raw = weighted_sum(features, weights.view());
             (Some(weights), raw)
         }
         _ => {
-            let (weights, raw) = analytic_cam(method, head, features, logits[target], target, options)?;
+            let (weights, raw) =
+                analytic_cam(method, head, features, logits[target], target, options)?;
             (weights, raw)
         }
     };
     let map = postprocess(raw.view(), out_h, out_w);
-    Ok(Cam { method, target, channel_weights, raw, map })
+    Ok(Cam {
+        method,
+        target,
+        channel_weights,
+        raw,
+        map,
+    })
 }
 
 /// The gradient of logit `target` w.r.t. every position of channel `k`: `W[target,k] / (h·w)`.
@@ -168,7 +186,9 @@ pub fn analytic_cam(
     Ok(match method {
         // GradCAM: mean of the (spatially constant) gradient. HiResCAM sums grads·A elementwise,
         // which for a constant gradient is the same map.
-        CamMethod::GradCam | CamMethod::HiResCam => (Some(grad.clone()), weighted_sum(features, grad.view())),
+        CamMethod::GradCam | CamMethod::HiResCam => {
+            (Some(grad.clone()), weighted_sum(features, grad.view()))
+        }
         CamMethod::GradCamPlusPlus => {
             // aij = g² / (2g² + ΣA·g³ + eps), zero where g == 0; weight = Σ_ij relu(g)·aij.
             let eps = 1e-6f32;
@@ -181,16 +201,24 @@ pub fn analytic_cam(
                 let aij = g2 / (2.0 * g2 + sums[k] * (g2 * g) + eps);
                 (h * w) as f32 * (g.max(0.0) * aij)
             });
-            (Some(weights.clone()), weighted_sum(features, weights.view()))
+            (
+                Some(weights.clone()),
+                weighted_sum(features, weights.view()),
+            )
         }
         CamMethod::XGradCam => {
             // weight = Σ_ij g·A / (ΣA + eps) = g·ΣA/(ΣA + eps).
             let eps = 1e-7f32;
             let weights = Array1::from_shape_fn(channels, |k| {
-                let per_position = features.index_axis(Axis(0), k).mapv(|a| grad[k] * a / (sums[k] + eps));
+                let per_position = features
+                    .index_axis(Axis(0), k)
+                    .mapv(|a| grad[k] * a / (sums[k] + eps));
                 per_position.sum()
             });
-            (Some(weights.clone()), weighted_sum(features, weights.view()))
+            (
+                Some(weights.clone()),
+                weighted_sum(features, weights.view()),
+            )
         }
         CamMethod::LayerCam => {
             // Σ_k relu(g_k)·A_k: with a constant gradient this is a weighted sum with relu(g).
@@ -199,8 +227,12 @@ pub fn analytic_cam(
         }
         CamMethod::EigenCam => (None, eigen_projection(features)),
         CamMethod::AblationCam => {
-            let weights = ablation_weights(head, features, target_logit, target, options.ablation_batch)?;
-            (Some(weights.clone()), weighted_sum(features, weights.view()))
+            let weights =
+                ablation_weights(head, features, target_logit, target, options.ablation_batch)?;
+            (
+                Some(weights.clone()),
+                weighted_sum(features, weights.view()),
+            )
         }
         CamMethod::ScoreCam => bail!("ScoreCAM needs forward passes; call cam::explain"),
     })
@@ -244,7 +276,12 @@ pub fn ablation_weights(
     let row = head.weight.row(target);
     let y = target_logit as f64;
     Ok(Array1::from_shape_fn(features.shape()[0], |k| {
-        let mean = features.index_axis(Axis(0), k).iter().map(|&a| a as f64).sum::<f64>() / (h * w) as f64;
+        let mean = features
+            .index_axis(Axis(0), k)
+            .iter()
+            .map(|&a| a as f64)
+            .sum::<f64>()
+            / (h * w) as f64;
         let drop = row[k] as f64 * (mean - values[k] as f64);
         // pytorch-grad-cam rounds the ablated score to f32 before subtracting.
         let ablated = (y - drop) as f32 as f64;
@@ -328,7 +365,10 @@ pub fn eigen_projection(features: ArrayView3<f32>) -> Array2<f32> {
     let mut x = Array2::<f64>::zeros((positions, channels));
     for k in 0..channels {
         let plane = features.index_axis(Axis(0), k);
-        let values: Vec<f64> = plane.iter().map(|&v| if v.is_nan() { 0.0 } else { v as f64 }).collect();
+        let values: Vec<f64> = plane
+            .iter()
+            .map(|&v| if v.is_nan() { 0.0 } else { v as f64 })
+            .collect();
         let mean = values.iter().sum::<f64>() / positions as f64;
         for (p, v) in values.into_iter().enumerate() {
             x[[p, k]] = v - mean;
@@ -418,10 +458,18 @@ fn cv2_taps(in_len: usize, out_len: usize) -> Vec<(usize, usize, f32)> {
 }
 
 /// `torch.nn.UpsamplingBilinear2d` (bilinear, align_corners=True): corners map to corners.
-pub fn resize_bilinear_align_corners(src: ArrayView2<f32>, out_h: usize, out_w: usize) -> Array2<f32> {
+pub fn resize_bilinear_align_corners(
+    src: ArrayView2<f32>,
+    out_h: usize,
+    out_w: usize,
+) -> Array2<f32> {
     let (in_h, in_w) = src.dim();
     let taps = |in_len: usize, out_len: usize| -> Vec<(usize, usize, f32)> {
-        let scale = if out_len > 1 { (in_len - 1) as f32 / (out_len - 1) as f32 } else { 0.0 };
+        let scale = if out_len > 1 {
+            (in_len - 1) as f32 / (out_len - 1) as f32
+        } else {
+            0.0
+        };
         (0..out_len)
             .map(|d| {
                 let f = scale * d as f32;
@@ -454,7 +502,10 @@ mod tests {
 
     fn head(weight: Array2<f32>) -> LinearHead {
         let classes = weight.nrows();
-        LinearHead { weight, bias: Array1::zeros(classes) }
+        LinearHead {
+            weight,
+            bias: Array1::zeros(classes),
+        }
     }
 
     #[test]
@@ -462,9 +513,15 @@ mod tests {
         for method in CamMethod::ALL {
             assert_eq!(CamMethod::from_name(method.name()).unwrap(), method);
         }
-        assert_eq!(CamMethod::from_name("Grad-CAM++").unwrap(), CamMethod::GradCamPlusPlus);
+        assert_eq!(
+            CamMethod::from_name("Grad-CAM++").unwrap(),
+            CamMethod::GradCamPlusPlus
+        );
         let err = CamMethod::from_name("gradkam").unwrap_err().to_string();
-        assert!(err.contains("unknown CAM method") && err.contains("scorecam"), "{err}");
+        assert!(
+            err.contains("unknown CAM method") && err.contains("scorecam"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -475,33 +532,45 @@ mod tests {
         assert_eq!(out.row(0).to_vec(), vec![0.0, 0.25, 0.75, 1.0]);
         assert_eq!(out.column(0).to_vec(), vec![0.0, 0.5, 1.5, 2.0]);
         let constant = Array2::from_elem((7, 7), 0.5f32);
-        assert!(resize_bilinear_cv2(constant.view(), 224, 224).iter().all(|&v| (v - 0.5).abs() < 1e-7));
+        assert!(resize_bilinear_cv2(constant.view(), 224, 224)
+            .iter()
+            .all(|&v| (v - 0.5).abs() < 1e-7));
     }
 
     #[test]
     fn align_corners_maps_corners_to_corners() {
         let src = array![[0.0f32, 1.0], [2.0, 3.0]];
         let out = resize_bilinear_align_corners(src.view(), 3, 3);
-        assert_eq!(out, array![[0.0, 0.5, 1.0], [1.0, 1.5, 2.0], [2.0, 2.5, 3.0]]);
+        assert_eq!(
+            out,
+            array![[0.0, 0.5, 1.0], [1.0, 1.5, 2.0], [2.0, 2.5, 3.0]]
+        );
     }
 
     #[test]
     fn gradcam_is_head_weighted_sum_and_hirescam_equals_it() {
-        let features = Array3::from_shape_fn((3, 2, 2), |(k, i, j)| (k + 1) as f32 * (i * 2 + j) as f32);
+        let features =
+            Array3::from_shape_fn((3, 2, 2), |(k, i, j)| (k + 1) as f32 * (i * 2 + j) as f32);
         let head = head(array![[1.0f32, -2.0, 0.5], [0.0, 1.0, 0.0]]);
         let opts = CamOptions::default();
-        let (w, raw) = analytic_cam(CamMethod::GradCam, &head, features.view(), 1.0, 0, &opts).unwrap();
+        let (w, raw) =
+            analytic_cam(CamMethod::GradCam, &head, features.view(), 1.0, 0, &opts).unwrap();
         assert_eq!(w.unwrap(), array![0.25f32, -0.5, 0.125]);
         // position (1,1): A = [3, 6, 9] → 0.75 − 3 + 1.125.
         assert!((raw[[1, 1]] - (-1.125)).abs() < 1e-6);
-        let (_, hires) = analytic_cam(CamMethod::HiResCam, &head, features.view(), 1.0, 0, &opts).unwrap();
+        let (_, hires) =
+            analytic_cam(CamMethod::HiResCam, &head, features.view(), 1.0, 0, &opts).unwrap();
         assert_eq!(raw, hires);
     }
 
     #[test]
     fn ablation_weight_is_the_relative_logit_drop() {
         // One channel is all zeros, so pytorch-grad-cam ablates with 0.
-        let features = Array3::from_shape_fn((2, 2, 2), |(k, i, j)| if k == 0 { 0.0 } else { (1 + i + j) as f32 });
+        let features =
+            Array3::from_shape_fn(
+                (2, 2, 2),
+                |(k, i, j)| if k == 0 { 0.0 } else { (1 + i + j) as f32 },
+            );
         let head = head(array![[3.0f32, 2.0]]);
         // y = 3·0 + 2·mean([1,2,2,3]) = 4.
         let w = ablation_weights(&head, features.view(), 4.0, 0, 32).unwrap();
@@ -512,19 +581,26 @@ mod tests {
     fn ablation_value_drifts_within_a_batch_when_no_zero() {
         let features = Array3::from_elem((5, 1, 1), 2.0f32);
         let values = ablation_values(features.view(), 2);
-        assert_eq!(values.to_vec(), vec![2.0 - 1e7, 2.0 - 2e7, 2.0 - 1e7, 2.0 - 2e7, 2.0 - 1e7]);
+        assert_eq!(
+            values.to_vec(),
+            vec![2.0 - 1e7, 2.0 - 2e7, 2.0 - 1e7, 2.0 - 2e7, 2.0 - 1e7]
+        );
     }
 
     #[test]
     fn eigen_projection_recovers_a_rank_one_map() {
         // Every channel is a multiple of the same spatial pattern: the first component is that pattern.
         let pattern = array![[0.0f32, 1.0, 4.0], [1.0, 2.0, 8.0]];
-        let features = Array3::from_shape_fn((4, 2, 3), |(k, i, j)| (k as f32 + 1.0) * pattern[[i, j]]);
+        let features =
+            Array3::from_shape_fn((4, 2, 3), |(k, i, j)| (k as f32 + 1.0) * pattern[[i, j]]);
         let projection = eigen_projection(features.view());
         let mean = pattern.mean().unwrap();
         let centred = pattern.mapv(|v| v - mean);
         let ratio = projection[[1, 2]] / centred[[1, 2]];
-        assert!(ratio > 0.0, "sign convention keeps the dominant lobe positive");
+        assert!(
+            ratio > 0.0,
+            "sign convention keeps the dominant lobe positive"
+        );
         for (p, c) in projection.iter().zip(centred.iter()) {
             assert!((p - ratio * c).abs() < 1e-4, "{p} vs {}", ratio * c);
         }

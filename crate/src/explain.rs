@@ -55,11 +55,19 @@ pub fn softmax(logits: ArrayView1<f32>) -> Vec<f32> {
 pub fn top_k(classifier: &Classifier, logits: ArrayView1<f32>, k: usize) -> Vec<Prediction> {
     let probabilities = softmax(logits);
     let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        probabilities[b]
+            .total_cmp(&probabilities[a])
+            .then(a.cmp(&b))
+    });
     order
         .into_iter()
         .take(k)
-        .map(|class| Prediction { class, label: classifier.label(class).to_string(), probability: probabilities[class] })
+        .map(|class| Prediction {
+            class,
+            label: classifier.label(class).to_string(),
+            probability: probabilities[class],
+        })
         .collect()
 }
 
@@ -96,16 +104,37 @@ pub async fn explain_cams(
     for &method in methods {
         progress.stage(method.name(), 1);
         let started = Instant::now();
-        let cam = cam::explain(classifier, tensor.view(), &forward, target_class, method, options, progress).await?;
-        cams.push(TimedCam { cam, seconds: started.elapsed().as_secs_f64() });
+        let cam = cam::explain(
+            classifier,
+            tensor.view(),
+            &forward,
+            target_class,
+            method,
+            options,
+            progress,
+        )
+        .await?;
+        cams.push(TimedCam {
+            cam,
+            seconds: started.elapsed().as_secs_f64(),
+        });
         progress.advance(1);
     }
-    Ok(Explanation { view, top5, target, forward_seconds, forward, cams })
+    Ok(Explanation {
+        view,
+        top5,
+        target,
+        forward_seconds,
+        forward,
+        cams,
+    })
 }
 
 /// LIME's view of a classifier: u8 H×W×3 images → the model's normalisation → softmax, in engine-sized
 /// batches (the tutorial's `batch_predict`).
-pub fn lime_predictor(classifier: &Classifier) -> EnginePredictor<'_, impl Fn(ArrayView3<u8>) -> Array3<f32> + '_> {
+pub fn lime_predictor(
+    classifier: &Classifier,
+) -> EnginePredictor<'_, impl Fn(ArrayView3<u8>) -> Array3<f32> + '_> {
     let spec = classifier.preprocessing();
     EnginePredictor {
         engine: classifier.engine.as_ref(),
@@ -127,7 +156,13 @@ pub async fn explain_lime(
     params: &LimeParams,
     progress: &dyn Progress,
 ) -> Result<LimeExplanation> {
-    lime::explain(&lime_predictor(classifier), &lime::rgb_array(view), params, progress).await
+    lime::explain(
+        &lime_predictor(classifier),
+        &lime::rgb_array(view),
+        params,
+        progress,
+    )
+    .await
 }
 
 /// LIME once per seed, with how often each superpixel lands in the top mask and the masks' mean IoU.
@@ -138,7 +173,14 @@ pub async fn lime_stability(
     seeds: &[u32],
     progress: &dyn Progress,
 ) -> Result<(Vec<LimeExplanation>, Stability)> {
-    lime::stability(&lime_predictor(classifier), &lime::rgb_array(view), params, seeds, progress).await
+    lime::stability(
+        &lime_predictor(classifier),
+        &lime::rgb_array(view),
+        params,
+        seeds,
+        progress,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -29,7 +29,9 @@ pub fn jet_lut() -> [[u8; 3]; 256] {
 pub fn heatmap(map: ArrayView2<f32>) -> RgbImage {
     let lut = jet_lut();
     let (h, w) = map.dim();
-    RgbImage::from_fn(w as u32, h as u32, |x, y| Rgb(lut[to_u8_truncating(map[[y as usize, x as usize]])]))
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        Rgb(lut[to_u8_truncating(map[[y as usize, x as usize]])])
+    })
 }
 
 /// numpy's `np.uint8(255 * v)` for v in [0, 1]: truncation toward zero.
@@ -47,16 +49,26 @@ pub fn overlay(view: &RgbImage, map: ArrayView2<f32>, image_weight: f32) -> Resu
         view.width(),
         view.height()
     );
-    ensure!((0.0..=1.0).contains(&image_weight), "image_weight must be in [0, 1], got {image_weight}");
+    ensure!(
+        (0.0..=1.0).contains(&image_weight),
+        "image_weight must be in [0, 1], got {image_weight}"
+    );
     let heat = heatmap(map);
     let blended: Vec<f32> = heat
         .pixels()
         .zip(view.pixels())
         .flat_map(|(hp, ip)| {
-            (0..3).map(move |c| (1.0 - image_weight) * (hp[c] as f32 / 255.0) + image_weight * (ip[c] as f32 / 255.0))
+            (0..3).map(move |c| {
+                (1.0 - image_weight) * (hp[c] as f32 / 255.0)
+                    + image_weight * (ip[c] as f32 / 255.0)
+            })
         })
         .collect();
-    let max = blended.iter().copied().fold(0.0f32, f32::max).max(f32::MIN_POSITIVE);
+    let max = blended
+        .iter()
+        .copied()
+        .fold(0.0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
     let bytes: Vec<u8> = blended.iter().map(|&v| (255.0 * (v / max)) as u8).collect();
     RgbImage::from_raw(w as u32, h as u32, bytes).context("overlay buffer has the wrong size")
 }
@@ -64,14 +76,18 @@ pub fn overlay(view: &RgbImage, map: ArrayView2<f32>, image_weight: f32) -> Resu
 /// Encodes an RGB image as PNG bytes.
 pub fn png_rgb(image: &RgbImage) -> Result<Vec<u8>> {
     let mut bytes = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut bytes, ImageFormat::Png).context("encoding PNG")?;
+    image
+        .write_to(&mut bytes, ImageFormat::Png)
+        .context("encoding PNG")?;
     Ok(bytes.into_inner())
 }
 
 /// Encodes an RGBA image as PNG bytes.
 pub fn png_rgba(image: &RgbaImage) -> Result<Vec<u8>> {
     let mut bytes = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut bytes, ImageFormat::Png).context("encoding PNG")?;
+    image
+        .write_to(&mut bytes, ImageFormat::Png)
+        .context("encoding PNG")?;
     Ok(bytes.into_inner())
 }
 

@@ -26,14 +26,16 @@ use crate::cam::{self, CamMethod, CamOptions};
 use crate::engine::{self, Engine, EngineKind, Tensor};
 use crate::explain::top_k;
 use crate::model::{Classifier, Forward, Manifest, Model};
-use crate::render;
 use crate::preprocess::{self, ImageLimits};
 use crate::progress::Progress;
+use crate::render;
 
 /// Sends Rust panics to the browser console (otherwise they surface as an opaque "unreachable").
 #[wasm_bindgen(start)]
 pub fn start() {
-    std::panic::set_hook(Box::new(|info| web_sys::console::error_1(&format!("glassbox panicked: {info}").into())));
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(&format!("glassbox panicked: {info}").into())
+    }));
 }
 
 /// The wasm build's version, for the page footer and bug reports.
@@ -85,10 +87,15 @@ impl Session {
             .await
             .with_context(|| format!("loading model `{name}` into the {kind} engine"))
             .map_err(js_error)?;
-        let classifier =
-            Classifier::with_engine(model, Box::new(YieldingEngine(engine))).await.map_err(js_error)?;
+        let classifier = Classifier::with_engine(model, Box::new(YieldingEngine(engine)))
+            .await
+            .map_err(js_error)?;
         Ok(Session {
-            inner: Rc::new(Inner { classifier, image: RefCell::new(None), cancel: Rc::new(Cell::new(false)) }),
+            inner: Rc::new(Inner {
+                classifier,
+                image: RefCell::new(None),
+                cancel: Rc::new(Cell::new(false)),
+            }),
         })
     }
 
@@ -105,22 +112,32 @@ impl Session {
             "input": [h, w],
             "classes": c.num_classes(),
         });
-        info.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+        info.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .unwrap_or(JsValue::NULL)
     }
 
     /// Decodes an image (JPEG/PNG/BMP/WebP, EXIF orientation applied) and prepares it as the model expects.
     /// Returns the model's view of it: `{width, height, rgba: Uint8ClampedArray}`.
     pub fn set_image(&self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
-        let img = preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(js_error)?;
+        let img =
+            preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(js_error)?;
         let (view, tensor) = self.inner.classifier.prepare(&img);
         let out = object(&[
             ("width", view.width().into()),
             ("height", view.height().into()),
-            ("rgba", Uint8ClampedArray::from(rgba(&view).as_slice()).into()),
+            (
+                "rgba",
+                Uint8ClampedArray::from(rgba(&view).as_slice()).into(),
+            ),
             ("source_width", img.width().into()),
             ("source_height", img.height().into()),
         ]);
-        *self.inner.image.borrow_mut() = Some(Prepared { name: name.to_string(), view, tensor, forward: None });
+        *self.inner.image.borrow_mut() = Some(Prepared {
+            name: name.to_string(),
+            view,
+            tensor,
+            forward: None,
+        });
         Ok(out)
     }
 
@@ -133,12 +150,21 @@ impl Session {
     /// Explains class `target` of the current image with `method` (`gradcam`, `ablationcam`, `scorecam`,
     /// `lime`). `options` (LIME): `{num_samples, seed, batch_size}`. `on_progress(stage, done, total)` is
     /// called as work advances. Resolves to the numbers and pictures (see `www/app.js`).
-    pub fn explain(&self, method: String, target: usize, options: JsValue, on_progress: Function) -> js_sys::Promise {
+    pub fn explain(
+        &self,
+        method: String,
+        target: usize,
+        options: JsValue,
+        on_progress: Function,
+    ) -> js_sys::Promise {
         let inner = self.inner.clone();
         inner.cancel.set(false);
         future_to_promise(async move {
             let progress = JsProgress::new(on_progress, inner.cancel.clone());
-            inner.explain(&method, target, options, &progress).await.map_err(|e| js_error(e).into())
+            inner
+                .explain(&method, target, options, &progress)
+                .await
+                .map_err(|e| js_error(e).into())
         })
     }
 
@@ -162,7 +188,10 @@ impl Inner {
         }
         let input = self.with_image(|p| p.tensor.clone().insert_axis(Axis(0)))?;
         let start = Instant::now();
-        let forward = self.classifier.forward(input.view(), &crate::progress::Silent).await?;
+        let forward = self
+            .classifier
+            .forward(input.view(), &crate::progress::Silent)
+            .await?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         if let Some(p) = self.image.borrow_mut().as_mut() {
             p.forward = Some(forward.clone());
@@ -182,10 +211,19 @@ impl Inner {
                 ("probability", p.probability.into()),
             ]));
         }
-        Ok(object(&[("top", top.into()), ("forward_ms", forward_ms.into())]))
+        Ok(object(&[
+            ("top", top.into()),
+            ("forward_ms", forward_ms.into()),
+        ]))
     }
 
-    async fn explain(&self, method: &str, target: usize, options: JsValue, progress: &JsProgress) -> Result<JsValue> {
+    async fn explain(
+        &self,
+        method: &str,
+        target: usize,
+        options: JsValue,
+        progress: &JsProgress,
+    ) -> Result<JsValue> {
         ensure!(
             target < self.classifier.num_classes(),
             "class {target} does not exist: the model has {} classes",
@@ -196,21 +234,43 @@ impl Inner {
         self.explain_cam(method, target, progress).await
     }
 
-    async fn explain_cam(&self, method: CamMethod, target: usize, progress: &JsProgress) -> Result<JsValue> {
+    async fn explain_cam(
+        &self,
+        method: CamMethod,
+        target: usize,
+        progress: &JsProgress,
+    ) -> Result<JsValue> {
         let (forward, _) = self.forward().await?;
-        let (tensor, view, name) = self.with_image(|p| (p.tensor.clone(), p.view.clone(), p.name.clone()))?;
+        let (tensor, view, name) =
+            self.with_image(|p| (p.tensor.clone(), p.view.clone(), p.name.clone()))?;
         let start = Instant::now();
         let options = CamOptions::default();
-        let cam = cam::explain(&self.classifier, tensor.view(), &forward, target, method, &options, progress).await?;
+        let cam = cam::explain(
+            &self.classifier,
+            tensor.view(),
+            &forward,
+            target,
+            method,
+            &options,
+            progress,
+        )
+        .await?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
         let (h, w) = cam.map.dim();
         let (fh, fw) = cam.raw.dim();
         let heat = rgba(&render::heatmap(cam.map.view()));
-        let passes = if method.needs_extra_passes() { forward.features.shape()[1] } else { 0 };
+        let passes = if method.needs_extra_passes() {
+            forward.features.shape()[1]
+        } else {
+            0
+        };
         let summary = format!("{fh}×{fw} map, {passes} extra forward passes");
         let map: Vec<f32> = cam.map.iter().copied().collect();
         let raw: Vec<f32> = cam.raw.iter().copied().collect();
-        let weights = cam.channel_weights.map(|w| Float32Array::from(w.to_vec().as_slice()).into()).unwrap_or(JsValue::NULL);
+        let weights = cam
+            .channel_weights
+            .map(|w| Float32Array::from(w.to_vec().as_slice()).into())
+            .unwrap_or(JsValue::NULL);
         debug_assert_eq!(view.dimensions(), (w as u32, h as u32));
         Ok(object(&[
             ("method", method.name().into()),
@@ -255,7 +315,13 @@ struct JsProgress {
 
 impl JsProgress {
     fn new(callback: Function, cancel: Rc<Cell<bool>>) -> JsProgress {
-        JsProgress { callback, cancel, stage: RefCell::new(String::new()), done: Cell::new(0), total: Cell::new(0) }
+        JsProgress {
+            callback,
+            cancel,
+            stage: RefCell::new(String::new()),
+            done: Cell::new(0),
+            total: Cell::new(0),
+        }
     }
 
     fn report(&self) {

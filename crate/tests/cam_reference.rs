@@ -36,24 +36,42 @@ fn reference_method(name: &str) -> CamMethod {
 }
 
 fn read2(path: &Path) -> Array2<f32> {
-    npy::read_f32(path).unwrap().into_dimensionality::<Ix2>().unwrap()
+    npy::read_f32(path)
+        .unwrap()
+        .into_dimensionality::<Ix2>()
+        .unwrap()
 }
 
 fn max_abs_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
     assert_eq!(a.dim(), b.dim());
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Checks every method of one fixture case on `classifier`; returns the worst difference.
 fn check_case(classifier: &Classifier, case: &Value, methods: &[CamMethod]) -> f32 {
     let dir = fixtures().join(case["dir"].as_str().unwrap());
-    let input: Array3<f32> = npy::read_f32(&dir.join("input.npy")).unwrap().into_dimensionality::<Ix3>().unwrap();
+    let input: Array3<f32> = npy::read_f32(&dir.join("input.npy"))
+        .unwrap()
+        .into_dimensionality::<Ix3>()
+        .unwrap();
     let batch = input.clone().insert_axis(Axis(0));
     let forward = pollster::block_on(classifier.forward(batch.view(), &Silent)).unwrap();
     let target = case["target"].as_u64().unwrap() as usize;
     let logits = forward.logits.row(0);
-    let argmax = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-    assert_eq!(argmax, target, "{}: our top-1 differs from the reference's", case["dir"]);
+    let argmax = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0;
+    assert_eq!(
+        argmax, target,
+        "{}: our top-1 differs from the reference's",
+        case["dir"]
+    );
     let options = CamOptions::default();
     let mut worst = 0.0f32;
     for &method in methods {
@@ -79,15 +97,33 @@ fn check_case(classifier: &Classifier, case: &Value, methods: &[CamMethod]) -> f
             // An SVD's sign is arbitrary; pytorch-grad-cam keeps whatever LAPACK returned (recorded in
             // index.json), so align our raw map's sign to the reference's before post-processing.
             let reference_raw = read2(&dir.join(case["methods"][&name]["raw"].as_str().unwrap()));
-            let dot: f32 = ours.raw.iter().zip(reference_raw.iter()).map(|(a, b)| a * b).sum();
-            let raw = if dot < 0.0 { ours.raw.mapv(|v| -v) } else { ours.raw.clone() };
+            let dot: f32 = ours
+                .raw
+                .iter()
+                .zip(reference_raw.iter())
+                .map(|(a, b)| a * b)
+                .sum();
+            let raw = if dot < 0.0 {
+                ours.raw.mapv(|v| -v)
+            } else {
+                ours.raw.clone()
+            };
             cam::postprocess(raw.view(), 224, 224)
         } else {
             ours.map.clone()
         };
         let diff = max_abs_diff(&map, &expected);
-        eprintln!("{} {:>16}: max |ours - pytorch-grad-cam| = {diff:.2e}", case["dir"], method.name());
-        assert!(diff <= TOLERANCE, "{} {}: max abs difference {diff} > {TOLERANCE}", case["dir"], method.name());
+        eprintln!(
+            "{} {:>16}: max |ours - pytorch-grad-cam| = {diff:.2e}",
+            case["dir"],
+            method.name()
+        );
+        assert!(
+            diff <= TOLERANCE,
+            "{} {}: max abs difference {diff} > {TOLERANCE}",
+            case["dir"],
+            method.name()
+        );
         worst = worst.max(diff);
     }
     worst
@@ -99,7 +135,13 @@ fn mobilenet(kind: EngineKind) -> Classifier {
 }
 
 fn mobilenet_cases() -> Vec<Value> {
-    index()["cases"].as_array().unwrap().iter().filter(|c| c["model"] == "mobilenet_v2_1.0_224").cloned().collect()
+    index()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["model"] == "mobilenet_v2_1.0_224")
+        .cloned()
+        .collect()
 }
 
 const ONE_PASS: [CamMethod; 7] = [
@@ -148,7 +190,9 @@ fn random_resnet18_cams_equal_pytorch_grad_cam() {
         return;
     };
     let index = index();
-    let expected_sha = index["models"]["resnet18_random_seed0"]["sha256"].as_str().unwrap();
+    let expected_sha = index["models"]["resnet18_random_seed0"]["sha256"]
+        .as_str()
+        .unwrap();
     let path = PathBuf::from(folder).join("resnet18_imagenet1k_v1_b1.onnx");
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let sha = hex::encode(Sha256::digest(&bytes));
@@ -161,8 +205,14 @@ fn random_resnet18_cams_equal_pytorch_grad_cam() {
         return;
     }
     let model = Model::from_onnx_bytes("resnet18_random_seed0", bytes).unwrap();
-    let classifier = pollster::block_on(Classifier::load(model, EngineKind::Cpu, Some(16))).unwrap();
-    for case in index["cases"].as_array().unwrap().iter().filter(|c| c["model"] == "resnet18_random_seed0") {
+    let classifier =
+        pollster::block_on(Classifier::load(model, EngineKind::Cpu, Some(16))).unwrap();
+    for case in index["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["model"] == "resnet18_random_seed0")
+    {
         let mut methods = ONE_PASS.to_vec();
         methods.push(CamMethod::ScoreCam);
         check_case(&classifier, case, &methods);

@@ -6,7 +6,9 @@ mod support;
 
 use glassbox::cam::{CamMethod, CamOptions};
 use glassbox::compare::agreement::{count, spearman};
-use glassbox::compare::faithfulness::{causal_curve, softmax_probability, CausalConfig, CausalMode, ClassProbability};
+use glassbox::compare::faithfulness::{
+    causal_curve, softmax_probability, CausalConfig, CausalMode, ClassProbability,
+};
 use glassbox::compare::objects::{mask_from_index_image, mask_to_model_grid, QuokkaAnnotations};
 use glassbox::compare::sanity::{map_change, randomize_top_layers, weighted_layers};
 use glassbox::engine::EngineKind;
@@ -17,7 +19,8 @@ use glassbox::progress::Silent;
 use ndarray::{Array3, Axis};
 
 fn load(model: Model) -> Classifier {
-    futures::executor::block_on(Classifier::load(model, EngineKind::Cpu, None)).expect("load classifier")
+    futures::executor::block_on(Classifier::load(model, EngineKind::Cpu, None))
+        .expect("load classifier")
 }
 
 fn mobilenet_v2() -> Model {
@@ -34,23 +37,36 @@ fn randomising_the_head_keeps_features_and_changes_logits_then_conv1_changes_fea
     let original = load(model.clone());
     let (_, tensor) = original.prepare(&image);
     let batch = tensor.insert_axis(Axis(0));
-    let run = |c: &Classifier| futures::executor::block_on(c.forward(batch.view(), &Silent)).unwrap();
+    let run =
+        |c: &Classifier| futures::executor::block_on(c.forward(batch.view(), &Silent)).unwrap();
     let base = run(&original);
 
     let head = randomize_top_layers(&model.onnx, 1, 7).unwrap();
-    let head_model = Model { onnx: head.onnx, ..model.clone() };
+    let head_model = Model {
+        onnx: head.onnx,
+        ..model.clone()
+    };
     let out = run(&load(head_model));
     assert_eq!(out.features, base.features, "only the head was randomised");
-    let diff = (&out.logits - &base.logits).mapv(f32::abs).iter().fold(0.0f32, |m, &v| m.max(v));
+    let diff = (&out.logits - &base.logits)
+        .mapv(f32::abs)
+        .iter()
+        .fold(0.0f32, |m, &v| m.max(v));
     assert!(diff > 1.0, "logits barely changed: {diff}");
 
     let two = randomize_top_layers(&model.onnx, 2, 7).unwrap();
-    let out2 = run(&load(Model { onnx: two.onnx, ..model }));
+    let out2 = run(&load(Model {
+        onnx: two.onnx,
+        ..model
+    }));
     assert_ne!(out2.features, base.features);
     // The activations keep their scale (weights redrawn with the trained tensor's mean and std).
     let mean = |a: &ndarray::Array4<f32>| a.mean().unwrap();
     let ratio = mean(&out2.features) / mean(&base.features);
-    assert!(ratio > 0.2 && ratio < 5.0, "feature scale changed by {ratio}");
+    assert!(
+        ratio > 0.2 && ratio < 5.0,
+        "feature scale changed by {ratio}"
+    );
 }
 
 #[test]
@@ -58,14 +74,31 @@ fn gradcam_changes_when_the_head_is_randomised() {
     let model = mobilenet_v2();
     let image = preprocess::load(&support::sample_images()[0], &ImageLimits::default()).unwrap();
     let explain = |c: &Classifier, target: Option<usize>| {
-        futures::executor::block_on(explain_cams(c, &image, &[CamMethod::GradCam], target, &CamOptions::default(), &Silent)).unwrap()
+        futures::executor::block_on(explain_cams(
+            c,
+            &image,
+            &[CamMethod::GradCam],
+            target,
+            &CamOptions::default(),
+            &Silent,
+        ))
+        .unwrap()
     };
     let trained = explain(&load(model.clone()), None);
     let random = randomize_top_layers(&model.onnx, 1, 2018).unwrap();
-    let randomized = explain(&load(Model { onnx: random.onnx, ..model }), Some(trained.target.class));
+    let randomized = explain(
+        &load(Model {
+            onnx: random.onnx,
+            ..model
+        }),
+        Some(trained.target.class),
+    );
     let (a, b) = (&trained.cams[0].cam.map, &randomized.cams[0].cam.map);
     let change = map_change(a.view(), b.view()).unwrap();
-    eprintln!("goldfish Grad-CAM trained vs random head: Spearman {:?}, SSIM {:.3}", change.spearman, change.ssim);
+    eprintln!(
+        "goldfish Grad-CAM trained vs random head: Spearman {:?}, SSIM {:.3}",
+        change.spearman, change.ssim
+    );
     assert!(change.spearman.unwrap() < 0.9, "{change:?}");
     assert!(change.ssim < 0.9, "{change:?}");
     // Control: the same model twice gives the same map.
@@ -76,12 +109,33 @@ fn gradcam_changes_when_the_head_is_randomised() {
 fn causal_curves_start_at_the_model_probability_and_end_at_the_substrate() {
     let classifier = load(mobilenet_v2());
     let image = preprocess::load(&support::sample_images()[0], &ImageLimits::default()).unwrap();
-    let e = futures::executor::block_on(explain_cams(&classifier, &image, &[CamMethod::GradCam], None, &CamOptions::default(), &Silent)).unwrap();
+    let e = futures::executor::block_on(explain_cams(
+        &classifier,
+        &image,
+        &[CamMethod::GradCam],
+        None,
+        &CamOptions::default(),
+        &Silent,
+    ))
+    .unwrap();
     let (_, tensor) = classifier.prepare(&image);
     let class = e.target.class;
-    let config = CausalConfig { step: 224 * 28, batch: 4, seed: 0 };
+    let config = CausalConfig {
+        step: 224 * 28,
+        batch: 4,
+        seed: 0,
+    };
     let run = |mode| {
-        futures::executor::block_on(causal_curve(&classifier, tensor.view(), e.cams[0].cam.map.view(), class, mode, &config, &Silent)).unwrap()
+        futures::executor::block_on(causal_curve(
+            &classifier,
+            tensor.view(),
+            e.cams[0].cam.map.view(),
+            class,
+            mode,
+            &config,
+            &Silent,
+        ))
+        .unwrap()
     };
     let del = run(CausalMode::Deletion);
     let ins = run(CausalMode::Insertion);
@@ -90,9 +144,13 @@ fn causal_curves_start_at_the_model_probability_and_end_at_the_substrate() {
     assert!((del.scores[0] - p).abs() < 1e-5, "{} vs {p}", del.scores[0]);
     assert!((ins.scores[8] - p).abs() < 1e-5);
     let zeros = Array3::<f32>::zeros(tensor.raw_dim()).insert_axis(Axis(0));
-    let p0 = futures::executor::block_on(classifier.class_probability(zeros.view(), class)).unwrap()[0] as f64;
+    let p0 = futures::executor::block_on(classifier.class_probability(zeros.view(), class)).unwrap()
+        [0] as f64;
     assert!((del.scores[8] - p0).abs() < 1e-5);
-    eprintln!("goldfish Grad-CAM: deletion AUC {:.3}, insertion AUC {:.3}, p = {p:.3}", del.auc, ins.auc);
+    eprintln!(
+        "goldfish Grad-CAM: deletion AUC {:.3}, insertion AUC {:.3}, p = {p:.3}",
+        del.auc, ins.auc
+    );
 }
 
 #[test]
@@ -101,21 +159,35 @@ fn object_masks_map_onto_the_model_grid() {
     let limits = ImageLimits::default();
     let spec = mobilenet_v2().manifest.preprocessing;
     let seg = data.join("segmentation-samples-coral");
-    let bird = mask_from_index_image(&preprocess::load(&seg.join("bird_segmentation_mask.bmp"), &limits).unwrap(), &[3]).unwrap();
+    let bird = mask_from_index_image(
+        &preprocess::load(&seg.join("bird_segmentation_mask.bmp"), &limits).unwrap(),
+        &[3],
+    )
+    .unwrap();
     // SOURCES.md: 51,377 bird pixels.
     assert_eq!(count(bird.view()), 51_377);
     let on_grid = mask_to_model_grid(bird.view(), |i| preprocess::model_view(i, &spec)).unwrap();
     assert_eq!(on_grid.dim(), (224, 224));
     // The central crop keeps 0.875² of the image: the bird's share of the view is its share of the crop.
     let share = count(on_grid.view()) as f64 / (224.0 * 224.0);
-    assert!(share > 0.15 && share < 0.35, "bird covers {share} of the view");
+    assert!(
+        share > 0.15 && share < 0.35,
+        "bird covers {share} of the view"
+    );
 
     let q = data.join("quokka-imgaug");
-    let ann = QuokkaAnnotations::parse(&std::fs::read_to_string(q.join("quokka_annotations.json")).unwrap()).unwrap();
+    let ann = QuokkaAnnotations::parse(
+        &std::fs::read_to_string(q.join("quokka_annotations.json")).unwrap(),
+    )
+    .unwrap();
     let polygon = ann.polygon_mask(960, 643).unwrap();
     let bbox = ann.box_mask(960, 643).unwrap();
     // The human outline lies inside the human box and fills a good part of it.
-    let outside = polygon.iter().zip(bbox.iter()).filter(|(&p, &b)| p && !b).count();
+    let outside = polygon
+        .iter()
+        .zip(bbox.iter())
+        .filter(|(&p, &b)| p && !b)
+        .count();
     assert_eq!(outside, 0);
     let fill = count(polygon.view()) as f64 / count(bbox.view()) as f64;
     assert!(fill > 0.5 && fill < 0.95, "polygon fills {fill} of its box");

@@ -9,12 +9,20 @@ use ndarray::{Array2, Array3};
 use serde_json::Value;
 
 fn reference() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/compare/reference.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read reference.json")).expect("parse reference.json")
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/compare/reference.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read reference.json"))
+        .expect("parse reference.json")
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 fn map(v: &Value) -> Array2<f32> {
@@ -25,14 +33,19 @@ fn map(v: &Value) -> Array2<f32> {
 #[test]
 fn average_ranks_equal_scipy_rankdata() {
     let r = reference();
-    assert_eq!(average_ranks(&floats(&r["rank_input"])), floats(&r["rank_expected"]));
+    assert_eq!(
+        average_ranks(&floats(&r["rank_input"])),
+        floats(&r["rank_expected"])
+    );
 }
 
 #[test]
 fn spearman_equals_scipy_spearmanr_with_and_without_ties() {
     let r = reference();
     for case in r["spearman_cases"].as_array().unwrap() {
-        let rho = spearman(map(&case["a"]).view(), map(&case["b"]).view()).unwrap().unwrap();
+        let rho = spearman(map(&case["a"]).view(), map(&case["b"]).view())
+            .unwrap()
+            .unwrap();
         let expected = case["rho"].as_f64().unwrap();
         assert!((rho - expected).abs() < 1e-12, "{rho} vs scipy {expected}");
     }
@@ -55,7 +68,10 @@ fn blur_substrate_equals_rise_gkern_and_conv2d() {
     let kernel = map(&r["blur_kernel_2d"]);
     for i in 0..11 {
         for j in 0..11 {
-            assert!((k[i] * k[j] - kernel[(i, j)] as f64).abs() < 1e-7, "kernel ({i},{j})");
+            assert!(
+                (k[i] * k[j] - kernel[(i, j)] as f64).abs() < 1e-7,
+                "kernel ({i},{j})"
+            );
         }
     }
     let to3 = |v: &Value| {
@@ -65,7 +81,9 @@ fn blur_substrate_equals_rise_gkern_and_conv2d() {
     };
     let blurred = rise_blur(to3(&r["blur_input"]).view());
     let expected = to3(&r["blur_expected"]);
-    let max_diff = (&blurred - &expected).iter().fold(0.0f32, |m, d| m.max(d.abs()));
+    let max_diff = (&blurred - &expected)
+        .iter()
+        .fold(0.0f32, |m, d| m.max(d.abs()));
     assert!(max_diff < 1e-5, "max |diff| {max_diff}");
 }
 
@@ -73,7 +91,9 @@ fn blur_substrate_equals_rise_gkern_and_conv2d() {
 fn trapezoid_auc_equals_rise_auc_on_even_steps() {
     let r = reference();
     let curve = floats(&r["auc_curve"]);
-    let xs: Vec<f64> = (0..curve.len()).map(|i| i as f64 / (curve.len() - 1) as f64).collect();
+    let xs: Vec<f64> = (0..curve.len())
+        .map(|i| i as f64 / (curve.len() - 1) as f64)
+        .collect();
     let auc = trapezoid_auc(&xs, &curve);
     assert!((auc - r["auc_expected"].as_f64().unwrap()).abs() < 1e-12);
 }

@@ -10,7 +10,7 @@ mod lime_support;
 
 use glassbox::lime::{self, EnginePredictor, LimeParams};
 use glassbox::progress::Silent;
-use lime_support::{fixtures, load_segments, load_view, shared, cpu_engine};
+use lime_support::{cpu_engine, fixtures, load_segments, load_view, shared};
 use ndarray::Array2;
 use serde_json::Value;
 

@@ -25,10 +25,20 @@ fn jet_is_within_one_level_of_opencv() {
 
 #[test]
 fn cam_resize_equals_cv2_inter_linear() {
-    let src = npy::read_f32(&fixture("resize_src.npy")).unwrap().into_dimensionality::<Ix2>().unwrap();
-    let expected = npy::read_f32(&fixture("resize_224.npy")).unwrap().into_dimensionality::<Ix2>().unwrap();
+    let src = npy::read_f32(&fixture("resize_src.npy"))
+        .unwrap()
+        .into_dimensionality::<Ix2>()
+        .unwrap();
+    let expected = npy::read_f32(&fixture("resize_224.npy"))
+        .unwrap()
+        .into_dimensionality::<Ix2>()
+        .unwrap();
     let ours = cam::resize_bilinear_cv2(src.view(), 224, 224);
-    let diff = ours.iter().zip(expected.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = ours
+        .iter()
+        .zip(expected.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     eprintln!("max |ours - cv2.resize| = {diff:.2e}");
     assert!(diff < 1e-6, "resize differs from cv2 by {diff}");
 }

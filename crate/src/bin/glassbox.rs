@@ -18,7 +18,11 @@ use glassbox::progress::Progress;
 use glassbox::{npy, preprocess, render};
 
 #[derive(Parser)]
-#[command(name = "glassbox", version, about = "Explain what image classifiers see: Grad-CAM family, LIME, CLIP-Dissect")]
+#[command(
+    name = "glassbox",
+    version,
+    about = "Explain what image classifiers see: Grad-CAM family, LIME, CLIP-Dissect"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,7 +76,11 @@ struct ExplainArgs {
     out: PathBuf,
     /// Comma-separated methods: gradcam, ablationcam, scorecam, gradcamplusplus, xgradcam, layercam,
     /// eigencam, hirescam, or `all`.
-    #[arg(long, default_value = "gradcam,ablationcam,scorecam", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "gradcam,ablationcam,scorecam",
+        value_delimiter = ','
+    )]
     methods: Vec<String>,
     /// Class to explain (index into the logits); default: the top-1 class of each image.
     #[arg(long)]
@@ -104,9 +112,11 @@ impl Bars {
     fn new() -> Bars {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>28} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>28} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         Bars { bar }
     }
@@ -155,7 +165,8 @@ fn parse_methods(names: &[String]) -> Result<(Vec<CamMethod>, bool)> {
 }
 
 async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
-    let model = Model::from_path(&args.model).with_context(|| format!("loading the model {}", args.model.display()))?;
+    let model = Model::from_path(&args.model)
+        .with_context(|| format!("loading the model {}", args.model.display()))?;
     Classifier::load(model, args.engine.into(), args.batch).await
 }
 
@@ -163,7 +174,11 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
     let (methods, with_lime) = parse_methods(&args.methods)?;
     ensure!(args.seeds >= 1, "--seeds must be at least 1");
     let classifier = load_classifier(&args.model).await?;
-    eprintln!("model {} on {}", classifier.model.manifest.name, classifier.engine.name());
+    eprintln!(
+        "model {} on {}",
+        classifier.model.manifest.name,
+        classifier.engine.name()
+    );
     let bars = Bars::new();
     let options = CamOptions::default();
     let lime_params = LimeParams {
@@ -176,19 +191,37 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
     for path in &args.images {
         let image = preprocess::load(path, &limits)?;
         let explanation =
-            explain::explain_cams(&classifier, &image, &methods, args.target, &options, &bars).await?;
+            explain::explain_cams(&classifier, &image, &methods, args.target, &options, &bars)
+                .await?;
         let dir = args.out.join(image_stem(path)?);
         let lime = if with_lime {
             let seeds: Vec<u32> = (0..args.seeds).map(|i| args.seed + i).collect();
             let started = web_time::Instant::now();
-            let (mut runs, stability) =
-                explain::lime_stability(&classifier, &explanation.view, &lime_params, &seeds, &bars).await?;
+            let (mut runs, stability) = explain::lime_stability(
+                &classifier,
+                &explanation.view,
+                &lime_params,
+                &seeds,
+                &bars,
+            )
+            .await?;
             let seconds = started.elapsed().as_secs_f64() / seeds.len() as f64;
-            Some(LimeOutput { explanation: runs.swap_remove(0), stability: (seeds.len() > 1).then_some(stability), seconds })
+            Some(LimeOutput {
+                explanation: runs.swap_remove(0),
+                stability: (seeds.len() > 1).then_some(stability),
+                seconds,
+            })
         } else {
             None
         };
-        write_explanation(&dir, path, &classifier, &explanation, lime.as_ref(), args.image_weight)?;
+        write_explanation(
+            &dir,
+            path,
+            &classifier,
+            &explanation,
+            lime.as_ref(),
+            args.image_weight,
+        )?;
         eprintln!(
             "{}: {} ({:.1}%) → {}",
             path.display(),
@@ -216,7 +249,9 @@ struct LimeOutput {
 }
 
 fn image_limits(args: &ModelArgs) -> preprocess::ImageLimits {
-    preprocess::ImageLimits { max_pixels: (args.max_megapixels * 1e6) as u64 }
+    preprocess::ImageLimits {
+        max_pixels: (args.max_megapixels * 1e6) as u64,
+    }
 }
 
 fn write_explanation(
@@ -231,22 +266,37 @@ fn write_explanation(
     let mut methods = serde_json::Map::new();
     for timed in &explanation.cams {
         let name = timed.cam.method.name();
-        npy::write(&dir.join(format!("{name}.npy")), &timed.cam.map.view().into_dyn())?;
+        npy::write(
+            &dir.join(format!("{name}.npy")),
+            &timed.cam.map.view().into_dyn(),
+        )?;
         let overlay = render::overlay(&explanation.view, timed.cam.map.view(), image_weight)?;
         let png = dir.join(format!("{name}.png"));
-        std::fs::write(&png, render::png_rgb(&overlay)?).with_context(|| format!("cannot write {}", png.display()))?;
+        std::fs::write(&png, render::png_rgb(&overlay)?)
+            .with_context(|| format!("cannot write {}", png.display()))?;
         methods.insert(name.to_string(), json!({ "seconds": timed.seconds }));
     }
     if let Some(lime) = lime {
         let lime_explanation = &lime.explanation;
-        npy::write(&dir.join("lime_segments.npy"), &lime_explanation.segments.view().into_dyn())?;
-        npy::write(&dir.join("lime_mask.npy"), &lime_explanation.top_mask.view().into_dyn())?;
+        npy::write(
+            &dir.join("lime_segments.npy"),
+            &lime_explanation.segments.view().into_dyn(),
+        )?;
+        npy::write(
+            &dir.join("lime_mask.npy"),
+            &lime_explanation.top_mask.view().into_dyn(),
+        )?;
         let view = glassbox::lime::rgb_array(&explanation.view);
         let (h, w, _) = view.dim();
-        let rgba = image::RgbaImage::from_raw(w as u32, h as u32, lime_explanation.mask_overlay_rgba(view.view()))
-            .context("LIME overlay has the wrong size")?;
+        let rgba = image::RgbaImage::from_raw(
+            w as u32,
+            h as u32,
+            lime_explanation.mask_overlay_rgba(view.view()),
+        )
+        .context("LIME overlay has the wrong size")?;
         let png = dir.join("lime.png");
-        std::fs::write(&png, render::png_rgba(&rgba)?).with_context(|| format!("cannot write {}", png.display()))?;
+        std::fs::write(&png, render::png_rgba(&rgba)?)
+            .with_context(|| format!("cannot write {}", png.display()))?;
         methods.insert(
             "lime".to_string(),
             json!({
@@ -268,7 +318,8 @@ fn write_explanation(
         "methods": methods,
     });
     let path = dir.join("explanation.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&summary)?).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 // ---- `glassbox report` (owner: compare helper) ----
@@ -309,13 +360,20 @@ struct ReportArgs {
     #[arg(long)]
     no_objects: bool,
     /// The sentence naming the model and its weights in the text.
-    #[arg(long, default_value = "MobileNet v2 1.0 224 (TF-slim, real ImageNet weights, float graph from the Coral uint8 model)")]
+    #[arg(
+        long,
+        default_value = "MobileNet v2 1.0 224 (TF-slim, real ImageNet weights, float graph from the Coral uint8 model)"
+    )]
     model_description: String,
 }
 
 async fn report_command(args: ReportArgs) -> Result<()> {
-    let shared = args.shared.clone().unwrap_or_else(glassbox::model::shared_data_dir);
-    let mut config = glassbox::report::ReportConfig::standard(args.model, shared, args.precomputed, args.out)?;
+    let shared = args
+        .shared
+        .clone()
+        .unwrap_or_else(glassbox::model::shared_data_dir);
+    let mut config =
+        glassbox::report::ReportConfig::standard(args.model, shared, args.precomputed, args.out)?;
     config.engine = args.engine.into();
     config.lime.num_samples = args.lime_samples;
     config.causal.step = args.causal_step;
@@ -327,6 +385,11 @@ async fn report_command(args: ReportArgs) -> Result<()> {
         config.images.truncate(n);
     }
     let summary = glassbox::report::write(&config, &Bars::new()).await?;
-    println!("report: {} files in {:.0} s, start at {}", summary.files.len(), summary.seconds, config.out_dir.join("results.md").display());
+    println!(
+        "report: {} files in {:.0} s, start at {}",
+        summary.files.len(),
+        summary.seconds,
+        config.out_dir.join("results.md").display()
+    );
     Ok(())
 }

@@ -37,7 +37,12 @@ pub fn count(mask: ArrayView2<bool>) -> usize {
 
 /// Intersection over union of two masks of the same shape; `None` when both are empty (undefined).
 pub fn iou(a: ArrayView2<bool>, b: ArrayView2<bool>) -> Result<Option<f64>> {
-    ensure!(a.dim() == b.dim(), "IoU of masks with different shapes {:?} and {:?}", a.dim(), b.dim());
+    ensure!(
+        a.dim() == b.dim(),
+        "IoU of masks with different shapes {:?} and {:?}",
+        a.dim(),
+        b.dim()
+    );
     let (mut inter, mut union) = (0usize, 0usize);
     Zip::from(&a).and(&b).for_each(|&x, &y| {
         inter += (x && y) as usize;
@@ -85,7 +90,12 @@ pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
 /// Spearman rank correlation of two maps of the same shape (Pearson correlation of average ranks, as
 /// `scipy.stats.spearmanr`); `None` when either map is constant.
 pub fn spearman(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Result<Option<f64>> {
-    ensure!(a.dim() == b.dim(), "Spearman of maps with different shapes {:?} and {:?}", a.dim(), b.dim());
+    ensure!(
+        a.dim() == b.dim(),
+        "Spearman of maps with different shapes {:?} and {:?}",
+        a.dim(),
+        b.dim()
+    );
     let ra = average_ranks(&a.iter().map(|&v| v as f64).collect::<Vec<_>>());
     let rb = average_ranks(&b.iter().map(|&v| v as f64).collect::<Vec<_>>());
     Ok(pearson(&ra, &rb))
@@ -105,8 +115,17 @@ pub fn argmax(map: ArrayView2<f32>) -> (usize, usize) {
 
 /// The pointing game (Zhang et al. 2016): a hit when the map's maximum lies in `mask`, or within
 /// `tolerance_px` pixels (Euclidean) of a mask pixel (Zhang et al. use 15 px on the original image).
-pub fn pointing_game(map: ArrayView2<f32>, mask: ArrayView2<bool>, tolerance_px: f64) -> Result<bool> {
-    ensure!(map.dim() == mask.dim(), "pointing game: map {:?} and mask {:?} differ in shape", map.dim(), mask.dim());
+pub fn pointing_game(
+    map: ArrayView2<f32>,
+    mask: ArrayView2<bool>,
+    tolerance_px: f64,
+) -> Result<bool> {
+    ensure!(
+        map.dim() == mask.dim(),
+        "pointing game: map {:?} and mask {:?} differ in shape",
+        map.dim(),
+        mask.dim()
+    );
     let (r, c) = argmax(map);
     if mask[(r, c)] {
         return Ok(true);
@@ -134,10 +153,21 @@ pub fn pointing_game(map: ArrayView2<f32>, mask: ArrayView2<bool>, tolerance_px:
 /// lie fully inside the image) and the given `data_range` (1 for maps normalised to [0, 1]).
 pub fn ssim(a: ArrayView2<f32>, b: ArrayView2<f32>, data_range: f64) -> Result<f64> {
     const WIN: usize = 7;
-    ensure!(a.dim() == b.dim(), "SSIM of maps with different shapes {:?} and {:?}", a.dim(), b.dim());
+    ensure!(
+        a.dim() == b.dim(),
+        "SSIM of maps with different shapes {:?} and {:?}",
+        a.dim(),
+        b.dim()
+    );
     let (h, w) = a.dim();
-    ensure!(h >= WIN && w >= WIN, "SSIM needs maps of at least {WIN}×{WIN}, got {h}×{w}");
-    ensure!(data_range > 0.0, "SSIM data_range must be positive, got {data_range}");
+    ensure!(
+        h >= WIN && w >= WIN,
+        "SSIM needs maps of at least {WIN}×{WIN}, got {h}×{w}"
+    );
+    ensure!(
+        data_range > 0.0,
+        "SSIM data_range must be positive, got {data_range}"
+    );
     let np = (WIN * WIN) as f64;
     let cov_norm = np / (np - 1.0);
     let c1 = (0.01 * data_range).powi(2);
@@ -147,7 +177,9 @@ pub fn ssim(a: ArrayView2<f32>, b: ArrayView2<f32>, data_range: f64) -> Result<f
         let mut t = Array2::<f64>::zeros((h + 1, w + 1));
         for i in 0..h {
             for j in 0..w {
-                t[(i + 1, j + 1)] = f(a[(i, j)] as f64, b[(i, j)] as f64) + t[(i, j + 1)] + t[(i + 1, j)] - t[(i, j)];
+                t[(i + 1, j + 1)] =
+                    f(a[(i, j)] as f64, b[(i, j)] as f64) + t[(i, j + 1)] + t[(i + 1, j)]
+                        - t[(i, j)];
             }
         }
         t
@@ -170,7 +202,8 @@ pub fn ssim(a: ArrayView2<f32>, b: ArrayView2<f32>, data_range: f64) -> Result<f
             let vx = cov_norm * (uxx - ux * ux);
             let vy = cov_norm * (uyy - uy * uy);
             let vxy = cov_norm * (uxy - ux * uy);
-            total += ((2.0 * ux * uy + c1) * (2.0 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+            total += ((2.0 * ux * uy + c1) * (2.0 * vxy + c2))
+                / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
             windows += 1;
         }
     }
@@ -194,7 +227,11 @@ pub struct Agreement {
 
 /// Compares a CAM (normalised to [0, 1]) with LIME's mask (its top superpixels) and LIME's per-pixel
 /// weight (each pixel carries its superpixel's weight for the explained class).
-pub fn agreement(cam: ArrayView2<f32>, lime_mask: ArrayView2<bool>, lime_weights: ArrayView2<f32>) -> Result<Agreement> {
+pub fn agreement(
+    cam: ArrayView2<f32>,
+    lime_mask: ArrayView2<bool>,
+    lime_weights: ArrayView2<f32>,
+) -> Result<Agreement> {
     ensure!(
         cam.dim() == lime_mask.dim() && cam.dim() == lime_weights.dim(),
         "agreement: CAM {:?}, LIME mask {:?} and LIME weights {:?} must share one grid",
@@ -217,7 +254,12 @@ mod tests {
     use super::*;
     use ndarray::array;
 
-    fn rect(h: usize, w: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Array2<bool> {
+    fn rect(
+        h: usize,
+        w: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Array2<bool> {
         Array2::from_shape_fn((h, w), |(r, c)| rows.contains(&r) && cols.contains(&c))
     }
 
@@ -241,7 +283,10 @@ mod tests {
         let m = top_k_mask(map.view(), 3);
         assert_eq!(m, array![[false, true, true], [true, false, false]]);
         assert_eq!(count(top_fraction_mask(map.view(), 0.5).view()), 3);
-        assert_eq!(threshold_mask(map.view(), 0.5), array![[false, true, true], [true, true, false]]);
+        assert_eq!(
+            threshold_mask(map.view(), 0.5),
+            array![[false, true, true], [true, true, false]]
+        );
     }
 
     #[test]

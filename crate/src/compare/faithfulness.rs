@@ -45,7 +45,8 @@ impl CausalMode {
 #[async_trait(?Send)]
 pub trait ClassProbability {
     /// `batch` is N×3×H×W in the model's normalised input space; returns N probabilities of `class`.
-    async fn class_probability(&self, batch: ArrayView4<'_, f32>, class: usize) -> Result<Vec<f32>>;
+    async fn class_probability(&self, batch: ArrayView4<'_, f32>, class: usize)
+        -> Result<Vec<f32>>;
 }
 
 /// Softmax probability of `class` from one row of logits (max-shifted for stability).
@@ -58,10 +59,18 @@ pub fn softmax_probability(logits: &[f32], class: usize) -> f32 {
 /// The classifier as the causal metrics use it: softmax of its logits, as RISE wraps its model.
 #[async_trait(?Send)]
 impl ClassProbability for crate::model::Classifier {
-    async fn class_probability(&self, batch: ArrayView4<'_, f32>, class: usize) -> Result<Vec<f32>> {
+    async fn class_probability(
+        &self,
+        batch: ArrayView4<'_, f32>,
+        class: usize,
+    ) -> Result<Vec<f32>> {
         // Silent: the causal game reports progress per step itself.
         let out = self.forward(batch, &crate::progress::Silent).await?;
-        Ok(out.logits.axis_iter(Axis(0)).map(|row| softmax_probability(&row.to_vec(), class)).collect())
+        Ok(out
+            .logits
+            .axis_iter(Axis(0))
+            .map(|row| softmax_probability(&row.to_vec(), class))
+            .collect())
     }
 }
 
@@ -80,7 +89,11 @@ impl Default for CausalConfig {
     fn default() -> Self {
         // 224·7 = 1568 pixels per step: 32 steps on 224×224, a seventh of RISE's forward passes, and it
         // divides H·W so the AUC equals RISE's.
-        CausalConfig { step: 224 * 7, batch: 8, seed: 0 }
+        CausalConfig {
+            step: 224 * 7,
+            batch: 8,
+            seed: 0,
+        }
     }
 }
 
@@ -112,7 +125,9 @@ pub fn rise_blur_weights() -> [f64; 11] {
     const LEN: isize = 11;
     const SIGMA: f64 = 5.0;
     let radius = (4.0 * SIGMA + 0.5) as isize;
-    let gauss: Vec<f64> = (-radius..=radius).map(|x| (-0.5 * (x * x) as f64 / (SIGMA * SIGMA)).exp()).collect();
+    let gauss: Vec<f64> = (-radius..=radius)
+        .map(|x| (-0.5 * (x * x) as f64 / (SIGMA * SIGMA)).exp())
+        .collect();
     let total: f64 = gauss.iter().sum();
     // scipy's "reflect" extends d c b a | a b c d | d c b a (period 2·LEN).
     let reflect = |j: isize| {
@@ -178,7 +193,11 @@ pub fn salient_order(saliency: ArrayView2<f32>, seed: u64) -> Vec<usize> {
     let mut rng = SplitMix64::new(seed);
     let tie_break: Vec<u64> = (0..values.len()).map(|_| rng.next_u64()).collect();
     let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(tie_break[a].cmp(&tie_break[b])));
+    order.sort_by(|&a, &b| {
+        values[b]
+            .total_cmp(&values[a])
+            .then(tie_break[a].cmp(&tie_break[b]))
+    });
     order
 }
 
@@ -199,7 +218,11 @@ pub async fn causal_curve(
         mode.name(),
         saliency.dim()
     );
-    ensure!(config.step > 0 && config.batch > 0, "{} game: step and batch must be positive", mode.name());
+    ensure!(
+        config.step > 0 && config.batch > 0,
+        "{} game: step and batch must be positive",
+        mode.name()
+    );
     let hw = h * w;
     let n_steps = hw.div_ceil(config.step);
     let order = salient_order(saliency, config.seed);
@@ -223,7 +246,8 @@ pub async fn causal_curve(
             slot.assign(&current);
             fractions.push((step_index * config.step).min(hw) as f64 / hw as f64);
             // Move to the next state: change the next `step` most salient pixels, all channels.
-            let changed = &order[(step_index * config.step).min(hw)..((step_index + 1) * config.step).min(hw)];
+            let changed = &order
+                [(step_index * config.step).min(hw)..((step_index + 1) * config.step).min(hw)];
             for &p in changed {
                 let (y, x) = (p / w, p % w);
                 for ch in 0..channels {
@@ -236,12 +260,22 @@ pub async fn causal_curve(
             .class_probability(batch.view(), class)
             .await
             .with_context(|| format!("{} game: model call failed", mode.name()))?;
-        ensure!(probs.len() == in_batch, "model returned {} scores for {in_batch} images", probs.len());
+        ensure!(
+            probs.len() == in_batch,
+            "model returned {} scores for {in_batch} images",
+            probs.len()
+        );
         scores.extend(probs.iter().map(|&p| p as f64));
         progress.advance(in_batch as u64);
     }
     let auc = trapezoid_auc(&fractions, &scores);
-    Ok(CausalCurve { mode, class, fractions, scores, auc })
+    Ok(CausalCurve {
+        mode,
+        class,
+        fractions,
+        scores,
+        auc,
+    })
 }
 
 /// Mean over images of curves that share their fractions (same image size and step).
@@ -251,7 +285,9 @@ pub fn mean_curve(curves: &[&CausalCurve]) -> Option<(Vec<f64>, Vec<f64>)> {
     if curves.iter().any(|c| c.scores.len() != n) {
         return None;
     }
-    let mean = (0..n).map(|i| curves.iter().map(|c| c.scores[i]).sum::<f64>() / curves.len() as f64).collect();
+    let mean = (0..n)
+        .map(|i| curves.iter().map(|c| c.scores[i]).sum::<f64>() / curves.len() as f64)
+        .collect();
     Some((first.fractions.clone(), mean))
 }
 
@@ -269,7 +305,11 @@ mod tests {
 
     #[async_trait(?Send)]
     impl ClassProbability for MeanOverRegion {
-        async fn class_probability(&self, batch: ArrayView4<'_, f32>, _class: usize) -> Result<Vec<f32>> {
+        async fn class_probability(
+            &self,
+            batch: ArrayView4<'_, f32>,
+            _class: usize,
+        ) -> Result<Vec<f32>> {
             let n = self.region.iter().filter(|&&m| m).count() as f32;
             Ok(batch
                 .axis_iter(Axis(0))
@@ -286,9 +326,28 @@ mod tests {
         }
     }
 
-    fn run(model: &MeanOverRegion, image: &Array3<f32>, sal: &Array2<f32>, mode: CausalMode, step: usize) -> CausalCurve {
-        let config = CausalConfig { step, batch: 3, seed: 7 };
-        futures::executor::block_on(causal_curve(model, image.view(), sal.view(), 0, mode, &config, &Silent)).unwrap()
+    fn run(
+        model: &MeanOverRegion,
+        image: &Array3<f32>,
+        sal: &Array2<f32>,
+        mode: CausalMode,
+        step: usize,
+    ) -> CausalCurve {
+        let config = CausalConfig {
+            step,
+            batch: 3,
+            seed: 7,
+        };
+        futures::executor::block_on(causal_curve(
+            model,
+            image.view(),
+            sal.view(),
+            0,
+            mode,
+            &config,
+            &Silent,
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -304,14 +363,20 @@ mod tests {
     fn deletion_with_a_perfect_map_drops_at_once_and_a_reversed_map_late() {
         // 4×4 image of ones; the model looks at the top-left 2×2 block (4 of 16 pixels).
         let region = Array2::from_shape_fn((4, 4), |(y, x)| y < 2 && x < 2);
-        let model = MeanOverRegion { region: region.clone() };
+        let model = MeanOverRegion {
+            region: region.clone(),
+        };
         let image = Array3::<f32>::ones((3, 4, 4));
         let perfect = region.mapv(|m| if m { 1.0f32 } else { 0.0 });
         let c = run(&model, &image, &perfect, CausalMode::Deletion, 2);
         // Steps of 2 pixels: scores 1, 0.5, 0, 0, ... (9 points over fractions 0, 1/8, ..., 1).
         assert_eq!(c.fractions.len(), 9);
         assert_eq!(&c.scores[..4], &[1.0, 0.5, 0.0, 0.0]);
-        assert!((c.auc - (0.125 * 0.75 + 0.125 * 0.25)).abs() < 1e-9, "{}", c.auc);
+        assert!(
+            (c.auc - (0.125 * 0.75 + 0.125 * 0.25)).abs() < 1e-9,
+            "{}",
+            c.auc
+        );
         let reversed = perfect.mapv(|v| 1.0 - v);
         let r = run(&model, &image, &reversed, CausalMode::Deletion, 2);
         // The 12 unimportant pixels go first (6 steps at 1.0), then 0.5, then 0.
@@ -321,9 +386,16 @@ mod tests {
 
     #[test]
     fn insertion_ends_at_the_original_score_and_starts_at_the_blurred_one() {
-        let region = Array2::from_shape_fn((16, 16), |(y, x)| (6..10).contains(&y) && (6..10).contains(&x));
-        let model = MeanOverRegion { region: region.clone() };
-        let image = Array3::from_shape_fn((3, 16, 16), |(_, y, x)| if region[(y, x)] { 1.0 } else { 0.0 });
+        let region = Array2::from_shape_fn((16, 16), |(y, x)| {
+            (6..10).contains(&y) && (6..10).contains(&x)
+        });
+        let model = MeanOverRegion {
+            region: region.clone(),
+        };
+        let image = Array3::from_shape_fn(
+            (3, 16, 16),
+            |(_, y, x)| if region[(y, x)] { 1.0 } else { 0.0 },
+        );
         let sal = region.mapv(|m| if m { 1.0f32 } else { 0.0 });
         let c = run(&model, &image, &sal, CausalMode::Insertion, 16);
         let blurred = rise_blur(image.view());

@@ -64,16 +64,26 @@ pub fn box_mask(x1: f64, y1: f64, x2: f64, y2: f64, width: usize, height: usize)
 /// Maps a mask drawn on the photo onto the model's input grid with `view` (the function that turns the
 /// photo into the model's view: crop + resize, e.g. `preprocess::model_view` with the model's spec).
 /// The mask travels as a black/white image through the same resampling; pixels at ≥ 50 % coverage count.
-pub fn mask_to_model_grid(mask: ArrayView2<bool>, view: impl Fn(&RgbImage) -> RgbImage) -> Result<Array2<bool>> {
+pub fn mask_to_model_grid(
+    mask: ArrayView2<bool>,
+    view: impl Fn(&RgbImage) -> RgbImage,
+) -> Result<Array2<bool>> {
     let (h, w) = mask.dim();
     let img = RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let v = if mask[(y as usize, x as usize)] { 255 } else { 0 };
+        let v = if mask[(y as usize, x as usize)] {
+            255
+        } else {
+            0
+        };
         Rgb([v, v, v])
     });
     let out = view(&img);
     let (ow, oh) = out.dimensions();
     ensure!(ow > 0 && oh > 0, "the model view of the mask is empty");
-    Ok(Array2::from_shape_fn((oh as usize, ow as usize), |(y, x)| out.get_pixel(x as u32, y as u32)[0] >= 128))
+    Ok(Array2::from_shape_fn(
+        (oh as usize, ow as usize),
+        |(y, x)| out.get_pixel(x as u32, y as u32)[0] >= 128,
+    ))
 }
 
 /// The human annotations shipped with imgaug's quokka photo.
@@ -104,19 +114,26 @@ pub struct Point {
 
 impl QuokkaAnnotations {
     pub fn parse(json: &str) -> Result<Self> {
-        serde_json::from_str(json).context("quokka_annotations.json: expected bounding_boxes and polygons")
+        serde_json::from_str(json)
+            .context("quokka_annotations.json: expected bounding_boxes and polygons")
     }
 
     /// The outline polygon of the animal, rasterised at the photo's size.
     pub fn polygon_mask(&self, width: usize, height: usize) -> Result<Array2<bool>> {
-        let polygon = self.polygons.first().context("quokka annotations have no polygon")?;
+        let polygon = self
+            .polygons
+            .first()
+            .context("quokka annotations have no polygon")?;
         let points: Vec<(f64, f64)> = polygon.keypoints.iter().map(|p| (p.x, p.y)).collect();
         Ok(polygon_mask(&points, width, height))
     }
 
     /// The bounding box of the animal, rasterised at the photo's size.
     pub fn box_mask(&self, width: usize, height: usize) -> Result<Array2<bool>> {
-        let b = self.bounding_boxes.first().context("quokka annotations have no bounding box")?;
+        let b = self
+            .bounding_boxes
+            .first()
+            .context("quokka annotations have no bounding box")?;
         Ok(box_mask(b.x1, b.y1, b.x2, b.y2, width, height))
     }
 }
@@ -136,7 +153,9 @@ mod tests {
         let tri = polygon_mask(&[(0.0, 0.0), (100.0, 0.0), (0.0, 100.0)], 100, 100);
         let n = count(tri.view()) as f64;
         assert!((n - 5000.0).abs() <= 100.0, "{n}");
-        assert!(polygon_mask(&[(0.0, 0.0), (1.0, 1.0)], 4, 4).iter().all(|&m| !m));
+        assert!(polygon_mask(&[(0.0, 0.0), (1.0, 1.0)], 4, 4)
+            .iter()
+            .all(|&m| !m));
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub fn weighted_layers(onnx: &[u8]) -> Result<Vec<WeightedLayer>> {
 }
 
 fn decode(onnx: &[u8]) -> Result<ModelProto> {
-    let model = ModelProto::decode(onnx).context("the file is not a valid ONNX model (protobuf decoding failed)")?;
+    let model = ModelProto::decode(onnx)
+        .context("the file is not a valid ONNX model (protobuf decoding failed)")?;
     ensure!(model.graph.is_some(), "the ONNX model has no graph");
     Ok(model)
 }
@@ -51,8 +52,18 @@ fn layers_of(model: &ModelProto) -> Vec<WeightedLayer> {
         .iter()
         .filter(|n| WEIGHTED_OPS.contains(&n.op_type.as_str()))
         .map(|n| WeightedLayer {
-            node: if n.name.is_empty() { n.output.first().cloned().unwrap_or_default() } else { n.name.clone() },
-            initializers: n.input.iter().skip(1).filter(|i| is_initializer(i)).cloned().collect(),
+            node: if n.name.is_empty() {
+                n.output.first().cloned().unwrap_or_default()
+            } else {
+                n.name.clone()
+            },
+            initializers: n
+                .input
+                .iter()
+                .skip(1)
+                .filter(|i| is_initializer(i))
+                .cloned()
+                .collect(),
         })
         .filter(|l| !l.initializers.is_empty())
         .collect()
@@ -88,14 +99,19 @@ pub fn randomize_top_layers(onnx: &[u8], count: usize, seed: u64) -> Result<Rand
                 .with_context(|| format!("re-initialising {name} of layer {}", layer.node))?;
         }
     }
-    Ok(RandomizedModel { onnx: model.encode_to_vec(), layers: chosen })
+    Ok(RandomizedModel {
+        onnx: model.encode_to_vec(),
+        layers: chosen,
+    })
 }
 
 /// Standard deviation of a standard normal truncated to [-2, 2]: √(1 − 4φ(2)/(Φ(2) − Φ(−2))).
 const TRUNCATED_NORMAL_STD: f64 = 0.879_625_7;
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Reads an f32 initializer's values, from `float_data` or little-endian `raw_data`.
@@ -107,12 +123,23 @@ pub fn tensor_values(tensor: &TensorProto) -> Result<Vec<f32>> {
         tensor.data_type
     );
     if !tensor.raw_data.is_empty() {
-        ensure!(tensor.raw_data.len() % 4 == 0, "initializer {} has a raw_data length not a multiple of 4", tensor.name);
-        Ok(tensor.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        ensure!(
+            tensor.raw_data.len() % 4 == 0,
+            "initializer {} has a raw_data length not a multiple of 4",
+            tensor.name
+        );
+        Ok(tensor
+            .raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     } else if !tensor.float_data.is_empty() {
         Ok(tensor.float_data.clone())
     } else if !tensor.external_data.is_empty() {
-        bail!("initializer {} is stored outside the file (external data); embed it first", tensor.name)
+        bail!(
+            "initializer {} is stored outside the file (external data); embed it first",
+            tensor.name
+        )
     } else {
         Ok(Vec::new())
     }
@@ -122,11 +149,19 @@ fn redraw(tensor: &mut TensorProto, seed: u64) -> Result<()> {
     let values = tensor_values(tensor)?;
     let n = values.len().max(1) as f64;
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let std = (values.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let std = (values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
     // A ±2σ truncated normal has standard deviation 0.8796σ; widen σ so the redrawn tensor keeps `std`.
     let sigma = std / TRUNCATED_NORMAL_STD;
     let mut rng = SplitMix64::new(seed);
-    let fresh: Vec<f32> = values.iter().map(|_| (mean + sigma * rng.next_truncated_normal()) as f32).collect();
+    let fresh: Vec<f32> = values
+        .iter()
+        .map(|_| (mean + sigma * rng.next_truncated_normal()) as f32)
+        .collect();
     if !tensor.raw_data.is_empty() {
         tensor.raw_data = fresh.iter().flat_map(|v| v.to_le_bytes()).collect();
     } else {
@@ -149,7 +184,10 @@ pub struct MapChange {
 pub fn map_change(original: ArrayView2<f32>, randomized: ArrayView2<f32>) -> Result<MapChange> {
     let a = min_max(original);
     let b = min_max(randomized);
-    Ok(MapChange { spearman: spearman(original, randomized)?, ssim: ssim(a.view(), b.view(), 1.0)? })
+    Ok(MapChange {
+        spearman: spearman(original, randomized)?,
+        ssim: ssim(a.view(), b.view(), 1.0)?,
+    })
 }
 
 fn min_max(map: ArrayView2<f32>) -> ndarray::Array2<f32> {
@@ -172,7 +210,11 @@ mod tests {
             name: name.into(),
             dims: vec![values.len() as i64],
             data_type: DataType::Float as i32,
-            raw_data: if raw { values.iter().flat_map(|v| v.to_le_bytes()).collect() } else { vec![] },
+            raw_data: if raw {
+                values.iter().flat_map(|v| v.to_le_bytes()).collect()
+            } else {
+                vec![]
+            },
             float_data: if raw { vec![] } else { values.to_vec() },
             ..Default::default()
         }
@@ -207,12 +249,26 @@ mod tests {
             ],
             ..Default::default()
         };
-        ModelProto { ir_version: 7, graph: Some(graph), ..Default::default() }.encode_to_vec()
+        ModelProto {
+            ir_version: 7,
+            graph: Some(graph),
+            ..Default::default()
+        }
+        .encode_to_vec()
     }
 
     fn initializer(onnx: &[u8], name: &str) -> Vec<f32> {
         let model = decode(onnx).unwrap();
-        tensor_values(model.graph.unwrap().initializer.iter().find(|t| t.name == name).unwrap()).unwrap()
+        tensor_values(
+            model
+                .graph
+                .unwrap()
+                .initializer
+                .iter()
+                .find(|t| t.name == name)
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -227,7 +283,10 @@ mod tests {
     fn randomises_exactly_the_top_layers_keeping_mean_and_scale() {
         let onnx = tiny_model();
         let r = randomize_top_layers(&onnx, 2, 42).unwrap();
-        assert_eq!(r.layers.iter().map(|l| l.node.as_str()).collect::<Vec<_>>(), ["head", "second"]);
+        assert_eq!(
+            r.layers.iter().map(|l| l.node.as_str()).collect::<Vec<_>>(),
+            ["head", "second"]
+        );
         assert_eq!(initializer(&r.onnx, "w1"), initializer(&onnx, "w1"));
         assert_eq!(initializer(&r.onnx, "b1"), initializer(&onnx, "b1"));
         for name in ["w2", "w3"] {
@@ -236,14 +295,19 @@ mod tests {
             assert_ne!(old, new);
             let stats = |v: &[f32]| {
                 let m = v.iter().sum::<f32>() / v.len() as f32;
-                (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / v.len() as f32).sqrt())
+                (
+                    m,
+                    (v.iter().map(|x| (x - m).powi(2)).sum::<f32>() / v.len() as f32).sqrt(),
+                )
             };
             let ((m0, s0), (m1, s1)) = (stats(&old), stats(&new));
             // 400 draws: mean within a few standard errors (σ/20), std within ~10 %, nothing beyond the
             // truncation at ±2σ' with σ' = σ / 0.8796.
             assert!((m1 - m0).abs() < 0.2 * s0, "{name}: mean {m0} → {m1}");
             assert!(s1 > 0.9 * s0 && s1 < 1.1 * s0, "{name}: std {s0} → {s1}");
-            assert!(new.iter().all(|v| (v - m0).abs() <= 2.0 * s0 / 0.8796 + 1e-5));
+            assert!(new
+                .iter()
+                .all(|v| (v - m0).abs() <= 2.0 * s0 / 0.8796 + 1e-5));
         }
         // Cascading: the head's draw is the same when more layers are randomised.
         let deeper = randomize_top_layers(&onnx, 3, 42).unwrap();

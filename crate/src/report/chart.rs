@@ -120,7 +120,8 @@ impl Canvas {
             for (r, bits) in rows.iter().enumerate() {
                 for col in 0..3 {
                     if bits & (4 >> col) != 0 {
-                        let (px, py) = (x0 + i as i32 * ADVANCE + col * SCALE, y + r as i32 * SCALE);
+                        let (px, py) =
+                            (x0 + i as i32 * ADVANCE + col * SCALE, y + r as i32 * SCALE);
                         self.fill(px, py, SCALE, SCALE, color);
                     }
                 }
@@ -200,19 +201,44 @@ impl Frame {
     }
 
     /// Title, axis box, horizontal grid with y tick labels, and the axis labels.
-    fn draw_axes(&self, canvas: &mut Canvas, title: &str, x_label: &str, y_label: &str, y_ticks: usize) {
+    fn draw_axes(
+        &self,
+        canvas: &mut Canvas,
+        title: &str,
+        x_label: &str,
+        y_label: &str,
+        y_ticks: usize,
+    ) {
         let centre = canvas.0.width() as i32 / 2;
         canvas.text(title, centre, 10, BLACK, Align::Center);
         for i in 0..=y_ticks {
             let y = self.y_range.0 + (self.y_range.1 - self.y_range.0) * i as f64 / y_ticks as f64;
             let (x0, py) = self.px(self.x_range.0, y);
             canvas.line((x0, py), (self.left + self.width, py), GREY, 1);
-            canvas.text(&format_tick(y), self.left - 6, py - TEXT_HEIGHT / 2, BLACK, Align::Right);
+            canvas.text(
+                &format_tick(y),
+                self.left - 6,
+                py - TEXT_HEIGHT / 2,
+                BLACK,
+                Align::Right,
+            );
         }
         canvas.outline(self.left, self.top, self.width, self.height, BLACK);
-        canvas.text(y_label, self.left, self.top - TEXT_HEIGHT - 6, BLACK, Align::Left);
+        canvas.text(
+            y_label,
+            self.left,
+            self.top - TEXT_HEIGHT - 6,
+            BLACK,
+            Align::Left,
+        );
         let bottom = canvas.0.height() as i32 - TEXT_HEIGHT - 8;
-        canvas.text(x_label, self.left + self.width / 2, bottom, BLACK, Align::Center);
+        canvas.text(
+            x_label,
+            self.left + self.width / 2,
+            bottom,
+            BLACK,
+            Align::Center,
+        );
     }
 
     fn draw_legend(&self, canvas: &mut Canvas, names: &[&str]) {
@@ -240,7 +266,13 @@ fn format_tick(v: f64) -> String {
 const WIDTH: u32 = 760;
 const HEIGHT: u32 = 420;
 
-fn frame(canvas_w: u32, canvas_h: u32, x_range: (f64, f64), y_range: (f64, f64), bottom_margin: i32) -> Frame {
+fn frame(
+    canvas_w: u32,
+    canvas_h: u32,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    bottom_margin: i32,
+) -> Frame {
     let (left, top, right) = (64, 48, 16);
     Frame {
         left,
@@ -253,7 +285,14 @@ fn frame(canvas_w: u32, canvas_h: u32, x_range: (f64, f64), y_range: (f64, f64),
 }
 
 /// Curves over a shared x axis (e.g. deletion/insertion scores over the fraction of pixels).
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, x_range: (f64, f64), y_range: (f64, f64), series: &[Series]) -> RgbImage {
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    series: &[Series],
+) -> RgbImage {
     let mut canvas = Canvas::new(WIDTH, HEIGHT);
     let f = frame(WIDTH, HEIGHT, x_range, y_range, 48);
     f.draw_axes(&mut canvas, title, x_label, y_label, 5);
@@ -276,10 +315,22 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, x_range: (f64, f64)
 
 /// Grouped bars: one group per label, one bar per series (value `series[s].points[g].1`). Missing values
 /// (NaN) leave a gap marked with a small cross.
-pub fn bar_chart(title: &str, y_label: &str, groups: &[String], y_range: (f64, f64), series: &[Series]) -> RgbImage {
+pub fn bar_chart(
+    title: &str,
+    y_label: &str,
+    groups: &[String],
+    y_range: (f64, f64),
+    series: &[Series],
+) -> RgbImage {
     let width = WIDTH.max(120 + groups.len() as u32 * (series.len() as u32 * 14 + 24));
     let mut canvas = Canvas::new(width, HEIGHT + 40);
-    let f = frame(width, HEIGHT + 40, (0.0, groups.len().max(1) as f64), y_range, 88);
+    let f = frame(
+        width,
+        HEIGHT + 40,
+        (0.0, groups.len().max(1) as f64),
+        y_range,
+        88,
+    );
     f.draw_axes(&mut canvas, title, "", y_label, 5);
     let group_w = f.width as f64 / groups.len().max(1) as f64;
     let bar_w = ((group_w - 12.0) / series.len().max(1) as f64).max(2.0);
@@ -288,7 +339,9 @@ pub fn bar_chart(title: &str, y_label: &str, groups: &[String], y_range: (f64, f
         let gx = f.left as f64 + g as f64 * group_w + 6.0;
         for (s, ser) in series.iter().enumerate() {
             let x = (gx + s as f64 * bar_w).round() as i32;
-            let Some(&(_, v)) = ser.points.get(g) else { continue };
+            let Some(&(_, v)) = ser.points.get(g) else {
+                continue;
+            };
             if v.is_nan() {
                 let (cx, cy) = (x + bar_w as i32 / 2, zero - 4);
                 canvas.line((cx - 3, cy - 3), (cx + 3, cy + 3), color(s), 1);
@@ -296,7 +349,11 @@ pub fn bar_chart(title: &str, y_label: &str, groups: &[String], y_range: (f64, f
                 continue;
             }
             let y = f.px(0.0, v.clamp(y_range.0, y_range.1)).1;
-            let (top, h) = if y < zero { (y, zero - y) } else { (zero, y - zero) };
+            let (top, h) = if y < zero {
+                (y, zero - y)
+            } else {
+                (zero, y - zero)
+            };
             canvas.fill(x, top, (bar_w as i32 - 1).max(1), h.max(1), color(s));
         }
         // Group labels, two lines when long (image names).
@@ -304,7 +361,13 @@ pub fn bar_chart(title: &str, y_label: &str, groups: &[String], y_range: (f64, f
         let base = f.top + f.height + 6;
         let max_chars = (group_w / ADVANCE as f64).floor().max(3.0) as usize;
         for (line, chunk) in wrap(label, max_chars).iter().take(3).enumerate() {
-            canvas.text(chunk, cx, base + (TEXT_HEIGHT + 4) * line as i32, BLACK, Align::Center);
+            canvas.text(
+                chunk,
+                cx,
+                base + (TEXT_HEIGHT + 4) * line as i32,
+                BLACK,
+                Align::Center,
+            );
         }
     }
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
@@ -343,7 +406,13 @@ pub fn strip(panels: &[(String, RgbImage)]) -> RgbImage {
     let mut x = GAP;
     for (caption, panel) in panels {
         image::imageops::replace(&mut canvas.0, panel, x as i64, CAPTION as i64);
-        canvas.text(caption, (x + panel.width() / 2) as i32, (CAPTION as i32 - TEXT_HEIGHT) / 2, BLACK, Align::Center);
+        canvas.text(
+            caption,
+            (x + panel.width() / 2) as i32,
+            (CAPTION as i32 - TEXT_HEIGHT) / 2,
+            BLACK,
+            Align::Center,
+        );
         x += panel.width() + GAP;
     }
     canvas.0
@@ -373,8 +442,14 @@ mod tests {
     #[test]
     fn line_chart_draws_each_series_in_its_colour() {
         let s = vec![
-            Series { name: "up".into(), points: vec![(0.0, 0.0), (1.0, 1.0)] },
-            Series { name: "down".into(), points: vec![(0.0, 1.0), (1.0, 0.0)] },
+            Series {
+                name: "up".into(),
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+            },
+            Series {
+                name: "down".into(),
+                points: vec![(0.0, 1.0), (1.0, 0.0)],
+            },
         ];
         let img = line_chart("t", "x", "y", (0.0, 1.0), (0.0, 1.0), &s);
         assert!(has_colour(&img, PALETTE[0]) > 500);
@@ -385,15 +460,24 @@ mod tests {
     #[test]
     fn bar_heights_are_proportional_to_values() {
         let groups = vec!["a".to_string(), "b".to_string()];
-        let s = vec![Series { name: "v".into(), points: vec![(0.0, 0.25), (1.0, 1.0)] }];
+        let s = vec![Series {
+            name: "v".into(),
+            points: vec![(0.0, 0.25), (1.0, 1.0)],
+        }];
         // y up to 2 keeps the taller bar clear of the legend in the top-right corner.
         let img = bar_chart("t", "y", &groups, (0.0, 2.0), &s);
         // Count blue pixels per half of the image (legend swatch sits in the right half).
         let half = img.width() / 2;
         let count = |range: std::ops::Range<u32>| {
-            range.flat_map(|x| (0..img.height()).map(move |y| (x, y))).filter(|&(x, y)| img.get_pixel(x, y).0 == PALETTE[0]).count()
+            range
+                .flat_map(|x| (0..img.height()).map(move |y| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0 == PALETTE[0])
+                .count()
         };
-        let (left, right) = (count(0..half) as f64, count(half..img.width()) as f64 - 18.0 * 10.0);
+        let (left, right) = (
+            count(0..half) as f64,
+            count(half..img.width()) as f64 - 18.0 * 10.0,
+        );
         assert!((right / left - 4.0).abs() < 0.2, "{left} {right}");
     }
 
@@ -411,7 +495,10 @@ mod tests {
 
     #[test]
     fn wrap_splits_long_names() {
-        assert_eq!(wrap("West_Highland_white_terrier", 10), vec!["West", "Highland", "white", "terrier"]);
+        assert_eq!(
+            wrap("West_Highland_white_terrier", 10),
+            vec!["West", "Highland", "white", "terrier"]
+        );
         assert_eq!(wrap("goldfish", 10), vec!["goldfish"]);
     }
 }

@@ -53,9 +53,14 @@ pub fn parse_csv(text: &str) -> Csv {
         record.push(field);
         records.push(record);
     }
-    let mut it = records.into_iter().filter(|r| !(r.len() == 1 && r[0].is_empty()));
+    let mut it = records
+        .into_iter()
+        .filter(|r| !(r.len() == 1 && r[0].is_empty()));
     let header = it.next().unwrap_or_default();
-    Csv { header, rows: it.collect() }
+    Csv {
+        header,
+        rows: it.collect(),
+    }
 }
 
 /// Counts of `values` in `bins` equal bins over [min, max].
@@ -66,7 +71,11 @@ pub fn histogram(values: &[f64], bins: usize) -> (f64, f64, Vec<usize>) {
     if values.is_empty() {
         return (0.0, 0.0, counts);
     }
-    let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
+    let width = if hi > lo {
+        (hi - lo) / bins as f64
+    } else {
+        1.0
+    };
     for &v in values {
         let b = (((v - lo) / width) as usize).min(bins - 1);
         counts[b] += 1;
@@ -76,7 +85,9 @@ pub fn histogram(values: &[f64], bins: usize) -> (f64, f64, Vec<usize>) {
 
 fn is_score_column(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["sim", "score", "wpmi", "iou", "similarity"].iter().any(|k| n.contains(k))
+    ["sim", "score", "wpmi", "iou", "similarity"]
+        .iter()
+        .any(|k| n.contains(k))
 }
 
 /// Builds D1 from the tables in `precomputed` (sorted by file name), drawing histograms into `fig_dir`.
@@ -98,15 +109,26 @@ pub fn section(precomputed: &Path, fig_dir: &Path) -> Result<Section> {
         );
         md.push_str(&note);
         md.push('\n');
-        return Ok(Section { markdown: md, summary: note, figures: Vec::new() });
+        return Ok(Section {
+            markdown: md,
+            summary: note,
+            figures: Vec::new(),
+        });
     }
     let mut figures = Vec::new();
     let mut summary = Vec::new();
     for path in &tables {
-        let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let name = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let csv = parse_csv(&text);
-        md.push_str(&format!("## `{}` ({} rows)\n\n", path.file_name().unwrap_or_default().to_string_lossy(), csv.rows.len()));
+        md.push_str(&format!(
+            "## `{}` ({} rows)\n\n",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            csv.rows.len()
+        ));
         summary.push(format!("`{name}`: {} rows", csv.rows.len()));
         let mut t = Table::new(&csv.header);
         for r in csv.rows.iter().take(20) {
@@ -120,25 +142,59 @@ pub fn section(precomputed: &Path, fig_dir: &Path) -> Result<Section> {
             if !is_score_column(column) {
                 continue;
             }
-            let values: Vec<f64> = csv.rows.iter().filter_map(|r| r.get(k)?.trim().parse::<f64>().ok()).collect();
+            let values: Vec<f64> = csv
+                .rows
+                .iter()
+                .filter_map(|r| r.get(k)?.trim().parse::<f64>().ok())
+                .collect();
             if values.len() < 2 {
                 continue;
             }
             let (lo, hi, counts) = histogram(&values, 20);
-            let groups: Vec<String> = (0..counts.len()).map(|b| format!("{:.2}", lo + (hi - lo) * b as f64 / counts.len() as f64)).collect();
+            let groups: Vec<String> = (0..counts.len())
+                .map(|b| format!("{:.2}", lo + (hi - lo) * b as f64 / counts.len() as f64))
+                .collect();
             let top = *counts.iter().max().unwrap_or(&1) as f64;
-            let series = [Series { name: column.clone(), points: counts.iter().enumerate().map(|(b, &c)| (b as f64, c as f64)).collect() }];
-            let img = chart::bar_chart(&format!("{name}: histogram of {column} (n={})", values.len()), "count", &groups, (0.0, top * 1.1), &series);
+            let series = [Series {
+                name: column.clone(),
+                points: counts
+                    .iter()
+                    .enumerate()
+                    .map(|(b, &c)| (b as f64, c as f64))
+                    .collect(),
+            }];
+            let img = chart::bar_chart(
+                &format!("{name}: histogram of {column} (n={})", values.len()),
+                "count",
+                &groups,
+                (0.0, top * 1.1),
+                &series,
+            );
             let fig = fig_dir.join(format!("d1_{name}_{column}.png").replace(' ', "_"));
-            std::fs::write(&fig, crate::render::png_rgb(&img)?).with_context(|| format!("cannot write {}", fig.display()))?;
-            md.push_str(&format!("\n![{column}](fig/{})\n", fig.file_name().unwrap_or_default().to_string_lossy()));
+            std::fs::write(&fig, crate::render::png_rgb(&img)?)
+                .with_context(|| format!("cannot write {}", fig.display()))?;
+            md.push_str(&format!(
+                "\n![{column}](fig/{})\n",
+                fig.file_name().unwrap_or_default().to_string_lossy()
+            ));
             let mean = values.iter().sum::<f64>() / values.len() as f64;
-            md.push_str(&format!("\n`{column}`: n = {}, min {lo:.4}, mean {mean:.4}, max {hi:.4}.\n", values.len()));
+            md.push_str(&format!(
+                "\n`{column}`: n = {}, min {lo:.4}, mean {mean:.4}, max {hi:.4}.\n",
+                values.len()
+            ));
             figures.push(fig);
         }
         md.push('\n');
     }
-    Ok(Section { markdown: md, summary: format!("Tables read from `{}`: {}. See [D1](d1_dissection.md).", precomputed.display(), summary.join(", ")), figures })
+    Ok(Section {
+        markdown: md,
+        summary: format!(
+            "Tables read from `{}`: {}. See [D1](d1_dissection.md).",
+            precomputed.display(),
+            summary.join(", ")
+        ),
+        figures,
+    })
 }
 
 #[cfg(test)]
@@ -147,9 +203,16 @@ mod tests {
 
     #[test]
     fn csv_with_quotes_commas_and_crlf() {
-        let c = parse_csv("unit,concept,similarity\r\n1,\"dog, pet\",0.5\n2,\"say \"\"hi\"\"\",0.25\n");
+        let c =
+            parse_csv("unit,concept,similarity\r\n1,\"dog, pet\",0.5\n2,\"say \"\"hi\"\"\",0.25\n");
         assert_eq!(c.header, vec!["unit", "concept", "similarity"]);
-        assert_eq!(c.rows, vec![vec!["1", "dog, pet", "0.5"], vec!["2", "say \"hi\"", "0.25"]]);
+        assert_eq!(
+            c.rows,
+            vec![
+                vec!["1", "dog, pet", "0.5"],
+                vec!["2", "say \"hi\"", "0.25"]
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ pub struct Table {
 
 impl Table {
     pub fn new<S: ToString>(header: &[S]) -> Self {
-        Table { header: header.iter().map(S::to_string).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(S::to_string).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -16,7 +19,16 @@ impl Table {
     }
 
     pub fn render(&self) -> String {
-        let line = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+        let line = |cells: &[String]| {
+            format!(
+                "| {} |\n",
+                cells
+                    .iter()
+                    .map(|c| c.replace('|', "\\|"))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            )
+        };
         let mut s = line(&self.header);
         s.push_str(&format!("|{}\n", "---|".repeat(self.header.len())));
         for r in &self.rows {
@@ -45,7 +57,11 @@ pub fn rate(n: usize, d: usize) -> String {
 
 /// Mean of the defined values; `None` when there are none.
 pub fn mean(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
-    let v: Vec<f64> = values.into_iter().flatten().filter(|x| x.is_finite()).collect();
+    let v: Vec<f64> = values
+        .into_iter()
+        .flatten()
+        .filter(|x| x.is_finite())
+        .collect();
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 

@@ -13,7 +13,9 @@ use super::dissection;
 use super::markdown::{mean, num, rate, Table};
 use crate::cam::{CamMethod, CamOptions};
 use crate::compare::agreement::{self, count, iou, pointing_game, top_k_mask, Agreement};
-use crate::compare::faithfulness::{causal_curve, mean_curve, CausalConfig, CausalCurve, CausalMode};
+use crate::compare::faithfulness::{
+    causal_curve, mean_curve, CausalConfig, CausalCurve, CausalMode,
+};
 use crate::compare::objects::{mask_from_index_image, mask_to_model_grid, QuokkaAnnotations};
 use crate::compare::sanity::{map_change, randomize_top_layers, MapChange, WeightedLayer};
 use crate::engine::EngineKind;
@@ -25,7 +27,11 @@ use crate::progress::Progress;
 use crate::render;
 
 /// The CAMs the report compares with LIME.
-const CAMS: [CamMethod; 3] = [CamMethod::GradCam, CamMethod::AblationCam, CamMethod::ScoreCam];
+const CAMS: [CamMethod; 3] = [
+    CamMethod::GradCam,
+    CamMethod::AblationCam,
+    CamMethod::ScoreCam,
+];
 
 fn cam_title(m: CamMethod) -> &'static str {
     match m {
@@ -65,12 +71,21 @@ pub struct ReportConfig {
 impl ReportConfig {
     /// The standard report: the images in `shared_data/imagenet-samples`, LIME's tutorial settings with
     /// seed 0, RISE's deletion/insertion with 32 steps, and a 3-stage cascade on 3 images.
-    pub fn standard(manifest: PathBuf, shared_data: PathBuf, precomputed: PathBuf, out_dir: PathBuf) -> Result<Self> {
+    pub fn standard(
+        manifest: PathBuf,
+        shared_data: PathBuf,
+        precomputed: PathBuf,
+        out_dir: PathBuf,
+    ) -> Result<Self> {
         let dir = shared_data.join("imagenet-samples");
         let mut images: Vec<PathBuf> = std::fs::read_dir(&dir)
             .with_context(|| format!("cannot list the sample images in {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpeg") || e.eq_ignore_ascii_case("jpg")))
+            .filter(|p| {
+                p.extension().is_some_and(|e| {
+                    e.eq_ignore_ascii_case("jpeg") || e.eq_ignore_ascii_case("jpg")
+                })
+            })
             .collect();
         images.sort();
         ensure!(!images.is_empty(), "no .JPEG images in {}", dir.display());
@@ -120,20 +135,27 @@ struct Analysed {
 impl Analysed {
     /// (method title, map) for all four methods; LIME's map is its per-pixel weight.
     fn maps(&self) -> Vec<(&'static str, &Array2<f32>)> {
-        let mut v: Vec<(&'static str, &Array2<f32>)> = self.cams.iter().map(|(m, map, _)| (cam_title(*m), map)).collect();
+        let mut v: Vec<(&'static str, &Array2<f32>)> = self
+            .cams
+            .iter()
+            .map(|(m, map, _)| (cam_title(*m), map))
+            .collect();
         v.push(("LIME", &self.lime_weights));
         v
     }
 }
 
 /// The model as LIME's predictor sees it: u8 views → the model's normalisation → softmax.
-fn lime_predictor(classifier: &Classifier) -> EnginePredictor<'_, impl Fn(ArrayView3<u8>) -> Array3<f32> + '_> {
+fn lime_predictor(
+    classifier: &Classifier,
+) -> EnginePredictor<'_, impl Fn(ArrayView3<u8>) -> Array3<f32> + '_> {
     let spec = classifier.preprocessing().clone();
     EnginePredictor {
         engine: classifier.engine.as_ref(),
         normalize: move |v: ArrayView3<u8>| {
             let (h, w, _) = v.dim();
-            let img = RgbImage::from_raw(w as u32, h as u32, v.iter().copied().collect()).expect("H×W×3 view");
+            let img = RgbImage::from_raw(w as u32, h as u32, v.iter().copied().collect())
+                .expect("H×W×3 view");
             preprocess::to_tensor(&img, &spec)
         },
         logits_output: classifier.logits_index(),
@@ -142,10 +164,25 @@ fn lime_predictor(classifier: &Classifier) -> EnginePredictor<'_, impl Fn(ArrayV
 
 /// LIME's `get_image_and_mask(label, positive_only=True, num_features=5, hide_rest=False)` as a boolean
 /// mask, and the per-pixel weight map, for `label`.
-fn lime_mask_and_weights(lime: &LimeExplanation, view: &RgbImage, label: usize, mask_features: usize) -> Result<(Array2<bool>, Array2<f32>)> {
-    let local = lime.for_label(label).with_context(|| format!("LIME did not explain class {label}"))?;
-    let options = MaskOptions { num_features: mask_features, ..MaskOptions::default() };
-    let (_, mask) = lime::image_and_mask(lime::rgb_array(view).view(), lime.segments.view(), local, &options)?;
+fn lime_mask_and_weights(
+    lime: &LimeExplanation,
+    view: &RgbImage,
+    label: usize,
+    mask_features: usize,
+) -> Result<(Array2<bool>, Array2<f32>)> {
+    let local = lime
+        .for_label(label)
+        .with_context(|| format!("LIME did not explain class {label}"))?;
+    let options = MaskOptions {
+        num_features: mask_features,
+        ..MaskOptions::default()
+    };
+    let (_, mask) = lime::image_and_mask(
+        lime::rgb_array(view).view(),
+        lime.segments.view(),
+        local,
+        &options,
+    )?;
     let dense = lime.dense_weights(label).expect("label checked above");
     let weights = lime.segments.mapv(|s| dense[s as usize] as f32);
     Ok((mask.mapv(|v| v > 0), weights))
@@ -154,13 +191,18 @@ fn lime_mask_and_weights(lime: &LimeExplanation, view: &RgbImage, label: usize, 
 /// The logit index of the image's true class from its file name (`n01443537_goldfish.JPEG`).
 fn expected_class(file: &str, wnids: &[String], background_offset: usize) -> Option<usize> {
     let wnid = file.split('_').next()?;
-    wnids.iter().position(|w| w == wnid).map(|i| i + background_offset)
+    wnids
+        .iter()
+        .position(|w| w == wnid)
+        .map(|i| i + background_offset)
 }
 
 fn short_name(file: &str) -> String {
     let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
     match stem.split_once('_') {
-        Some((id, rest)) if id.starts_with('n') && id[1..].chars().all(|c| c.is_ascii_digit()) => rest.to_string(),
+        Some((id, rest)) if id.starts_with('n') && id[1..].chars().all(|c| c.is_ascii_digit()) => {
+            rest.to_string()
+        }
         _ => stem.to_string(),
     }
 }
@@ -174,9 +216,16 @@ async fn analyse(
     lime_params: &LimeParams,
     progress: &dyn Progress,
 ) -> Result<Analysed> {
-    let explanation = explain_cams(classifier, image, &CAMS, target, &CamOptions::default(), progress)
-        .await
-        .with_context(|| format!("CAMs of {file}"))?;
+    let explanation = explain_cams(
+        classifier,
+        image,
+        &CAMS,
+        target,
+        &CamOptions::default(),
+        progress,
+    )
+    .await
+    .with_context(|| format!("CAMs of {file}"))?;
     let target = explanation.target.clone();
     let (view, tensor) = classifier.prepare(image);
     let started = Instant::now();
@@ -185,7 +234,8 @@ async fn analyse(
         .await
         .with_context(|| format!("LIME of {file}"))?;
     let lime_seconds = started.elapsed().as_secs_f64();
-    let (lime_mask, lime_weights) = lime_mask_and_weights(&lime_result, &view, target.class, lime_params.mask_features)?;
+    let (lime_mask, lime_weights) =
+        lime_mask_and_weights(&lime_result, &view, target.class, lime_params.mask_features)?;
     Ok(Analysed {
         name: short_name(file),
         file: file.to_string(),
@@ -194,7 +244,11 @@ async fn analyse(
         target,
         view,
         tensor,
-        cams: explanation.cams.iter().map(|c| (c.cam.method, c.cam.map.clone(), c.seconds)).collect(),
+        cams: explanation
+            .cams
+            .iter()
+            .map(|c| (c.cam.method, c.cam.map.clone(), c.seconds))
+            .collect(),
         lime: lime_result,
         lime_seconds,
         lime_mask,
@@ -241,7 +295,8 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     let started = Instant::now();
     let out = &config.out_dir;
     let fig_dir = out.join("fig");
-    std::fs::create_dir_all(&fig_dir).with_context(|| format!("cannot create {}", fig_dir.display()))?;
+    std::fs::create_dir_all(&fig_dir)
+        .with_context(|| format!("cannot create {}", fig_dir.display()))?;
     let mut files = Vec::new();
 
     let model = Model::from_path(&config.manifest)?;
@@ -253,19 +308,34 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     let classifier = Classifier::load(model.clone(), config.engine, None).await?;
     let engine_name = classifier.engine.name();
     let background_offset = model.manifest.labels.background_offset;
-    let wnids: Vec<String> = std::fs::read_to_string(config.shared_data.join("labels/imagenet_wnids.txt"))
-        .map(|t| t.lines().map(str::to_string).collect())
-        .unwrap_or_default();
+    let wnids: Vec<String> =
+        std::fs::read_to_string(config.shared_data.join("labels/imagenet_wnids.txt"))
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default();
 
     // D2 + D3: every method on every image.
     let limits = ImageLimits::default();
     let mut analysed = Vec::new();
     for path in &config.images {
-        let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let file = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
         progress.stage(&format!("explaining {file}"), 1);
         let image = preprocess::load(path, &limits)?;
         let expected = expected_class(&file, &wnids, background_offset);
-        analysed.push(analyse(&classifier, &image, &file, expected, None, &config.lime, progress).await?);
+        analysed.push(
+            analyse(
+                &classifier,
+                &image,
+                &file,
+                expected,
+                None,
+                &config.lime,
+                progress,
+            )
+            .await?,
+        );
     }
 
     // Agreement and faithfulness per image.
@@ -273,15 +343,40 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     for a in &analysed {
         let mut agreements = Vec::new();
         for (m, map, _) in &a.cams {
-            agreements.push((cam_title(*m).to_string(), agreement::agreement(map.view(), a.lime_mask.view(), a.lime_weights.view())?));
+            agreements.push((
+                cam_title(*m).to_string(),
+                agreement::agreement(map.view(), a.lime_mask.view(), a.lime_weights.view())?,
+            ));
         }
         let mut curves = Vec::new();
         for (method, map) in a.maps() {
-            let del = causal_curve(&classifier, a.tensor.view(), map.view(), a.target.class, CausalMode::Deletion, &config.causal, progress).await?;
-            let ins = causal_curve(&classifier, a.tensor.view(), map.view(), a.target.class, CausalMode::Insertion, &config.causal, progress).await?;
+            let del = causal_curve(
+                &classifier,
+                a.tensor.view(),
+                map.view(),
+                a.target.class,
+                CausalMode::Deletion,
+                &config.causal,
+                progress,
+            )
+            .await?;
+            let ins = causal_curve(
+                &classifier,
+                a.tensor.view(),
+                map.view(),
+                a.target.class,
+                CausalMode::Insertion,
+                &config.causal,
+                progress,
+            )
+            .await?;
             curves.push((method.to_string(), del, ins));
         }
-        let mut seconds: Vec<(String, f64)> = a.cams.iter().map(|(m, _, s)| (cam_title(*m).to_string(), *s)).collect();
+        let mut seconds: Vec<(String, f64)> = a
+            .cams
+            .iter()
+            .map(|(m, _, s)| (cam_title(*m).to_string(), *s))
+            .collect();
         seconds.push(("LIME".into(), a.lime_seconds));
         numbers.push(ImageNumbers {
             image: a.file.clone(),
@@ -305,13 +400,18 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     for n in &numbers {
         let name = short_name(&n.image);
         let path = fig_dir.join(format!("{name}_faithfulness.png"));
-        save(&faithfulness_chart(&name, &n.target.label, &n.faithfulness), &path)?;
+        save(
+            &faithfulness_chart(&name, &n.target.label, &n.faithfulness),
+            &path,
+        )?;
         files.push(path);
     }
 
     // Agreement order: mean over the CAMs of the same-pixel-count IoU, most agreement first.
     let mut order: Vec<usize> = (0..numbers.len()).collect();
-    let agreement_score = |n: &ImageNumbers| mean(n.agreement.iter().map(|(_, a)| a.iou_same_count)).unwrap_or(f64::NEG_INFINITY);
+    let agreement_score = |n: &ImageNumbers| {
+        mean(n.agreement.iter().map(|(_, a)| a.iou_same_count)).unwrap_or(f64::NEG_INFINITY)
+    };
     order.sort_by(|&x, &y| agreement_score(&numbers[y]).total_cmp(&agreement_score(&numbers[x])));
     let agreement_png = fig_dir.join("agreement.png");
     save(&agreement_chart(&numbers, &order), &agreement_png)?;
@@ -322,7 +422,12 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
 
     // Written now and again after each later section, so a long run leaves a usable report behind.
     let sanity_count = config.sanity_images.min(analysed.len());
-    let docs = Documents { config, model_text: &model_text, engine_name: &engine_name, sanity_count };
+    let docs = Documents {
+        config,
+        model_text: &model_text,
+        engine_name: &engine_name,
+        sanity_count,
+    };
     docs.write(&analysed, &numbers, &order, &[], &[])?;
 
     // Objects: does the explanation fall on the object?
@@ -331,16 +436,32 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         for case in object_cases(&config.shared_data)? {
             progress.stage(&format!("object case {}", case.name), 1);
             let image = preprocess::load(&case.image, &limits)?;
-            let a = analyse(&classifier, &image, &case.name, None, None, &config.lime, progress).await?;
+            let a = analyse(
+                &classifier,
+                &image,
+                &case.name,
+                None,
+                None,
+                &config.lime,
+                progress,
+            )
+            .await?;
             for (mask_name, source, photo_mask) in &case.masks {
-                let mask = mask_to_model_grid(photo_mask.view(), |img| preprocess::model_view(img, classifier.preprocessing()))?;
+                let mask = mask_to_model_grid(photo_mask.view(), |img| {
+                    preprocess::model_view(img, classifier.preprocessing())
+                })?;
                 let object_pixels = count(mask.view());
                 let mut methods = Vec::new();
                 for (method, map) in a.maps() {
                     let hit = pointing_game(map.view(), mask.view(), 0.0)?;
                     let top = top_k_mask(map.view(), object_pixels);
                     let share = mass_share(map.view(), mask.view());
-                    methods.push((method.to_string(), hit, iou(top.view(), mask.view())?, share));
+                    methods.push((
+                        method.to_string(),
+                        hit,
+                        iou(top.view(), mask.view())?,
+                        share,
+                    ));
                 }
                 let path = fig_dir.join(format!("object_{mask_name}.png"));
                 save(&object_strip(&a, &mask)?, &path)?;
@@ -364,28 +485,56 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     for &stage in &config.cascade {
         progress.stage(&format!("sanity check: top {stage} layers randomised"), 1);
         let randomized = randomize_top_layers(&model.onnx, stage, config.sanity_seed)?;
-        let random_model = Model { manifest: model.manifest.clone(), onnx: randomized.onnx.clone(), labels: model.labels.clone() };
+        let random_model = Model {
+            manifest: model.manifest.clone(),
+            onnx: randomized.onnx.clone(),
+            labels: model.labels.clone(),
+        };
         let random_classifier = Classifier::load(random_model, config.engine, None)
             .await
             .with_context(|| format!("loading the model with its top {stage} layers randomised"))?;
         // LIME explains only its top labels; explaining all of them lets us read the original class.
-        let lime_all = LimeParams { top_labels: random_classifier.num_classes(), ..config.lime.clone() };
+        let lime_all = LimeParams {
+            top_labels: random_classifier.num_classes(),
+            ..config.lime.clone()
+        };
         let mut changes = Vec::new();
         let mut randomized_top1 = Vec::new();
         let mut rows = Vec::new();
         for (a, path) in analysed.iter().zip(&config.images).take(sanity_count) {
             let image = preprocess::load(path, &limits)?;
-            let r = analyse(&random_classifier, &image, &a.file, a.expected, Some(a.target.class), &lime_all, progress).await?;
+            let r = analyse(
+                &random_classifier,
+                &image,
+                &a.file,
+                a.expected,
+                Some(a.target.class),
+                &lime_all,
+                progress,
+            )
+            .await?;
             randomized_top1.push((a.file.clone(), r.top5[0].clone()));
             for ((method, original), (_, random)) in a.maps().into_iter().zip(r.maps()) {
-                changes.push((a.file.clone(), method.to_string(), map_change(original.view(), random.view())?));
+                changes.push((
+                    a.file.clone(),
+                    method.to_string(),
+                    map_change(original.view(), random.view())?,
+                ));
             }
             rows.push(r);
         }
         let path = fig_dir.join(format!("sanity_stage{stage}.png"));
-        save(&sanity_grid(&analysed[..sanity_count], &rows, stage)?, &path)?;
+        save(
+            &sanity_grid(&analysed[..sanity_count], &rows, stage)?,
+            &path,
+        )?;
         files.push(path);
-        sanity.push(SanityNumbers { stage, layers: randomized.layers, changes, randomized_top1 });
+        sanity.push(SanityNumbers {
+            stage,
+            layers: randomized.layers,
+            changes,
+            randomized_top1,
+        });
         save(&sanity_chart(&sanity), &fig_dir.join("sanity.png"))?;
         docs.write(&analysed, &numbers, &order, &objects, &sanity)?;
     }
@@ -394,7 +543,10 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     }
 
     files.extend(docs.write(&analysed, &numbers, &order, &objects, &sanity)?);
-    Ok(ReportSummary { files, seconds: started.elapsed().as_secs_f64() })
+    Ok(ReportSummary {
+        files,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Writes the Markdown and JSON documents from whatever sections are done.
@@ -423,7 +575,15 @@ impl Documents<'_> {
         let d2 = d2_text(analysed, numbers, &setup);
         let d3 = d3_text(analysed, numbers, order, objects, sanity, &setup);
         let d4 = d4_text(numbers, objects, sanity, self.model_text);
-        let results = results_text(numbers, order, objects, sanity, self.model_text, &setup, &d1.summary);
+        let results = results_text(
+            numbers,
+            order,
+            objects,
+            sanity,
+            self.model_text,
+            &setup,
+            &d1.summary,
+        );
         for (name, text) in [
             ("d1_dissection.md", d1.markdown.clone()),
             ("d2_lime.md", d2),
@@ -432,7 +592,8 @@ impl Documents<'_> {
             ("results.md", results),
         ] {
             let path = out.join(name);
-            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             files.push(path);
         }
         let json = serde_json::json!({
@@ -447,14 +608,16 @@ impl Documents<'_> {
             "sanity": sanity,
         });
         let path = out.join("results.json");
-        std::fs::write(&path, serde_json::to_string_pretty(&json)?).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         files.push(path);
         Ok(files)
     }
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<()> {
-    std::fs::write(path, render::png_rgb(img)?).with_context(|| format!("cannot write {}", path.display()))
+    std::fs::write(path, render::png_rgb(img)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Share of a map's (non-negative part's) mass inside the mask: the "energy-based pointing game".
@@ -476,7 +639,10 @@ fn mass_share(map: ndarray::ArrayView2<f32>, mask: ndarray::ArrayView2<bool>) ->
 
 /// A [-max|w|, max|w|] LIME weight map shown on [0, 1] (0.5 = zero weight) for the JET overlay.
 fn lime_display(weights: &Array2<f32>) -> Array2<f32> {
-    let m = weights.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let m = weights
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
     weights.mapv(|v| 0.5 + 0.5 * v / m)
 }
 
@@ -489,10 +655,16 @@ fn outline(view: &RgbImage, mask: &Array2<bool>) -> RgbImage {
             if !mask[(y, x)] {
                 continue;
             }
-            let edge = [(0i64, 1i64), (1, 0), (0, -1), (-1, 0)].iter().any(|&(dy, dx)| {
-                let (yy, xx) = (y as i64 + dy, x as i64 + dx);
-                yy < 0 || xx < 0 || yy >= h as i64 || xx >= w as i64 || !mask[(yy as usize, xx as usize)]
-            });
+            let edge = [(0i64, 1i64), (1, 0), (0, -1), (-1, 0)]
+                .iter()
+                .any(|&(dy, dx)| {
+                    let (yy, xx) = (y as i64 + dy, x as i64 + dx);
+                    yy < 0
+                        || xx < 0
+                        || yy >= h as i64
+                        || xx >= w as i64
+                        || !mask[(yy as usize, xx as usize)]
+                });
             if edge {
                 img.put_pixel(x as u32, y as u32, image::Rgb([255, 255, 0]));
             }
@@ -502,11 +674,20 @@ fn outline(view: &RgbImage, mask: &Array2<bool>) -> RgbImage {
 }
 
 fn methods_strip(a: &Analysed) -> Result<RgbImage> {
-    let mut panels = vec![(format!("{} -> {}", a.name, truncate(&a.target.label, 18)), a.view.clone())];
+    let mut panels = vec![(
+        format!("{} -> {}", a.name, truncate(&a.target.label, 18)),
+        a.view.clone(),
+    )];
     panels.push(("LIME top-5 mask".into(), outline(&a.view, &a.lime_mask)));
-    panels.push(("LIME weights".into(), render::overlay(&a.view, lime_display(&a.lime_weights).view(), 0.5)?));
+    panels.push((
+        "LIME weights".into(),
+        render::overlay(&a.view, lime_display(&a.lime_weights).view(), 0.5)?,
+    ));
     for (m, map, _) in &a.cams {
-        panels.push((cam_title(*m).into(), render::overlay(&a.view, map.view(), 0.5)?));
+        panels.push((
+            cam_title(*m).into(),
+            render::overlay(&a.view, map.view(), 0.5)?,
+        ));
     }
     Ok(chart::strip(&panels))
 }
@@ -515,7 +696,10 @@ fn object_strip(a: &Analysed, mask: &Array2<bool>) -> Result<RgbImage> {
     let mut panels = vec![(format!("{}: object mask", a.name), outline(&a.view, mask))];
     panels.push(("LIME top-5 mask".into(), outline(&a.view, &a.lime_mask)));
     for (m, map, _) in &a.cams {
-        panels.push((cam_title(*m).into(), render::overlay(&outline(&a.view, mask), map.view(), 0.5)?));
+        panels.push((
+            cam_title(*m).into(),
+            render::overlay(&outline(&a.view, mask), map.view(), 0.5)?,
+        ));
     }
     Ok(chart::strip(&panels))
 }
@@ -524,10 +708,27 @@ fn sanity_grid(original: &[Analysed], randomized: &[Analysed], stage: usize) -> 
     let mut rows = Vec::new();
     for (o, r) in original.iter().zip(randomized) {
         for (label, a) in [("trained", o), ("random top", r)] {
-            let mut panels = vec![(format!("{} {}", o.name, if label == "trained" { "trained".to_string() } else { format!("top {stage} random") }), a.view.clone())];
-            panels.push(("LIME weights".into(), render::overlay(&a.view, lime_display(&a.lime_weights).view(), 0.5)?));
+            let mut panels = vec![(
+                format!(
+                    "{} {}",
+                    o.name,
+                    if label == "trained" {
+                        "trained".to_string()
+                    } else {
+                        format!("top {stage} random")
+                    }
+                ),
+                a.view.clone(),
+            )];
+            panels.push((
+                "LIME weights".into(),
+                render::overlay(&a.view, lime_display(&a.lime_weights).view(), 0.5)?,
+            ));
             for (m, map, _) in &a.cams {
-                panels.push((cam_title(*m).into(), render::overlay(&a.view, map.view(), 0.5)?));
+                panels.push((
+                    cam_title(*m).into(),
+                    render::overlay(&a.view, map.view(), 0.5)?,
+                ));
             }
             rows.push(chart::strip(&panels));
         }
@@ -544,7 +745,11 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn faithfulness_chart(name: &str, label: &str, curves: &[(String, CausalCurve, CausalCurve)]) -> RgbImage {
+fn faithfulness_chart(
+    name: &str,
+    label: &str,
+    curves: &[(String, CausalCurve, CausalCurve)],
+) -> RgbImage {
     let series = |mode: usize| -> Vec<Series> {
         curves
             .iter()
@@ -552,52 +757,127 @@ fn faithfulness_chart(name: &str, label: &str, curves: &[(String, CausalCurve, C
                 let c = if mode == 0 { d } else { i };
                 Series {
                     name: format!("{m} AUC {:.3}", c.auc),
-                    points: c.fractions.iter().copied().zip(c.scores.iter().copied()).collect(),
+                    points: c
+                        .fractions
+                        .iter()
+                        .copied()
+                        .zip(c.scores.iter().copied())
+                        .collect(),
                 }
             })
             .collect()
     };
     let label = truncate(label, 24);
-    let del = chart::line_chart(&format!("Deletion: {name} (class {label})"), "fraction of pixels deleted (most important first)", "p(class)", (0.0, 1.0), (0.0, 1.0), &series(0));
-    let ins = chart::line_chart(&format!("Insertion: {name} (class {label})"), "fraction of pixels inserted (most important first)", "p(class)", (0.0, 1.0), (0.0, 1.0), &series(1));
+    let del = chart::line_chart(
+        &format!("Deletion: {name} (class {label})"),
+        "fraction of pixels deleted (most important first)",
+        "p(class)",
+        (0.0, 1.0),
+        (0.0, 1.0),
+        &series(0),
+    );
+    let ins = chart::line_chart(
+        &format!("Insertion: {name} (class {label})"),
+        "fraction of pixels inserted (most important first)",
+        "p(class)",
+        (0.0, 1.0),
+        (0.0, 1.0),
+        &series(1),
+    );
     chart::stack(&[del, ins])
 }
 
 fn mean_faithfulness_chart(numbers: &[ImageNumbers]) -> RgbImage {
-    let methods: Vec<String> = numbers.first().map(|n| n.faithfulness.iter().map(|(m, _, _)| m.clone()).collect()).unwrap_or_default();
+    let methods: Vec<String> = numbers
+        .first()
+        .map(|n| n.faithfulness.iter().map(|(m, _, _)| m.clone()).collect())
+        .unwrap_or_default();
     let make = |mode: usize| -> Vec<Series> {
         methods
             .iter()
             .enumerate()
             .filter_map(|(k, m)| {
-                let curves: Vec<&CausalCurve> = numbers.iter().map(|n| if mode == 0 { &n.faithfulness[k].1 } else { &n.faithfulness[k].2 }).collect();
+                let curves: Vec<&CausalCurve> = numbers
+                    .iter()
+                    .map(|n| {
+                        if mode == 0 {
+                            &n.faithfulness[k].1
+                        } else {
+                            &n.faithfulness[k].2
+                        }
+                    })
+                    .collect();
                 let (xs, ys) = mean_curve(&curves)?;
                 let aucs = mean(curves.iter().map(|c| Some(c.auc))).unwrap_or(f64::NAN);
-                Some(Series { name: format!("{m} mean AUC {aucs:.3}"), points: xs.into_iter().zip(ys).collect() })
+                Some(Series {
+                    name: format!("{m} mean AUC {aucs:.3}"),
+                    points: xs.into_iter().zip(ys).collect(),
+                })
             })
             .collect()
     };
     let n = numbers.len();
-    let del = chart::line_chart(&format!("Deletion, mean over {n} images"), "fraction of pixels deleted", "p(class)", (0.0, 1.0), (0.0, 1.0), &make(0));
-    let ins = chart::line_chart(&format!("Insertion, mean over {n} images"), "fraction of pixels inserted", "p(class)", (0.0, 1.0), (0.0, 1.0), &make(1));
+    let del = chart::line_chart(
+        &format!("Deletion, mean over {n} images"),
+        "fraction of pixels deleted",
+        "p(class)",
+        (0.0, 1.0),
+        (0.0, 1.0),
+        &make(0),
+    );
+    let ins = chart::line_chart(
+        &format!("Insertion, mean over {n} images"),
+        "fraction of pixels inserted",
+        "p(class)",
+        (0.0, 1.0),
+        (0.0, 1.0),
+        &make(1),
+    );
     chart::stack(&[del, ins])
 }
 
 fn agreement_chart(numbers: &[ImageNumbers], order: &[usize]) -> RgbImage {
-    let groups: Vec<String> = order.iter().map(|&i| short_name(&numbers[i].image)).collect();
-    let methods: Vec<String> = numbers.first().map(|n| n.agreement.iter().map(|(m, _)| m.clone()).collect()).unwrap_or_default();
+    let groups: Vec<String> = order
+        .iter()
+        .map(|&i| short_name(&numbers[i].image))
+        .collect();
+    let methods: Vec<String> = numbers
+        .first()
+        .map(|n| n.agreement.iter().map(|(m, _)| m.clone()).collect())
+        .unwrap_or_default();
     let build = |pick: &dyn Fn(&Agreement) -> Option<f64>| -> Vec<Series> {
         methods
             .iter()
             .enumerate()
             .map(|(k, m)| Series {
                 name: m.clone(),
-                points: order.iter().enumerate().map(|(g, &i)| (g as f64, pick(&numbers[i].agreement[k].1).unwrap_or(f64::NAN))).collect(),
+                points: order
+                    .iter()
+                    .enumerate()
+                    .map(|(g, &i)| {
+                        (
+                            g as f64,
+                            pick(&numbers[i].agreement[k].1).unwrap_or(f64::NAN),
+                        )
+                    })
+                    .collect(),
             })
             .collect()
     };
-    let iou = chart::bar_chart("IoU of CAM top pixels (same count as LIME mask) with the LIME top-5 mask", "IoU", &groups, (0.0, 1.0), &build(&|a: &Agreement| a.iou_same_count));
-    let rho = chart::bar_chart("Spearman rank correlation of CAM and per-pixel LIME weight", "Spearman rho", &groups, (-1.0, 1.0), &build(&|a: &Agreement| a.spearman));
+    let iou = chart::bar_chart(
+        "IoU of CAM top pixels (same count as LIME mask) with the LIME top-5 mask",
+        "IoU",
+        &groups,
+        (0.0, 1.0),
+        &build(&|a: &Agreement| a.iou_same_count),
+    );
+    let rho = chart::bar_chart(
+        "Spearman rank correlation of CAM and per-pixel LIME weight",
+        "Spearman rho",
+        &groups,
+        (-1.0, 1.0),
+        &build(&|a: &Agreement| a.spearman),
+    );
     chart::stack(&[iou, rho])
 }
 
@@ -611,7 +891,10 @@ fn sanity_chart(sanity: &[SanityNumbers]) -> RgbImage {
         }
         m
     };
-    let groups: Vec<String> = sanity.iter().map(|s| format!("top {} layers", s.stage)).collect();
+    let groups: Vec<String> = sanity
+        .iter()
+        .map(|s| format!("top {} layers", s.stage))
+        .collect();
     let build = |pick: &dyn Fn(&MapChange) -> Option<f64>| -> Vec<Series> {
         methods
             .iter()
@@ -620,13 +903,36 @@ fn sanity_chart(sanity: &[SanityNumbers]) -> RgbImage {
                 points: sanity
                     .iter()
                     .enumerate()
-                    .map(|(g, s)| (g as f64, mean(s.changes.iter().filter(|(_, mm, _)| mm == m).map(|(_, _, c)| pick(c))).unwrap_or(f64::NAN)))
+                    .map(|(g, s)| {
+                        (
+                            g as f64,
+                            mean(
+                                s.changes
+                                    .iter()
+                                    .filter(|(_, mm, _)| mm == m)
+                                    .map(|(_, _, c)| pick(c)),
+                            )
+                            .unwrap_or(f64::NAN),
+                        )
+                    })
                     .collect(),
             })
             .collect()
     };
-    let rho = chart::bar_chart("Sanity check: Spearman(trained map, randomised map), mean over images", "Spearman rho", &groups, (-1.0, 1.0), &build(&|c: &MapChange| c.spearman));
-    let ssim = chart::bar_chart("Sanity check: SSIM(trained map, randomised map), mean over images", "SSIM", &groups, (-1.0, 1.0), &build(&|c: &MapChange| Some(c.ssim)));
+    let rho = chart::bar_chart(
+        "Sanity check: Spearman(trained map, randomised map), mean over images",
+        "Spearman rho",
+        &groups,
+        (-1.0, 1.0),
+        &build(&|c: &MapChange| c.spearman),
+    );
+    let ssim = chart::bar_chart(
+        "Sanity check: SSIM(trained map, randomised map), mean over images",
+        "SSIM",
+        &groups,
+        (-1.0, 1.0),
+        &build(&|c: &MapChange| Some(c.ssim)),
+    );
     chart::stack(&[rho, ssim])
 }
 
@@ -646,9 +952,11 @@ fn object_cases(shared: &Path) -> Result<Vec<ObjectCase>> {
     };
     let quokka_dir = shared.join("quokka-imgaug");
     let quokka_image = quokka_dir.join("quokka.jpg");
-    let (qw, qh) = image::image_dimensions(&quokka_image).with_context(|| format!("cannot read {}", quokka_image.display()))?;
+    let (qw, qh) = image::image_dimensions(&quokka_image)
+        .with_context(|| format!("cannot read {}", quokka_image.display()))?;
     let annotations = QuokkaAnnotations::parse(
-        &std::fs::read_to_string(quokka_dir.join("quokka_annotations.json")).context("cannot read quokka_annotations.json")?,
+        &std::fs::read_to_string(quokka_dir.join("quokka_annotations.json"))
+            .context("cannot read quokka_annotations.json")?,
     )?;
     Ok(vec![
         ObjectCase {
@@ -665,7 +973,8 @@ fn object_cases(shared: &Path) -> Result<Vec<ObjectCase>> {
             image: seg.join("dog_segmentation_256.bmp"),
             masks: vec![(
                 "dog".into(),
-                "Oxford-IIIT-style trimap, value 0 = pet (likely model-predicted, Coral test data)".into(),
+                "Oxford-IIIT-style trimap, value 0 = pet (likely model-predicted, Coral test data)"
+                    .into(),
                 index_mask("dog_segmentation_mask_256.bmp", &[0])?,
             )],
         },
@@ -673,14 +982,27 @@ fn object_cases(shared: &Path) -> Result<Vec<ObjectCase>> {
             name: "quokka".into(),
             image: quokka_image,
             masks: vec![
-                ("quokka".into(), "human outline polygon (imgaug), rasterised".into(), annotations.polygon_mask(qw as usize, qh as usize)?),
-                ("quokka_box".into(), "human bounding box (imgaug)".into(), annotations.box_mask(qw as usize, qh as usize)?),
+                (
+                    "quokka".into(),
+                    "human outline polygon (imgaug), rasterised".into(),
+                    annotations.polygon_mask(qw as usize, qh as usize)?,
+                ),
+                (
+                    "quokka_box".into(),
+                    "human bounding box (imgaug)".into(),
+                    annotations.box_mask(qw as usize, qh as usize)?,
+                ),
             ],
         },
     ])
 }
 
-fn setup_text(config: &ReportConfig, model_text: &str, engine: &str, sanity_count: usize) -> String {
+fn setup_text(
+    config: &ReportConfig,
+    model_text: &str,
+    engine: &str,
+    sanity_count: usize,
+) -> String {
     let l = &config.lime;
     format!(
         "Model: **{model_text}**, run on the `{engine}` engine. Every number below was computed by `glassbox report` in \
@@ -716,14 +1038,26 @@ fn prediction_cell(n: &ImageNumbers) -> String {
         Some(_) => " (wrong)",
         None => "",
     };
-    format!("{} p={:.3}{mark}", truncate(&n.target.label, 28), n.target.probability)
+    format!(
+        "{} p={:.3}{mark}",
+        truncate(&n.target.label, 28),
+        n.target.probability
+    )
 }
 
 fn d2_text(analysed: &[Analysed], numbers: &[ImageNumbers], setup: &str) -> String {
     let mut s = String::from("# D2: LIME on the sample images\n\n");
     s.push_str(setup);
     s.push('\n');
-    let mut t = Table::new(&["image", "top-1 (explained)", "superpixels", "mask pixels", "surrogate R²", "local pred", "seconds"]);
+    let mut t = Table::new(&[
+        "image",
+        "top-1 (explained)",
+        "superpixels",
+        "mask pixels",
+        "surrogate R²",
+        "local pred",
+        "seconds",
+    ]);
     for (a, n) in analysed.iter().zip(numbers) {
         let local = a.lime.for_label(a.target.class);
         t.row(vec![
@@ -746,7 +1080,16 @@ fn d2_text(analysed: &[Analysed], numbers: &[ImageNumbers], setup: &str) -> Stri
 }
 
 fn agreement_table(numbers: &[ImageNumbers], order: &[usize]) -> String {
-    let mut t = Table::new(&["image", "top-1", "method", "IoU same count", "IoU top 20 %", "IoU ≥ 0.5", "Spearman", "pointing"]);
+    let mut t = Table::new(&[
+        "image",
+        "top-1",
+        "method",
+        "IoU same count",
+        "IoU top 20 %",
+        "IoU ≥ 0.5",
+        "Spearman",
+        "pointing",
+    ]);
     for &i in order {
         let n = &numbers[i];
         for (m, a) in &n.agreement {
@@ -766,7 +1109,10 @@ fn agreement_table(numbers: &[ImageNumbers], order: &[usize]) -> String {
 }
 
 fn faithfulness_table(numbers: &[ImageNumbers]) -> String {
-    let methods: Vec<String> = numbers.first().map(|n| n.faithfulness.iter().map(|(m, _, _)| m.clone()).collect()).unwrap_or_default();
+    let methods: Vec<String> = numbers
+        .first()
+        .map(|n| n.faithfulness.iter().map(|(m, _, _)| m.clone()).collect())
+        .unwrap_or_default();
     let mut header = vec!["image".to_string()];
     for m in &methods {
         header.push(format!("{m} del ↓"));
@@ -783,15 +1129,29 @@ fn faithfulness_table(numbers: &[ImageNumbers]) -> String {
     }
     let mut row = vec!["**mean**".to_string()];
     for k in 0..methods.len() {
-        row.push(format!("**{}**", num(mean(numbers.iter().map(|n| Some(n.faithfulness[k].1.auc))))));
-        row.push(format!("**{}**", num(mean(numbers.iter().map(|n| Some(n.faithfulness[k].2.auc))))));
+        row.push(format!(
+            "**{}**",
+            num(mean(numbers.iter().map(|n| Some(n.faithfulness[k].1.auc))))
+        ));
+        row.push(format!(
+            "**{}**",
+            num(mean(numbers.iter().map(|n| Some(n.faithfulness[k].2.auc))))
+        ));
     }
     t.row(row);
     t.render()
 }
 
 fn objects_table(objects: &[ObjectNumbers]) -> String {
-    let mut t = Table::new(&["case", "mask", "top-1", "method", "pointing", "IoU top-|object|", "mass on object"]);
+    let mut t = Table::new(&[
+        "case",
+        "mask",
+        "top-1",
+        "method",
+        "pointing",
+        "IoU top-|object|",
+        "mass on object",
+    ]);
     for o in objects {
         for (m, hit, iou, share) in &o.methods {
             t.row(vec![
@@ -806,8 +1166,16 @@ fn objects_table(objects: &[ObjectNumbers]) -> String {
         }
     }
     let mut s = t.render();
-    let methods: Vec<String> = objects.first().map(|o| o.methods.iter().map(|m| m.0.clone()).collect()).unwrap_or_default();
-    let mut summary = Table::new(&["method", "pointing-game hit rate", "mean IoU with object", "mean mass on object"]);
+    let methods: Vec<String> = objects
+        .first()
+        .map(|o| o.methods.iter().map(|m| m.0.clone()).collect())
+        .unwrap_or_default();
+    let mut summary = Table::new(&[
+        "method",
+        "pointing-game hit rate",
+        "mean IoU with object",
+        "mean mass on object",
+    ]);
     for (k, m) in methods.iter().enumerate() {
         let hits = objects.iter().filter(|o| o.methods[k].1).count();
         summary.row(vec![
@@ -820,16 +1188,34 @@ fn objects_table(objects: &[ObjectNumbers]) -> String {
     s.push('\n');
     s.push_str(&summary.render());
     s.push_str("\nLIME's own top-5 mask vs the object: ");
-    s.push_str(&objects.iter().map(|o| format!("{} IoU {}", o.case, num(o.lime_mask_iou))).collect::<Vec<_>>().join(", "));
+    s.push_str(
+        &objects
+            .iter()
+            .map(|o| format!("{} IoU {}", o.case, num(o.lime_mask_iou)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     s.push_str(".\n");
     s
 }
 
 fn sanity_table(sanity: &[SanityNumbers]) -> String {
     let mut s = String::new();
-    let mut t = Table::new(&["stage", "layers re-initialised", "method", "mean Spearman", "mean SSIM", "per image (rho / SSIM)"]);
+    let mut t = Table::new(&[
+        "stage",
+        "layers re-initialised",
+        "method",
+        "mean Spearman",
+        "mean SSIM",
+        "per image (rho / SSIM)",
+    ]);
     for st in sanity {
-        let layers = st.layers.iter().map(|l| l.node.clone()).collect::<Vec<_>>().join(", ");
+        let layers = st
+            .layers
+            .iter()
+            .map(|l| l.node.clone())
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut methods: Vec<&String> = Vec::new();
         for (_, m, _) in &st.changes {
             if !methods.contains(&m) {
@@ -837,14 +1223,25 @@ fn sanity_table(sanity: &[SanityNumbers]) -> String {
             }
         }
         for m in methods {
-            let per: Vec<&(String, String, MapChange)> = st.changes.iter().filter(|c| &c.1 == m).collect();
+            let per: Vec<&(String, String, MapChange)> =
+                st.changes.iter().filter(|c| &c.1 == m).collect();
             t.row(vec![
                 format!("top {}", st.stage),
                 layers.clone(),
                 m.clone(),
                 num(mean(per.iter().map(|c| c.2.spearman))),
                 num(mean(per.iter().map(|c| Some(c.2.ssim)))),
-                per.iter().map(|c| format!("{}: {} / {:.2}", short_name(&c.0), num(c.2.spearman), c.2.ssim)).collect::<Vec<_>>().join("; "),
+                per.iter()
+                    .map(|c| {
+                        format!(
+                            "{}: {} / {:.2}",
+                            short_name(&c.0),
+                            num(c.2.spearman),
+                            c.2.ssim
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ]);
         }
     }
@@ -853,17 +1250,40 @@ fn sanity_table(sanity: &[SanityNumbers]) -> String {
         s.push_str(&format!(
             "\nTop-1 of the model with the top {} layers randomised: {}.",
             st.stage,
-            st.randomized_top1.iter().map(|(f, p)| format!("{} → {} (p={:.3})", short_name(f), truncate(&p.label, 20), p.probability)).collect::<Vec<_>>().join(", ")
+            st.randomized_top1
+                .iter()
+                .map(|(f, p)| format!(
+                    "{} → {} (p={:.3})",
+                    short_name(f),
+                    truncate(&p.label, 20),
+                    p.probability
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     s.push('\n');
     s
 }
 
-fn d3_text(analysed: &[Analysed], numbers: &[ImageNumbers], order: &[usize], objects: &[ObjectNumbers], sanity: &[SanityNumbers], setup: &str) -> String {
+fn d3_text(
+    analysed: &[Analysed],
+    numbers: &[ImageNumbers],
+    order: &[usize],
+    objects: &[ObjectNumbers],
+    sanity: &[SanityNumbers],
+    setup: &str,
+) -> String {
     let mut s = String::from("# D3: Grad-CAM, AblationCAM and ScoreCAM, compared with LIME\n\n");
     s.push_str(setup);
-    let mut t = Table::new(&["image", "top-1 (explained)", "Grad-CAM s", "AblationCAM s", "ScoreCAM s", "LIME s"]);
+    let mut t = Table::new(&[
+        "image",
+        "top-1 (explained)",
+        "Grad-CAM s",
+        "AblationCAM s",
+        "ScoreCAM s",
+        "LIME s",
+    ]);
     for n in numbers {
         let mut row = vec![short_name(&n.image), prediction_cell(n)];
         row.extend(n.seconds.iter().map(|(_, sec)| format!("{sec:.2}")));
@@ -881,7 +1301,10 @@ fn d3_text(analysed: &[Analysed], numbers: &[ImageNumbers], order: &[usize], obj
     s.push_str(&faithfulness_table(numbers));
     s.push_str("\n![mean curves](fig/faithfulness_mean.png)\n\n");
     for a in analysed {
-        s.push_str(&format!("![{0} curves](fig/{0}_faithfulness.png)\n\n", a.name));
+        s.push_str(&format!(
+            "![{0} curves](fig/{0}_faithfulness.png)\n\n",
+            a.name
+        ));
     }
     if !objects.is_empty() {
         s.push_str("## Does the explanation land on the object?\n\n");
@@ -901,14 +1324,22 @@ fn d3_text(analysed: &[Analysed], numbers: &[ImageNumbers], order: &[usize], obj
         s.push_str(&sanity_table(sanity));
         s.push_str("\n![sanity](fig/sanity.png)\n\n");
         for st in sanity {
-            s.push_str(&format!("![stage {0}](fig/sanity_stage{0}.png)\n\n", st.stage));
+            s.push_str(&format!(
+                "![stage {0}](fig/sanity_stage{0}.png)\n\n",
+                st.stage
+            ));
         }
     }
     s
 }
 
 /// D4: differences and insights, every sentence built from the numbers of this run.
-fn d4_text(numbers: &[ImageNumbers], objects: &[ObjectNumbers], sanity: &[SanityNumbers], model_text: &str) -> String {
+fn d4_text(
+    numbers: &[ImageNumbers],
+    objects: &[ObjectNumbers],
+    sanity: &[SanityNumbers],
+    model_text: &str,
+) -> String {
     let mut s = format!("# D4: Differences and insights\n\nAll statements are about **{model_text}** on the images of this run.\n\n");
     s.push_str(&insights(numbers, objects, sanity));
     s.push_str(READING_NOTE);
@@ -922,12 +1353,20 @@ const READING_NOTE: &str = "\nHow to read these: LIME sees the model only throug
      (grey) substrate it also rewards maps that create out-of-distribution patches, so read it next to insertion.\n";
 
 /// The insight bullets, built from the numbers.
-fn insights(numbers: &[ImageNumbers], objects: &[ObjectNumbers], sanity: &[SanityNumbers]) -> String {
+fn insights(
+    numbers: &[ImageNumbers],
+    objects: &[ObjectNumbers],
+    sanity: &[SanityNumbers],
+) -> String {
     let mut s = String::new();
     // Agreement extremes.
     let score = |n: &ImageNumbers| mean(n.agreement.iter().map(|(_, a)| a.iou_same_count));
     let mut ranked: Vec<&ImageNumbers> = numbers.iter().collect();
-    ranked.sort_by(|a, b| score(b).unwrap_or(f64::NEG_INFINITY).total_cmp(&score(a).unwrap_or(f64::NEG_INFINITY)));
+    ranked.sort_by(|a, b| {
+        score(b)
+            .unwrap_or(f64::NEG_INFINITY)
+            .total_cmp(&score(a).unwrap_or(f64::NEG_INFINITY))
+    });
     if let (Some(best), Some(worst)) = (ranked.first(), ranked.last()) {
         s.push_str(&format!(
             "- **Where LIME and the CAMs agree.** Highest agreement: {} (mean same-count IoU {}, Spearman {}); lowest: {} \
@@ -941,7 +1380,12 @@ fn insights(numbers: &[ImageNumbers], objects: &[ObjectNumbers], sanity: &[Sanit
             num(mean(numbers.iter().map(score))),
             num(mean(numbers.iter().flat_map(|n| n.agreement.iter().map(|(_, a)| a.spearman)))),
         ));
-        let rank_of = |needle: &str| ranked.iter().position(|n| n.image.contains(needle)).map(|p| p + 1);
+        let rank_of = |needle: &str| {
+            ranked
+                .iter()
+                .position(|n| n.image.contains(needle))
+                .map(|p| p + 1)
+        };
         if let (Some(g), Some(k)) = (rank_of("goldfish"), rank_of("kite")) {
             s.push_str(&format!(
                 "- **Simple vs cluttered.** The goldfish ranks {g} of {} by agreement, the kite {k} of {}.\n",
@@ -953,22 +1397,44 @@ fn insights(numbers: &[ImageNumbers], objects: &[ObjectNumbers], sanity: &[Sanit
     // Pointing agreement per CAM.
     if let Some(first) = numbers.first() {
         for (k, (m, _)) in first.agreement.iter().enumerate() {
-            let hits = numbers.iter().filter(|n| n.agreement[k].1.pointing_hit).count();
-            s.push_str(&format!("- {m}'s maximum falls inside the LIME mask on {}.\n", rate(hits, numbers.len())));
+            let hits = numbers
+                .iter()
+                .filter(|n| n.agreement[k].1.pointing_hit)
+                .count();
+            s.push_str(&format!(
+                "- {m}'s maximum falls inside the LIME mask on {}.\n",
+                rate(hits, numbers.len())
+            ));
         }
     }
     // Faithfulness winners.
     if let Some(first) = numbers.first() {
         let methods: Vec<&String> = first.faithfulness.iter().map(|(m, _, _)| m).collect();
-        let del: Vec<f64> = (0..methods.len()).map(|k| mean(numbers.iter().map(|n| Some(n.faithfulness[k].1.auc))).unwrap_or(f64::NAN)).collect();
-        let ins: Vec<f64> = (0..methods.len()).map(|k| mean(numbers.iter().map(|n| Some(n.faithfulness[k].2.auc))).unwrap_or(f64::NAN)).collect();
-        let best_del = (0..methods.len()).min_by(|&a, &b| del[a].total_cmp(&del[b])).unwrap_or(0);
-        let best_ins = (0..methods.len()).max_by(|&a, &b| ins[a].total_cmp(&ins[b])).unwrap_or(0);
+        let del: Vec<f64> = (0..methods.len())
+            .map(|k| {
+                mean(numbers.iter().map(|n| Some(n.faithfulness[k].1.auc))).unwrap_or(f64::NAN)
+            })
+            .collect();
+        let ins: Vec<f64> = (0..methods.len())
+            .map(|k| {
+                mean(numbers.iter().map(|n| Some(n.faithfulness[k].2.auc))).unwrap_or(f64::NAN)
+            })
+            .collect();
+        let best_del = (0..methods.len())
+            .min_by(|&a, &b| del[a].total_cmp(&del[b]))
+            .unwrap_or(0);
+        let best_ins = (0..methods.len())
+            .max_by(|&a, &b| ins[a].total_cmp(&ins[b]))
+            .unwrap_or(0);
         let wins = |k: usize, mode: usize| {
             numbers
                 .iter()
                 .filter(|n| {
-                    let aucs: Vec<f64> = n.faithfulness.iter().map(|(_, d, i)| if mode == 0 { d.auc } else { i.auc }).collect();
+                    let aucs: Vec<f64> = n
+                        .faithfulness
+                        .iter()
+                        .map(|(_, d, i)| if mode == 0 { d.auc } else { i.auc })
+                        .collect();
                     let best = if mode == 0 {
                         aucs.iter().copied().fold(f64::INFINITY, f64::min)
                     } else {
@@ -998,10 +1464,18 @@ fn insights(numbers: &[ImageNumbers], objects: &[ObjectNumbers], sanity: &[Sanit
             .enumerate()
             .map(|(k, (m, _, _, _))| {
                 let hits = objects.iter().filter(|o| o.methods[k].1).count();
-                format!("{m} {} hits, mean IoU {}", rate(hits, objects.len()), num(mean(objects.iter().map(|o| o.methods[k].2))))
+                format!(
+                    "{m} {} hits, mean IoU {}",
+                    rate(hits, objects.len()),
+                    num(mean(objects.iter().map(|o| o.methods[k].2)))
+                )
             })
             .collect();
-        s.push_str(&format!("- **On the object** ({} cases): {}.\n", objects.len(), parts.join("; ")));
+        s.push_str(&format!(
+            "- **On the object** ({} cases): {}.\n",
+            objects.len(),
+            parts.join("; ")
+        ));
     }
     // Sanity.
     for st in sanity {
@@ -1014,11 +1488,24 @@ fn insights(numbers: &[ImageNumbers], objects: &[ObjectNumbers], sanity: &[Sanit
         let parts: Vec<String> = methods
             .iter()
             .map(|m| {
-                let per: Vec<&MapChange> = st.changes.iter().filter(|c| &c.1 == *m).map(|c| &c.2).collect();
-                format!("{m} Spearman {} / SSIM {}", num(mean(per.iter().map(|c| c.spearman))), num(mean(per.iter().map(|c| Some(c.ssim)))))
+                let per: Vec<&MapChange> = st
+                    .changes
+                    .iter()
+                    .filter(|c| &c.1 == *m)
+                    .map(|c| &c.2)
+                    .collect();
+                format!(
+                    "{m} Spearman {} / SSIM {}",
+                    num(mean(per.iter().map(|c| c.spearman))),
+                    num(mean(per.iter().map(|c| Some(c.ssim))))
+                )
             })
             .collect();
-        s.push_str(&format!("- **Sanity, top {} layers re-initialised**: {}.\n", st.stage, parts.join("; ")));
+        s.push_str(&format!(
+            "- **Sanity, top {} layers re-initialised**: {}.\n",
+            st.stage,
+            parts.join("; ")
+        ));
     }
     s
 }
@@ -1037,8 +1524,16 @@ fn results_text(
     s.push_str("\nDeliverables: [D1 dissection](d1_dissection.md) · [D2 LIME](d2_lime.md) · [D3 CAMs vs LIME](d3_cams.md) · \
                 [D4 insights](d4_insights.md) · [all numbers (JSON)](results.json)\n\n");
     s.push_str(&format!("## D1: dissection\n\n{d1_summary}\n\n"));
-    s.push_str(&format!("## Agreement of the CAMs with LIME ({model_text})\n\n"));
-    let mut t = Table::new(&["image", "top-1", "mean IoU same count", "mean Spearman", "pointing hits"]);
+    s.push_str(&format!(
+        "## Agreement of the CAMs with LIME ({model_text})\n\n"
+    ));
+    let mut t = Table::new(&[
+        "image",
+        "top-1",
+        "mean IoU same count",
+        "mean Spearman",
+        "pointing hits",
+    ]);
     for &i in order {
         let n = &numbers[i];
         t.row(vec![
@@ -1046,7 +1541,11 @@ fn results_text(
             prediction_cell(n),
             num(mean(n.agreement.iter().map(|(_, a)| a.iou_same_count))),
             num(mean(n.agreement.iter().map(|(_, a)| a.spearman))),
-            format!("{}/{}", n.agreement.iter().filter(|(_, a)| a.pointing_hit).count(), n.agreement.len()),
+            format!(
+                "{}/{}",
+                n.agreement.iter().filter(|(_, a)| a.pointing_hit).count(),
+                n.agreement.len()
+            ),
         ]);
     }
     s.push_str(&t.render());
@@ -1076,10 +1575,16 @@ mod tests {
     #[test]
     fn short_names_and_expected_classes_come_from_imagenet_file_names() {
         assert_eq!(short_name("n01443537_goldfish.JPEG"), "goldfish");
-        assert_eq!(short_name("n02098286_West_Highland_white_terrier.JPEG"), "West_Highland_white_terrier");
+        assert_eq!(
+            short_name("n02098286_West_Highland_white_terrier.JPEG"),
+            "West_Highland_white_terrier"
+        );
         assert_eq!(short_name("quokka.jpg"), "quokka");
         let wnids = vec!["n01440764".to_string(), "n01443537".to_string()];
-        assert_eq!(expected_class("n01443537_goldfish.JPEG", &wnids, 1), Some(2));
+        assert_eq!(
+            expected_class("n01443537_goldfish.JPEG", &wnids, 1),
+            Some(2)
+        );
         assert_eq!(expected_class("cat.bmp", &wnids, 1), None);
     }
 
