@@ -34,6 +34,8 @@ enum Command {
     Explain(ExplainArgs),
     /// Write the full report (D1-D4 Markdown, figures, results.json): LIME vs CAMs, faithfulness, sanity check.
     Report(ReportArgs),
+    /// CLIP-Dissect: label every unit of the job's layers with a concept (soft-WPMI); writes tables.
+    Dissect(DissectArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -54,7 +56,7 @@ impl From<EngineArg> for EngineKind {
 #[derive(Args)]
 struct ModelArgs {
     /// A model manifest (.json) or a bare .onnx (torchvision preprocessing, ImageNet labels).
-    #[arg(long, default_value = "models/mobilenet_v2.json")]
+    #[arg(long, default_value = "models/mobilenet_v2_1.0_224.json")]
     model: PathBuf,
     /// Inference engine: tract on the CPU, or wonnx on a WebGPU/Vulkan/Metal adapter.
     #[arg(long, value_enum, default_value = "cpu")]
@@ -139,6 +141,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Explain(args) => pollster::block_on(explain_command(args)),
         Command::Report(args) => pollster::block_on(report_command(args)),
+        Command::Dissect(args) => pollster::block_on(dissect_command(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -391,5 +394,53 @@ async fn report_command(args: ReportArgs) -> Result<()> {
         summary.seconds,
         config.out_dir.join("results.md").display()
     );
+    Ok(())
+}
+
+#[derive(Args)]
+struct DissectArgs {
+    /// Dissection jobs (JSON `DissectJob`: target model and layers, probe folder, concept set, matcher),
+    /// e.g. precomputed/dissect/job_mobilenet_300.json.
+    #[arg(long = "job", required = true)]
+    jobs: Vec<PathBuf>,
+    /// Where the per-layer tables and summary.json go.
+    #[arg(long, default_value = "precomputed/dissect")]
+    out: PathBuf,
+    /// Recompute activations even when the on-disk cache has them.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+async fn dissect_command(args: DissectArgs) -> Result<()> {
+    use glassbox::dissect::job::{run_job, write_tables, DissectJob};
+    let bars = Bars::new();
+    let mut tables = Vec::new();
+    for path in &args.jobs {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the job {}", path.display()))?;
+        let mut job: DissectJob =
+            serde_json::from_str(&text).with_context(|| format!("the job {} is not a valid DissectJob", path.display()))?;
+        if args.no_cache {
+            job.cache_dir = None;
+        }
+        let run = run_job(&job, &bars).await?;
+        let t = &run.timings;
+        eprintln!(
+            "{}: {} images, target activations {}, matcher image embedding {}, soft_wpmi {:.1}s",
+            job.target.name,
+            t.images_processed,
+            t.rate(t.target_s),
+            t.rate(t.matcher_s),
+            t.wpmi_s
+        );
+        for written in write_tables(&run.tables, &args.out)? {
+            eprintln!("wrote {}", written.display());
+        }
+        tables.extend(run.tables);
+    }
+    bars.bar.finish_and_clear();
+    let summary = args.out.join("summary.json");
+    std::fs::write(&summary, serde_json::to_string_pretty(&glassbox::dissect::tables::summarize(&tables))? + "\n")
+        .with_context(|| format!("cannot write {}", summary.display()))?;
+    eprintln!("wrote {}", summary.display());
     Ok(())
 }
