@@ -34,6 +34,8 @@ enum Command {
     Explain(ExplainArgs),
     /// Write the full report (D1-D4 Markdown, figures, results.json): LIME vs CAMs, faithfulness, sanity check.
     Report(ReportArgs),
+    /// Cost of each method as a multiple of one forward pass (ratios measured in one run).
+    Bench(BenchArgs),
     /// CLIP-Dissect: label every unit of the job's layers with a concept (soft-WPMI); writes tables.
     Dissect(DissectArgs),
 }
@@ -142,6 +144,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => pollster::block_on(explain_command(args)),
         Command::Report(args) => pollster::block_on(report_command(args)),
         Command::Dissect(args) => pollster::block_on(dissect_command(args)),
+        Command::Bench(args) => pollster::block_on(bench_command(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -416,9 +419,10 @@ async fn dissect_command(args: DissectArgs) -> Result<()> {
     let bars = Bars::new();
     let mut tables = Vec::new();
     for path in &args.jobs {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the job {}", path.display()))?;
-        let mut job: DissectJob =
-            serde_json::from_str(&text).with_context(|| format!("the job {} is not a valid DissectJob", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the job {}", path.display()))?;
+        let mut job: DissectJob = serde_json::from_str(&text)
+            .with_context(|| format!("the job {} is not a valid DissectJob", path.display()))?;
         if args.no_cache {
             job.cache_dir = None;
         }
@@ -439,8 +443,152 @@ async fn dissect_command(args: DissectArgs) -> Result<()> {
     }
     bars.bar.finish_and_clear();
     let summary = args.out.join("summary.json");
-    std::fs::write(&summary, serde_json::to_string_pretty(&glassbox::dissect::tables::summarize(&tables))? + "\n")
-        .with_context(|| format!("cannot write {}", summary.display()))?;
+    std::fs::write(
+        &summary,
+        serde_json::to_string_pretty(&glassbox::dissect::tables::summarize(&tables))? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", summary.display()))?;
     eprintln!("wrote {}", summary.display());
+    Ok(())
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The image to explain.
+    #[arg(
+        long,
+        default_value = "../shared/data/imagenet-samples/n01443537_goldfish.JPEG"
+    )]
+    image: PathBuf,
+    /// Timed repetitions of the forward pass (the median is used).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// LIME samples (0 skips LIME).
+    #[arg(long, default_value_t = 1000)]
+    lime_samples: usize,
+    /// Also time onnxruntime's forward pass of the same ONNX with this Python (needs onnxruntime).
+    #[arg(long)]
+    ort_python: Option<PathBuf>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+async fn time_forwards(classifier: &Classifier, images: usize, repeats: usize) -> Result<f64> {
+    let (h, w) = classifier.input_hw();
+    let batch = ndarray::Array4::<f32>::zeros((images, 3, h, w));
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let started = web_time::Instant::now();
+        classifier
+            .forward(batch.view(), &glassbox::progress::Silent)
+            .await?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    Ok(median(times))
+}
+
+async fn bench_command(args: BenchArgs) -> Result<()> {
+    use glassbox::progress::Silent;
+    let classifier = load_classifier(&args.model).await?;
+    let image = preprocess::load(&args.image, &image_limits(&args.model))?;
+    let one = time_forwards(&classifier, 1, args.repeats).await?;
+    println!(
+        "model {} on {}",
+        classifier.model.manifest.name,
+        classifier.engine.name()
+    );
+    println!(
+        "forward pass (1 image, median of {}): {:.1} ms",
+        args.repeats,
+        one * 1e3
+    );
+    let options = CamOptions::default();
+    for method in [
+        CamMethod::GradCam,
+        CamMethod::AblationCam,
+        CamMethod::ScoreCam,
+    ] {
+        let started = web_time::Instant::now();
+        let explanation =
+            explain::explain_cams(&classifier, &image, &[method], None, &options, &Silent).await?;
+        let total = started.elapsed().as_secs_f64();
+        if method == CamMethod::ScoreCam {
+            let channels = explanation.forward.features.shape()[1];
+            let chunk = time_forwards(&classifier, options.score_batch, 1).await?;
+            let passes = chunk * channels.div_ceil(options.score_batch) as f64 + one;
+            println!(
+                "{:>12}: {:.2} s = {:.3}× its {channels} batched passes + 1 forward ({:.2} s)",
+                method.name(),
+                total,
+                total / passes,
+                passes
+            );
+        } else {
+            println!(
+                "{:>12}: {:.1} ms = {:.3}× one forward pass",
+                method.name(),
+                total * 1e3,
+                total / one
+            );
+        }
+    }
+    if args.lime_samples > 0 {
+        let params = LimeParams {
+            num_samples: args.lime_samples,
+            batch_size: args.model.batch.unwrap_or(LimeParams::default().batch_size),
+            ..LimeParams::default()
+        };
+        let (view, _) = classifier.prepare(&image);
+        let started = web_time::Instant::now();
+        let lime = explain::explain_lime(&classifier, &view, &params, &Silent).await?;
+        let total = started.elapsed().as_secs_f64();
+        let chunk = time_forwards(&classifier, params.batch_size, 1).await?;
+        let passes = chunk * args.lime_samples.div_ceil(params.batch_size) as f64;
+        let t = &lime.timing;
+        println!(
+            "        lime: {:.2} s = {:.3}× its {} forward passes at batch {} ({:.2} s); segmentation {:.0} ms, \
+             perturbation {:.0} ms, inference {:.0} ms, regression {:.0} ms",
+            total,
+            total / passes,
+            args.lime_samples,
+            params.batch_size,
+            passes,
+            t.segmentation_ms,
+            t.perturbation_ms,
+            t.inference_ms,
+            t.regression_ms
+        );
+    }
+    if let Some(python) = &args.ort_python {
+        let onnx = std::env::temp_dir().join("glassbox-bench.onnx");
+        std::fs::write(&onnx, &classifier.model.onnx)?;
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/ort_forward_bench.py");
+        let out = std::process::Command::new(python)
+            .arg(&script)
+            .arg(&onnx)
+            .arg(args.repeats.to_string())
+            .output()
+            .with_context(|| format!("running {}", python.display()))?;
+        ensure!(
+            out.status.success(),
+            "onnxruntime bench failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ort: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("onnxruntime bench output")?;
+        println!(
+            "onnxruntime forward: {:.1} ms; tract / onnxruntime = {:.2}×",
+            ort * 1e3,
+            one / ort
+        );
+    }
     Ok(())
 }
