@@ -102,7 +102,7 @@ fn gradcam_changes_when_the_head_is_randomised() {
     assert!(change.spearman.unwrap() < 0.9, "{change:?}");
     assert!(change.ssim < 0.9, "{change:?}");
     // Control: the same model twice gives the same map.
-    assert_eq!(spearman(a.view(), a.view()).unwrap(), Some(1.0));
+    assert!((spearman(a.view(), a.view()).unwrap().unwrap() - 1.0).abs() < 1e-12);
 }
 
 #[test]
@@ -182,13 +182,17 @@ fn object_masks_map_onto_the_model_grid() {
     .unwrap();
     let polygon = ann.polygon_mask(960, 643).unwrap();
     let bbox = ann.box_mask(960, 643).unwrap();
-    // The human outline lies inside the human box and fills a good part of it.
+    // The human outline lies inside the human box (up to a sliver: the annotator drew the two
+    // separately, and a few outline points sit a pixel or two past the box) and fills a good part of it.
     let outside = polygon
         .iter()
         .zip(bbox.iter())
         .filter(|(&p, &b)| p && !b)
         .count();
-    assert_eq!(outside, 0);
+    assert!(
+        (outside as f64) < 0.005 * count(polygon.view()) as f64,
+        "{outside} outline pixels outside the box"
+    );
     let fill = count(polygon.view()) as f64 / count(bbox.view()) as f64;
     assert!(fill > 0.5 && fill < 0.95, "polygon fills {fill} of its box");
 }
