@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
-use ndarray::{Array2, Array3, ArrayView3};
+use ndarray::{Array2, Array3};
 use serde::Serialize;
 use web_time::Instant;
 
@@ -19,8 +19,8 @@ use crate::compare::faithfulness::{
 use crate::compare::objects::{mask_from_index_image, mask_to_model_grid, QuokkaAnnotations};
 use crate::compare::sanity::{map_change, randomize_top_layers, MapChange, WeightedLayer};
 use crate::engine::EngineKind;
-use crate::explain::{explain_cams, Prediction};
-use crate::lime::{self, EnginePredictor, LimeExplanation, LimeParams, MaskOptions};
+use crate::explain::{explain_cams, lime_predictor, Prediction};
+use crate::lime::{self, LimeExplanation, LimeParams, MaskOptions};
 use crate::model::{Classifier, Model};
 use crate::preprocess::{self, ImageLimits};
 use crate::progress::Progress;
@@ -142,23 +142,6 @@ impl Analysed {
             .collect();
         v.push(("LIME", &self.lime_weights));
         v
-    }
-}
-
-/// The model as LIME's predictor sees it: u8 views → the model's normalisation → softmax.
-fn lime_predictor(
-    classifier: &Classifier,
-) -> EnginePredictor<'_, impl Fn(ArrayView3<u8>) -> Array3<f32> + '_> {
-    let spec = classifier.preprocessing().clone();
-    EnginePredictor {
-        engine: classifier.engine.as_ref(),
-        normalize: move |v: ArrayView3<u8>| {
-            let (h, w, _) = v.dim();
-            let img = RgbImage::from_raw(w as u32, h as u32, v.iter().copied().collect())
-                .expect("H×W×3 view");
-            preprocess::to_tensor(&img, &spec)
-        },
-        logits_output: classifier.logits_index(),
     }
 }
 

@@ -10,15 +10,7 @@ use glassbox::model::Preprocessing;
 /// `shared/data` next to the repository (CI has the same layout), or `$GLASSBOX_SHARED` (the `shared` folder or
 /// its `data` folder, as `glassbox::model::shared_data_dir` reads it).
 pub fn shared_data() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GLASSBOX_SHARED") {
-        let dir = PathBuf::from(dir);
-        return if dir.join("data").is_dir() {
-            dir.join("data")
-        } else {
-            dir
-        };
-    }
-    repo_root().join("../shared/data")
+    glassbox::model::shared_data_dir()
 }
 
 pub fn repo_root() -> PathBuf {
