@@ -1,7 +1,7 @@
 //! Bad input never crashes and never passes silently: each case gives an error that names the problem
 //! and what to do.
 
-mod support;
+use crate::support;
 
 use futures::executor::block_on;
 use glassbox::engine::{cpu::CpuEngine, Engine, EngineKind, Tensor};

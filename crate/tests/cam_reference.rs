@@ -8,7 +8,7 @@
 //! `python models/export.py --random-weights --seed 0 --models resnet18_imagenet1k_v1 --batch 1 --out DIR`
 //! wrote its graph (torch is not installed in CI, so there it is skipped with a message).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

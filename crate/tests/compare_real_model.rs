@@ -2,7 +2,7 @@
 //! the randomisation edits exactly the layers it names, Grad-CAM changes when the head is randomised,
 //! the causal curves start and end where the model says, and the object masks line up.
 
-mod support;
+use crate::support;
 
 use glassbox::cam::{CamMethod, CamOptions};
 use glassbox::compare::agreement::{count, spearman};

@@ -1,7 +1,7 @@
 //! CLIP's image preprocessing (Pillow bicubic resize of the shorter side, centre crop, CLIP mean/std) against
 //! openai/CLIP's own `_transform` (fixture by `tests/reference/clip_preprocess_reference.py`).
 
-mod dissect_common;
+use crate::dissect_common;
 
 use dissect_common::fixtures;
 use glassbox::dissect::clip_image::{clip_tensor, clip_view};

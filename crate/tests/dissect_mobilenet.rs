@@ -3,14 +3,14 @@
 //! matcher (NOT CLIP: no CLIP weights can be had here), over the 1000 ImageNet probe images, concepts = the 1000
 //! ImageNet class names. A logit neuron of a good classifier should mostly be labelled with its own class.
 
-mod dissect_common;
+use crate::dissect_common;
 
 use dissect_common::mobilenet_job;
 use glassbox::dissect::job::run_job;
 use glassbox::progress::Silent;
 
 #[test]
-#[ignore = "1000 probe images through two MobileNets: minutes; run with `cargo test --release --test dissect_mobilenet -- --ignored`"]
+#[ignore = "1000 probe images through two MobileNets: minutes; run with `cargo test --release --test integration dissect_mobilenet:: -- --ignored`"]
 fn logit_neurons_are_labelled_with_their_own_class() {
     let cache = std::env::temp_dir().join("glassbox-dissect-mobilenet-cache");
     let run = pollster::block_on(run_job(&mobilenet_job(None, Some(cache)), &Silent)).unwrap();

@@ -3,13 +3,14 @@
 //! `python models/export.py --random-weights --batch 8 --out DIR` (no pretrained weights can be had here). The
 //! labels of random networks mean nothing: this checks structure, shapes, caching and timing, nothing else.
 //!
-//! Run: `GLASSBOX_RANDOM_MODELS=DIR cargo test --test dissect_random_resnet_clip -- --ignored --nocapture`.
+//! Run: `GLASSBOX_RANDOM_MODELS=DIR cargo test --test integration dissect_random_resnet_clip:: -- --ignored --nocapture`.
 
-mod dissect_common;
+use crate::support;
+use crate::dissect_common;
 
 use std::path::PathBuf;
 
-use dissect_common::{require, shared_data};
+use dissect_common::require;
 use glassbox::dissect::job::{run_job, DissectJob, MatcherSpec, TargetSpec};
 use glassbox::dissect::tables::summarize;
 use glassbox::dissect::wpmi::SoftWpmiParams;
@@ -39,9 +40,9 @@ fn job(target: &str, concepts: PathBuf, cache: PathBuf, max_images: usize) -> Di
             name: "CLIP ViT-B/16 RANDOM weights".into(),
             image_onnx: require(dir.join("clip_vit_b16_image_b8.onnx")),
             text_onnx: require(dir.join("clip_vit_b16_text_b8.onnx")),
-            bpe_vocab: require(shared_data().join("clip/bpe_simple_vocab_16e6.txt.gz")),
+            bpe_vocab: require(support::data_dir().join("clip/bpe_simple_vocab_16e6.txt.gz")),
         },
-        probe_dir: require(shared_data().join("imagenet-probe-1000")),
+        probe_dir: require(support::data_dir().join("imagenet-probe-1000")),
         max_images: Some(max_images),
         concept_set: concepts,
         params: SoftWpmiParams {
@@ -60,7 +61,7 @@ fn resnet18_with_clip_end_to_end() {
     let work = std::env::temp_dir().join(format!("glassbox-dissect-random-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let broden = std::fs::read_to_string(require(
-        shared_data().join("concepts/broden_labels_clean.txt"),
+        support::data_dir().join("concepts/broden_labels_clean.txt"),
     ))
     .unwrap();
     let concepts = work.join("broden_subset.txt");

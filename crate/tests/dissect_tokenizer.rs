@@ -1,17 +1,18 @@
 //! The Rust CLIP tokenizer against openai/CLIP's `simple_tokenizer.py` on every line of every CLIP-Dissect concept
 //! set. Reference ids: `tests/reference/tokenizer_reference.py` → `tests/fixtures/dissect/tokens_*.txt.gz`.
 
-mod dissect_common;
+use crate::support;
+use crate::dissect_common;
 
 use std::io::Read;
 
-use dissect_common::{fixtures, require, shared_data};
+use dissect_common::{fixtures, require};
 use glassbox::dissect::tokenizer::{ClipTokenizer, CONTEXT_LENGTH};
 use sha2::{Digest, Sha256};
 
 fn tokenizer() -> ClipTokenizer {
     ClipTokenizer::from_path(&require(
-        shared_data().join("clip/bpe_simple_vocab_16e6.txt.gz"),
+        support::data_dir().join("clip/bpe_simple_vocab_16e6.txt.gz"),
     ))
     .unwrap()
 }
@@ -47,7 +48,7 @@ fn every_concept_line_matches_clip() {
     let summary = reference_summary();
     for set in ["20k", "10k", "3k", "broden_labels_clean", "imagenet_labels"] {
         let text =
-            std::fs::read_to_string(require(shared_data().join(format!("concepts/{set}.txt"))))
+            std::fs::read_to_string(require(support::data_dir().join(format!("concepts/{set}.txt"))))
                 .unwrap();
         let lines: Vec<String> = text
             .split('\n')

@@ -2,7 +2,7 @@
 //! imports the real file from a checkout of Trustworthy-ML-Lab/CLIP-dissect and runs it in float32, as CLIP-Dissect
 //! does, and in float64).
 
-mod dissect_common;
+use crate::dissect_common;
 
 use dissect_common::fixtures;
 use glassbox::dissect::wpmi::{best_concepts, soft_wpmi, SoftWpmiParams};

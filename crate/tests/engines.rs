@@ -2,7 +2,7 @@
 //! its SOURCES.md says, the linear head is read and verified (and refused when it is not linear),
 //! chunked runs equal one-shot runs, and cancellation stops a run.
 
-mod support;
+use crate::support;
 
 use std::cell::Cell;
 

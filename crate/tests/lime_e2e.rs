@@ -6,11 +6,12 @@
 //! By default one image and two seeds (each run is 1000 forward passes); GLASSBOX_LIME_E2E=full runs
 //! every image and seed of the fixture and prints the agreement table of tests/fixtures/lime/agreement.md.
 
-mod lime_support;
+use crate::support;
+use crate::lime_support;
 
 use glassbox::lime::{self, EnginePredictor, LimeParams};
 use glassbox::progress::Silent;
-use lime_support::{cpu_engine, fixtures, load_segments, load_view, shared};
+use lime_support::{cpu_engine, fixtures, load_segments, load_view};
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -24,7 +25,7 @@ fn mean(v: &[f64]) -> f64 {
 
 #[test]
 fn lime_masks_agree_with_the_lime_package() {
-    let model = shared().join("models/mobilenet_onnx/mobilenet_v2_1.0_224_b1.onnx");
+    let model = support::data_dir().join("models/mobilenet_onnx/mobilenet_v2_1.0_224_b1.onnx");
     let engine = cpu_engine(&model);
     let predictor = EnginePredictor {
         engine: &engine,

@@ -1,7 +1,7 @@
 //! Boundaries and mask pictures against scikit-image's `find_boundaries(mode="outer")` and
 //! `mark_boundaries` (fixtures: tests/reference/lime_reference.py boundaries).
 
-mod lime_support;
+use crate::lime_support;
 
 use glassbox::lime::mask::{boundaries, mark_boundaries_rgba};
 use lime_support::{fixtures, load_segments, load_view, read_npy};

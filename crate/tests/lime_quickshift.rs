@@ -1,7 +1,7 @@
 //! Our quickshift against scikit-image's (as LIME calls it) on the 10 sample views.
 //! Fixtures: tests/reference/lime_reference.py views segments.
 
-mod lime_support;
+use crate::lime_support;
 
 use glassbox::lime::{quickshift, QuickshiftParams};
 use lime_support::{adjusted_rand_index, load_segments, load_view, STEMS};

@@ -2,7 +2,7 @@
 //! probabilities in, same coefficients, intercept, score, local prediction and features out.
 //! Fixtures: tests/reference/lime_reference.py ridge (MobileNet v2 probabilities via onnxruntime).
 
-mod lime_support;
+use crate::lime_support;
 
 use glassbox::lime::ridge::{explain_label, kernel_weights, FeatureSelection};
 use glassbox::lime::rng::Mt19937;

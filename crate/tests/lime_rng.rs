@@ -1,7 +1,7 @@
 //! NumPy's generators reproduced bit for bit: the values in tests/fixtures/lime/rng.json were printed
 //! by NumPy itself (tests/reference/lime_reference.py rng).
 
-mod lime_support;
+use crate::lime_support;
 
 use glassbox::lime::rng::{Mt19937, Pcg64, SeedSequence};
 use glassbox::lime::sample::sample_matrix;

@@ -2,7 +2,7 @@
 //! torchvision `Resize(256)+CenterCrop(224)` and the TF-slim central crop, on the 10 ImageNet samples
 //! (JPEG: decoders may differ by a level or two) and on lossless synthetic images (must be bit-exact).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

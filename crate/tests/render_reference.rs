@@ -1,6 +1,6 @@
 //! The colormap and the CAM resize against OpenCV (`tests/reference/render_reference.py`).
 
-mod support;
+use crate::support;
 
 use glassbox::{cam, npy, render};
 use ndarray::Ix2;

@@ -1,5 +1,4 @@
 //! Helpers shared by the dissection integration tests: where the shared data and the fixtures are.
-#![allow(dead_code)] // each test binary uses a different part
 
 use std::path::PathBuf;
 
@@ -7,18 +6,10 @@ use glassbox::dissect::job::{DissectJob, MatcherSpec, TargetSpec};
 use glassbox::dissect::wpmi::SoftWpmiParams;
 use glassbox::model::Preprocessing;
 
-/// `shared/data` next to the repository (CI has the same layout), or `$GLASSBOX_SHARED` (the `shared` folder or
-/// its `data` folder, as `glassbox::model::shared_data_dir` reads it).
-pub fn shared_data() -> PathBuf {
-    glassbox::model::shared_data_dir()
-}
-
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::support;
 
 pub fn fixtures() -> PathBuf {
-    repo_root().join("tests/fixtures/dissect")
+    support::repo_dir().join("tests/fixtures/dissect")
 }
 
 /// The shared data is required: a missing folder is a setup error, not a reason to pass.
@@ -45,7 +36,7 @@ pub fn mobilenet_job(
     max_images: Option<usize>,
     cache_dir: Option<std::path::PathBuf>,
 ) -> DissectJob {
-    let models = require(shared_data().join("models/mobilenet_onnx"));
+    let models = require(support::data_dir().join("models/mobilenet_onnx"));
     DissectJob {
         target: TargetSpec {
             name: "mobilenet_v1_0.75_192".into(),
@@ -62,9 +53,9 @@ pub fn mobilenet_job(
             logits_output: "logits".into(),
             class_offset: 1,
         },
-        probe_dir: require(shared_data().join("imagenet-probe-1000")),
+        probe_dir: require(support::data_dir().join("imagenet-probe-1000")),
         max_images,
-        concept_set: require(shared_data().join("concepts/imagenet_labels.txt")),
+        concept_set: require(support::data_dir().join("concepts/imagenet_labels.txt")),
         params: SoftWpmiParams::default(),
         top_images: 5,
         cache_dir,

@@ -1,6 +1,5 @@
 //! Shared helpers of the LIME integration tests: fixture paths, a minimal `.npy` reader, the
 //! adjusted Rand index.
-#![allow(dead_code)] // each test crate uses a different subset
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,14 +7,6 @@ use std::path::{Path, PathBuf};
 /// `tests/fixtures/lime/` of the repository.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/lime")
-}
-
-/// The shared data folder: `$GLASSBOX_SHARED`, else `../shared` beside the repository.
-pub fn shared() -> PathBuf {
-    match std::env::var_os("GLASSBOX_SHARED") {
-        Some(p) => PathBuf::from(p).join("data"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
-    }
 }
 
 pub const STEMS: [&str; 10] = [

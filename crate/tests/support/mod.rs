@@ -1,6 +1,5 @@
 //! Shared helpers for the core integration tests: data location, model loading, a ResNet-topology graph
 //! builder with seeded random weights, and Vulkan detection.
-#![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::PathBuf;
 
