@@ -5,8 +5,8 @@
 //!
 //! Run: `GLASSBOX_RANDOM_MODELS=DIR cargo test --test integration dissect_random_resnet_clip:: -- --ignored --nocapture`.
 
-use crate::support;
 use crate::dissect_common;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -1,8 +1,8 @@
 //! The Rust CLIP tokenizer against openai/CLIP's `simple_tokenizer.py` on every line of every CLIP-Dissect concept
 //! set. Reference ids: `tests/reference/tokenizer_reference.py` → `tests/fixtures/dissect/tokens_*.txt.gz`.
 
-use crate::support;
 use crate::dissect_common;
+use crate::support;
 
 use std::io::Read;
 
@@ -47,9 +47,10 @@ fn every_concept_line_matches_clip() {
     let tok = tokenizer();
     let summary = reference_summary();
     for set in ["20k", "10k", "3k", "broden_labels_clean", "imagenet_labels"] {
-        let text =
-            std::fs::read_to_string(require(support::data_dir().join(format!("concepts/{set}.txt"))))
-                .unwrap();
+        let text = std::fs::read_to_string(require(
+            support::data_dir().join(format!("concepts/{set}.txt")),
+        ))
+        .unwrap();
         let lines: Vec<String> = text
             .split('\n')
             .filter(|l| !l.is_empty())

@@ -6,8 +6,8 @@
 //! By default one image and two seeds (each run is 1000 forward passes); GLASSBOX_LIME_E2E=full runs
 //! every image and seed of the fixture and prints the agreement table of tests/fixtures/lime/agreement.md.
 
-use crate::support;
 use crate::lime_support;
+use crate::support;
 
 use glassbox::lime::{self, EnginePredictor, LimeParams};
 use glassbox::progress::Silent;
