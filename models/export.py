@@ -60,6 +60,14 @@ PLACES365_CATEGORIES_URL = "https://raw.githubusercontent.com/CSAILVision/places
 # openai/CLIP's own download URL carries the file's full sha256 as a path component.
 CLIP_B16_SHA256 = "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f"
 CLIP_B16_URL = f"https://openaipublic.azureedge.net/clip/models/{CLIP_B16_SHA256}/ViT-B-16.pt"
+# What `glassbox dissect` needs beside the CLIP graphs (precomputed/dissect/jobs/resnet18_*.json): CLIP's BPE
+# vocabulary and CLIP-Dissect's default concept set, both pinned to the files the tests here were checked on.
+CLIP_BPE_URL = ("https://raw.githubusercontent.com/openai/CLIP/d05afc436d78f1c48dc0dbf8e5980a9d471f35f6/"
+                "clip/bpe_simple_vocab_16e6.txt.gz")
+CLIP_BPE_SHA256 = "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
+CLIP_DISSECT_20K_URL = ("https://raw.githubusercontent.com/Trustworthy-ML-Lab/CLIP-dissect/"
+                        "21e7697feaea3bf7d7bc2d2cc8e4047d5f5fd502/data/20k.txt")
+CLIP_DISSECT_20K_SHA256 = "4ed6e5336d7760d281f7e72df31827da880c861363e820d8c65666b0f10d9ac0"
 CLIP_CONTEXT_LENGTH = 77
 CLIP_SOT, CLIP_EOT = 49406, 49407
 
@@ -581,6 +589,19 @@ def manifest_for(spec: Spec, path: Path, batch: int, weights: dict, info: dict, 
     return manifest
 
 
+def fetch_dissection_inputs(args) -> None:
+    """CLIP's BPE vocabulary next to the CLIP graphs and the 20k concept set in <out>/../concepts/."""
+    if args.random_weights:
+        return  # the tests read both from shared/data; nothing is downloaded in this mode
+    vocab = download(CLIP_BPE_URL, args.cache, expected_sha256=CLIP_BPE_SHA256)
+    shutil.copy(vocab, args.out / vocab.name)
+    concepts = args.out.parent / "concepts"
+    concepts.mkdir(parents=True, exist_ok=True)
+    shutil.copy(download(CLIP_DISSECT_20K_URL, args.cache, expected_sha256=CLIP_DISSECT_20K_SHA256),
+                concepts / "20k.txt")
+    log(f"  wrote {vocab.name} to {args.out} and 20k.txt to {concepts}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
@@ -628,6 +649,8 @@ def main(argv=None) -> None:
                     log(f"  torch top-1 correct on the shared ImageNet samples: {top1}"
                         + (" (random weights: expect ~0)" if args.random_weights else ""))
         else:
+            if clip_cache is None:
+                fetch_dissection_inputs(args)
             clip_cache = clip_cache or build_clip(args)
             clip, weights = clip_cache
             module = ClipImage(clip) if spec.kind == "clip_image" else ClipText(clip)

@@ -1,12 +1,15 @@
-// Dissection pages, read from precomputed/*.json (made natively by `glassbox dissect`; see www/README.md
-// for the format). One page per table (model/layer): a concept histogram and a searchable neuron table;
-// #table=<id>&neuron=<n> links to one neuron.
-const $ = (id) => document.getElementById(id);
-const base = new URL('precomputed/', location.href);
+// Dissection pages, read from precomputed/dissect/ (written natively by `glassbox dissect`):
+//   summary.json          models, their layers (table file, histogram, distinct concepts) and model pairs;
+//   <model>_<layer>.json  one table: provenance (model, weights hash, probe set, concept set, matcher) and per
+//                         unit its concept, soft-WPMI similarity and most activating probe images.
+// #table=<file>&neuron=<n> links to one neuron.
+import { config } from './config.js';
 
-function hashParams() {
-  return new URLSearchParams(location.hash.slice(1));
-}
+const $ = (id) => document.getElementById(id);
+const base = new URL('precomputed/dissect/', location.href);
+const tables = new Map();
+let summary;
+let current;
 
 function fail(message) {
   $('error').textContent = message;
@@ -19,46 +22,83 @@ async function getJson(url) {
   return response.json();
 }
 
-let index;
-const tables = new Map();
+function element(tag, text, props = {}) {
+  return Object.assign(document.createElement(tag), { textContent: text ?? '' }, props);
+}
+
+/** A table row; each cell is text or a node. */
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const c of cells) {
+    const td = document.createElement('td');
+    td.append(c);
+    tr.append(td);
+  }
+  return tr;
+}
 
 async function main() {
   try {
-    index = await getJson(new URL('index.json', base));
+    summary = await getJson(new URL('summary.json', base));
   } catch (e) {
     return fail(`No dissection tables found (${e.message}). They are made natively: ` +
-      '`glassbox dissect ...` writes precomputed/index.json and one table per model/layer.');
+      '`glassbox dissect --job precomputed/dissect/jobs/<job>.json` writes precomputed/dissect/.');
   }
-  for (const t of index.tables) $('table').append(new Option(`${t.model} / ${t.layer}`, t.id));
+  for (const m of summary.models) {
+    for (const l of m.layers) $('table').append(new Option(`${m.model.name} / ${l.layer}`, l.table));
+  }
+  renderModels();
   $('table').onchange = () => { location.hash = `table=${encodeURIComponent($('table').value)}`; };
   $('search').oninput = renderNeurons;
   window.onhashchange = show;
   await show();
 }
 
-async function table(id) {
-  if (!tables.has(id)) {
-    const entry = index.tables.find((t) => t.id === id);
-    if (!entry) throw new Error(`no table ${id} in precomputed/index.json`);
-    tables.set(id, { entry, data: await getJson(new URL(entry.file, base)) });
+function renderModels() {
+  const body = $('model-table').tBodies[0];
+  for (const m of summary.models) {
+    for (const l of m.layers) {
+      body.append(row([m.model.name, m.model.weights, l.layer, String(l.n_units), String(l.distinct_concepts)]));
+    }
+    body.append(row([m.model.name, '', 'all layers', String(m.layers.reduce((n, l) => n + l.n_units, 0)), String(m.distinct_concepts)]));
   }
-  return tables.get(id);
+  $('pairs').replaceChildren(...summary.pairs.map((p) => {
+    const div = document.createElement('div');
+    div.append(element('p', `${p.models[0]} and ${p.models[1]}: ${p.shared.length} concepts used by both, ` +
+      `${p.unique_to_first.length} only by ${p.models[0]}, ${p.unique_to_second.length} only by ${p.models[1]}.`));
+    for (const [title, list] of [[`only ${p.models[0]}`, p.unique_to_first], [`only ${p.models[1]}`, p.unique_to_second], ['both', p.shared]]) {
+      const details = document.createElement('details');
+      details.append(element('summary', `${title} (${list.length})`), element('p', list.join(' · '), { className: 'note' }));
+      div.append(details);
+    }
+    return div;
+  }));
 }
 
-let current = null;
+async function table(file) {
+  if (!tables.has(file)) tables.set(file, await getJson(new URL(file, base)));
+  return tables.get(file);
+}
+
+function layerSummary(file) {
+  for (const m of summary.models) for (const l of m.layers) if (l.table === file) return l;
+  return null;
+}
+
 async function show() {
-  const params = hashParams();
-  const id = params.get('table') ?? index.tables[0]?.id;
-  if (!id) return fail('precomputed/index.json lists no tables');
-  $('table').value = id;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const file = params.get('table') ?? summary.models[0]?.layers[0]?.table;
+  if (!file) return fail('precomputed/dissect/summary.json lists no tables');
+  $('table').value = file;
   try {
-    current = await table(id);
+    current = { file, data: await table(file), layer: layerSummary(file) };
   } catch (e) {
     return fail(e.message);
   }
-  const { entry, data } = current;
-  $('about').textContent = `${data.neurons.length} neurons · concept set ${entry.concept_set ?? data.concept_set ?? '?'} · ` +
-    `probe ${entry.probe ?? data.probe ?? '?'} · similarity ${data.similarity ?? 'soft-WPMI'}`;
+  const d = current.data;
+  $('provenance').textContent = `${d.model.name} (${d.model.weights}; ${d.model.file}, sha256 ${d.model.sha256.slice(0, 12)}…), ` +
+    `layer ${d.layer}; probe set ${d.probe.folder} (${d.probe.n_images} images); concept set ${d.concept_set.name} ` +
+    `(${d.concept_set.n_concepts} concepts); concept matcher: ${d.matcher.method}; ${d.similarity_fn}.`;
   const neuron = params.get('neuron');
   $('neuron').hidden = neuron === null;
   $('layer').hidden = neuron !== null;
@@ -70,51 +110,53 @@ async function show() {
 }
 
 function renderHistogram() {
-  const counts = new Map();
-  for (const n of current.data.neurons) counts.set(n.concept, (counts.get(n.concept) ?? 0) + 1);
-  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 40);
+  const l = current.layer;
+  $('layer-about').textContent = `${l.n_units} neurons, ${l.distinct_concepts} distinct concepts; the 30 most frequent:`;
+  const top = l.histogram.slice(0, 30);
   const max = top[0]?.[1] ?? 1;
   $('histogram').replaceChildren(...top.map(([concept, count]) => {
-    const row = document.createElement('div');
-    row.innerHTML = '<span style="display:inline-block;width:180px"></span><span class="bar" style="display:inline-block;height:10px;background:var(--accent)"></span> <span></span>';
-    row.children[0].textContent = concept;
-    row.children[1].style.width = `${Math.round((300 * count) / max)}px`;
-    row.children[2].textContent = count;
-    return row;
+    const div = document.createElement('div');
+    div.className = 'hist-row';
+    const bar = element('span', '', { className: 'bar' });
+    bar.style.width = `${Math.round((300 * count) / max)}px`;
+    div.append(element('span', concept.split(',')[0], { className: 'hist-label', title: concept }), bar, element('span', ` ${count}`));
+    return div;
   }));
+}
+
+function probeImageUrl(id) {
+  return new URL(`${current.data.probe.folder}/${id}`, config.sharedBase).href;
+}
+
+function thumbnail(img) {
+  const figure = element('figure', '', { className: 'thumb' });
+  const image = element('img', '', { src: probeImageUrl(img.id), alt: img.id, loading: 'lazy' });
+  // The probe images are not part of the site (licence): without them the id and activation still show.
+  image.onerror = () => image.replaceWith(element('span', '(image not served)', { className: 'note' }));
+  figure.append(image, element('figcaption', `${img.id.replace(/\.[^.]+$/, '')} · ${img.activation.toFixed(3)}`));
+  return figure;
 }
 
 function renderNeurons() {
   const q = $('search').value.trim().toLowerCase();
-  const rows = current.data.neurons
-    .filter((n) => !q || String(n.neuron) === q || n.concept.toLowerCase().includes(q))
-    .slice(0, 2000)
-    .map((n) => {
-      const tr = document.createElement('tr');
-      tr.innerHTML = '<td><a></a></td><td></td><td></td>';
-      const a = tr.querySelector('a');
-      a.textContent = n.neuron;
-      a.href = `#table=${encodeURIComponent(current.entry.id)}&neuron=${n.neuron}`;
-      tr.children[1].textContent = n.concept;
-      tr.children[2].textContent = Number(n.similarity).toFixed(4);
-      return tr;
+  const rows = current.data.units
+    .filter((u) => !q || String(u.unit) === q || u.concept.toLowerCase().includes(q))
+    .slice(0, 500)
+    .map((u) => {
+      const link = element('a', String(u.unit), { href: `#table=${encodeURIComponent(current.file)}&neuron=${u.unit}` });
+      return row([link, u.concept, u.similarity.toFixed(3), u.top_images.map((i) => i.id.replace(/\.[^.]+$/, '')).join(', ')]);
     });
   $('neurons').tBodies[0].replaceChildren(...rows);
 }
 
 function renderNeuron(k) {
-  const n = current.data.neurons.find((x) => x.neuron === k);
-  if (!n) return fail(`neuron ${k} is not in this table`);
-  $('neuron-title').textContent = `${current.entry.model} / ${current.entry.layer} / neuron ${k}: ${n.concept}`;
-  const rows = (n.top_concepts ?? [[n.concept, n.similarity]]).map(([c, s]) => {
-    const tr = document.createElement('tr');
-    tr.innerHTML = '<td></td><td></td>';
-    tr.children[0].textContent = c;
-    tr.children[1].textContent = Number(s).toFixed(4);
-    return tr;
-  });
-  $('neuron-concepts').replaceChildren(...rows);
-  $('back').href = `#table=${encodeURIComponent(current.entry.id)}`;
+  const u = current.data.units.find((x) => x.unit === k);
+  if (!u) return fail(`neuron ${k} is not in this table`);
+  $('neuron-title').textContent = `${current.data.model.name} / ${current.data.layer} / neuron ${k}: ${u.concept}`;
+  $('neuron-about').textContent = `soft-WPMI ${u.similarity.toFixed(4)}` + (u.category ? ` · category ${u.category}` : '') +
+    ` · its ${u.top_images.length} most activating probe images (mean activation over the feature map):`;
+  $('neuron-images').replaceChildren(...u.top_images.map(thumbnail));
+  $('back').href = `#table=${encodeURIComponent(current.file)}`;
 }
 
 main();

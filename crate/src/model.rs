@@ -303,6 +303,7 @@ pub fn shared_data_dir() -> PathBuf {
 }
 
 /// Resolves a manifest-relative path; `…/shared/data/rest` honours `$GLASSBOX_SHARED`.
+#[cfg(not(target_arch = "wasm32"))]
 fn resolve_relative(base: &Path, rel: &str) -> PathBuf {
     let rel_path = Path::new(rel);
     if std::env::var_os("GLASSBOX_SHARED").is_some() {

@@ -34,6 +34,30 @@ pub fn heatmap(map: ArrayView2<f32>) -> RgbImage {
     })
 }
 
+/// LIME's superpixel weights as a picture: green where a superpixel supports the class, red where it
+/// speaks against it, brightness |weight| / max |weight|, so the strongest superpixel is fully coloured.
+/// `weights[s]` is superpixel `s`'s weight (0 for superpixels the surrogate did not select).
+pub fn superpixel_weights(segments: ArrayView2<i32>, weights: &[f64]) -> RgbImage {
+    let max = weights.iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
+    let (h, w) = segments.dim();
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let s = segments[[y as usize, x as usize]];
+        let weight = usize::try_from(s)
+            .ok()
+            .and_then(|s| weights.get(s))
+            .copied()
+            .unwrap_or(0.0)
+            * scale;
+        let level = (weight.abs() * 255.0).round() as u8;
+        if weight >= 0.0 {
+            Rgb([0, level, 0])
+        } else {
+            Rgb([level, 0, 0])
+        }
+    })
+}
+
 /// numpy's `np.uint8(255 * v)` for v in [0, 1]: truncation toward zero.
 fn to_u8_truncating(v: f32) -> usize {
     (255.0 * v).clamp(0.0, 255.0) as usize
@@ -95,6 +119,15 @@ pub fn png_rgba(image: &RgbaImage) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    #[test]
+    fn superpixel_weights_colour_support_green_and_opposition_red() {
+        let segments = ndarray::array![[0, 1], [2, 2]];
+        let picture = superpixel_weights(segments.view(), &[0.5, -0.25, 0.0]);
+        assert_eq!(picture.get_pixel(0, 0).0, [0, 255, 0]);
+        assert_eq!(picture.get_pixel(1, 0).0, [128, 0, 0]);
+        assert_eq!(picture.get_pixel(0, 1).0, [0, 0, 0]);
+    }
 
     #[test]
     fn jet_runs_from_dark_blue_through_green_to_dark_red() {

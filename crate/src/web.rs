@@ -13,18 +13,21 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use async_trait::async_trait;
-use js_sys::{Array, Float32Array, Function, Object, Reflect, Uint8ClampedArray};
+use js_sys::{
+    Array, Float32Array, Function, Int32Array, Object, Reflect, Uint8Array, Uint8ClampedArray,
+};
 use ndarray::{Array3, ArrayD, Axis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_time::Instant;
 
 use crate::cam::{self, CamMethod, CamOptions};
 use crate::engine::{self, Engine, EngineKind, Tensor};
-use crate::explain::top_k;
+use crate::explain::{self, top_k};
+use crate::lime::LimeParams;
 use crate::model::{Classifier, Forward, Manifest, Model};
 use crate::preprocess::{self, ImageLimits};
 use crate::progress::Progress;
@@ -229,9 +232,97 @@ impl Inner {
             "class {target} does not exist: the model has {} classes",
             self.classifier.num_classes()
         );
-        let _ = options;
+        if method.eq_ignore_ascii_case("lime") {
+            let options: LimeOptions = if options.is_undefined() || options.is_null() {
+                LimeOptions::default()
+            } else {
+                serde_wasm_bindgen::from_value(options)
+                    .map_err(|e| anyhow!("bad LIME options: {e}"))?
+            };
+            return self.explain_lime(target, &options, progress).await;
+        }
         let method = CamMethod::from_name(method)?;
         self.explain_cam(method, target, progress).await
+    }
+
+    /// LIME through [`explain::explain_lime`], the call `glassbox explain --methods lime` makes.
+    async fn explain_lime(
+        &self,
+        target: usize,
+        options: &LimeOptions,
+        progress: &JsProgress,
+    ) -> Result<JsValue> {
+        let defaults = LimeParams::default();
+        let params = LimeParams {
+            num_samples: options.num_samples.unwrap_or(defaults.num_samples),
+            seed: options.seed.unwrap_or(defaults.seed),
+            batch_size: options
+                .batch_size
+                .unwrap_or(self.classifier.engine.max_batch()),
+            ..defaults
+        };
+        let (view, name) = self.with_image(|p| (p.view.clone(), p.name.clone()))?;
+        let start = Instant::now();
+        let lime = explain::explain_lime(&self.classifier, &view, &params, progress).await?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let local = lime.for_label(target).with_context(|| {
+            format!(
+                "LIME explained the classes {:?} (the top {} of the unperturbed image); class {target} is not \
+                 among them: pick one of those",
+                lime.top_labels, params.top_labels
+            )
+        })?;
+        let weights = lime.dense_weights(target).expect("the class was explained");
+        let mask = lime.mask_for(target).expect("the class was explained");
+        let mut mask_superpixels: Vec<i32> = lime
+            .segments
+            .iter()
+            .zip(&mask)
+            .filter(|(_, &m)| m != 0)
+            .map(|(&s, _)| s)
+            .collect();
+        mask_superpixels.sort_unstable();
+        mask_superpixels.dedup();
+        let heat = rgba(&render::superpixel_weights(lime.segments.view(), &weights));
+        let summary = format!(
+            "{} superpixels, {} samples, seed {}, surrogate R² {:.3}",
+            lime.n_segments, params.num_samples, params.seed, local.score
+        );
+        let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+        let (h, w) = lime.segments.dim();
+        Ok(object(&[
+            ("method", "lime".into()),
+            ("image", name.into()),
+            ("target", target.into()),
+            ("label", self.classifier.label(target).into()),
+            ("summary", summary.into()),
+            ("width", w.into()),
+            ("height", h.into()),
+            (
+                "segments",
+                Int32Array::from(lime.segments.as_slice().expect("standard layout")).into(),
+            ),
+            ("n_segments", lime.n_segments.into()),
+            ("weights", Float32Array::from(weights.as_slice()).into()),
+            ("intercept", local.intercept.into()),
+            ("score", local.score.into()),
+            (
+                "mask",
+                Uint8Array::from(mask.as_slice().expect("standard layout")).into(),
+            ),
+            (
+                "mask_superpixels",
+                Int32Array::from(mask_superpixels.as_slice()).into(),
+            ),
+            (
+                "top_labels",
+                serde_wasm_bindgen::to_value(&lime.top_labels).unwrap_or(JsValue::NULL),
+            ),
+            ("num_samples", params.num_samples.into()),
+            ("seed", params.seed.into()),
+            ("heat_rgba", Uint8ClampedArray::from(heat.as_slice()).into()),
+            ("ms", ms.into()),
+        ]))
     }
 
     async fn explain_cam(
@@ -289,6 +380,14 @@ impl Inner {
             ("ms", ms.into()),
         ]))
     }
+}
+
+/// LIME options the page may set; the rest are the tutorial's ([`LimeParams::default`]).
+#[derive(Debug, Default, Deserialize)]
+struct LimeOptions {
+    num_samples: Option<usize>,
+    seed: Option<u32>,
+    batch_size: Option<usize>,
 }
 
 fn rgba(img: &image::RgbImage) -> Vec<u8> {

@@ -5,15 +5,27 @@
 
 use crate::dissect_common;
 
-use dissect_common::mobilenet_job;
+use dissect_common::committed_job;
 use glassbox::dissect::job::run_job;
 use glassbox::progress::Silent;
+
+/// The committed job runs as written (paths, manifests, matcher) on a few probe images; cheap enough for CI.
+#[test]
+fn committed_job_runs_on_a_few_probe_images() {
+    let mut job = committed_job("mobilenet_v1_0.75_192");
+    job.max_images = Some(8);
+    job.cache_dir = None;
+    job.params.top_k = 4;
+    let run = pollster::block_on(run_job(&job, &Silent)).unwrap();
+    let layers: Vec<_> = run.tables.iter().map(|t| (t.layer.as_str(), t.units.len())).collect();
+    assert_eq!(layers, [("logits", 1001), ("features", 768)]);
+    assert!(run.tables.iter().all(|t| t.probe.n_images == 8 && t.matcher.method.contains("NOT CLIP")));
+}
 
 #[test]
 #[ignore = "1000 probe images through two MobileNets: minutes; run with `cargo test --release --test integration dissect_mobilenet:: -- --ignored`"]
 fn logit_neurons_are_labelled_with_their_own_class() {
-    let cache = std::env::temp_dir().join("glassbox-dissect-mobilenet-cache");
-    let run = pollster::block_on(run_job(&mobilenet_job(None, Some(cache)), &Silent)).unwrap();
+    let run = pollster::block_on(run_job(&committed_job("mobilenet_v1_0.75_192"), &Silent)).unwrap();
     let t = &run.timings;
     println!(
         "{} images: decode {:.1}s, target {:.1}s ({}), matcher {:.1}s ({}), soft_wpmi {:.1}s",

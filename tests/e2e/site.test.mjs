@@ -3,8 +3,9 @@
 // What they check, on the real MobileNet v2 (ImageNet weights) from shared/data:
 //   1. Chromium exposes a WebGPU adapter (SwiftShader here) and the wasm package exists (its size is printed);
 //   2. WebGPU path: the page loads the model through wonnx, classifies a sample image, runs Grad-CAM and
-//      LIME; the CAM read back from the page equals the native CLI's (`glassbox explain`, CPU engine) to
-//      1e-3, and the top-1 class matches; LIME's mask equals the native one for the same seed;
+//      LIME (E2E_LIME_SAMPLES samples); the CAM read back from the page equals the native CLI's
+//      (`glassbox explain`, CPU engine) to 1e-3, the top-1 class matches, and LIME's superpixels and top-5
+//      mask equal the native ones for the same seed;
 //   3. no-WebGPU path (Chromium without --enable-unsafe-webgpu): the page says so, falls back to the CPU
 //      engine (tract in wasm) and gives the same numbers.
 // A screenshot of the page after the explanation is written to $E2E_OUT (default tests/e2e/artifacts/).
@@ -59,16 +60,19 @@ function nativeReference() {
   const out = tempDir('glassbox-native-');
   const image = path.join(sharedDir(), 'data', 'imagenet-samples', SAMPLE);
   const args = ['explain', '--model', path.join(repo, 'models', `${MODEL}.json`), '--engine', 'cpu',
-    '--methods', 'gradcam', '--out', out, image];
+    '--methods', 'gradcam,lime', '--samples', String(LIME.samples), '--seed', String(LIME.seed), '--out', out, image];
   const t0 = Date.now();
   execFileSync(glassboxBin(), args, { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, GLASSBOX_SHARED: path.join(sharedDir(), 'data') } });
   const dir = path.join(out, path.parse(SAMPLE).name);
   const summary = JSON.parse(readFileSync(path.join(dir, 'explanation.json'), 'utf8'));
   const gradcam = readNpy(path.join(dir, 'gradcam.npy'));
+  const lime = { segments: readNpy(path.join(dir, 'lime_segments.npy')), mask: readNpy(path.join(dir, 'lime_mask.npy')) };
+  const inMask = lime.mask.data.reduce((a, b) => a + b, 0);
   console.log(`# native CLI reference: top-1 ${summary.top5[0].label} (#${summary.top5[0].class}), ` +
-    `gradcam ${gradcam.shape.join('x')}, ${Date.now() - t0} ms`);
-  return { summary, gradcam };
+    `gradcam ${gradcam.shape.join('x')}, LIME ${LIME.samples} samples seed ${LIME.seed}: ${inMask} pixels in the mask, ` +
+    `${Date.now() - t0} ms`);
+  return { summary, gradcam, lime };
 }
 
 async function launch({ webgpu }) {
@@ -142,6 +146,19 @@ function checkAgainstNative(tag, { prediction, results }) {
   assert.ok(diff <= CAM_TOLERANCE, `${tag}: Grad-CAM differs from the native CLI by ${diff}`);
   // The map is a real explanation, not a constant: it spans [0, 1] after pytorch-grad-cam's normalisation.
   assert.ok(Math.max(...page.map) > 0.99 && Math.min(...page.map) < 0.01, `${tag}: Grad-CAM map is not normalised`);
+  if (results.lime) checkLime(tag, results.lime);
+}
+
+/** LIME in the page: the same superpixels and, for the same seed, the same top-5 mask as the native CLI. */
+function checkLime(tag, lime) {
+  assert.deepEqual([lime.height, lime.width], native.lime.mask.shape, `${tag}: LIME mask shape`);
+  assert.deepEqual(lime.segments, native.lime.segments.data, `${tag}: LIME superpixels differ from the native CLI`);
+  const differing = lime.mask.reduce((n, v, i) => n + (v !== native.lime.mask.data[i] ? 1 : 0), 0);
+  const inMask = lime.mask.reduce((a, b) => a + b, 0);
+  console.log(`# [${tag}] LIME: ${lime.n_segments} superpixels, mask superpixels [${lime.mask_superpixels}], ` +
+    `${inMask} pixels; ${differing} pixels differ from the native mask`);
+  assert.ok(inMask > 0, `${tag}: the LIME mask is empty`);
+  assert.equal(differing, 0, `${tag}: the LIME mask differs from the native CLI's in ${differing} pixels`);
 }
 
 before(async () => {
@@ -178,10 +195,10 @@ test('Chromium exposes a WebGPU adapter', async () => {
   }
 });
 
-test('WebGPU: classification and Grad-CAM equal the native CLI', { timeout: 900_000 }, async () => {
+test('WebGPU: classification, Grad-CAM and LIME equal the native CLI', { timeout: 900_000 }, async () => {
   const context = await launch({ webgpu: true });
   try {
-    const run = await explainInPage(context, 'webgpu', ['gradcam'], 'webgpu');
+    const run = await explainInPage(context, 'webgpu', ['gradcam', 'lime'], 'webgpu');
     assert.equal(run.model.kind, 'webgpu');
     assert.match(run.model.engine, /wonnx|webgpu/i);
     checkAgainstNative('webgpu', run);
@@ -196,7 +213,7 @@ test('WebGPU: classification and Grad-CAM equal the native CLI', { timeout: 900_
 test('no WebGPU: the page says so and the CPU fallback gives the same numbers', { timeout: 900_000 }, async () => {
   const context = await launch({ webgpu: false });
   try {
-    const run = await explainInPage(context, 'auto', ['gradcam'], 'cpu-fallback');
+    const run = await explainInPage(context, 'auto', ['gradcam', 'lime'], 'cpu-fallback');
     assert.equal(run.model.kind, 'cpu');
     const warning = await run.page.textContent('#gpu-warning');
     assert.match(warning, /WebGPU/);

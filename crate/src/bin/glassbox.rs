@@ -328,7 +328,7 @@ fn write_explanation(
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-// ---- `glassbox report` (owner: compare helper) ----
+// ---- `glassbox report` ----
 
 #[derive(Args)]
 struct ReportArgs {
@@ -402,8 +402,8 @@ async fn report_command(args: ReportArgs) -> Result<()> {
 
 #[derive(Args)]
 struct DissectArgs {
-    /// Dissection jobs (JSON `DissectJob`: target model and layers, probe folder, concept set, matcher),
-    /// e.g. precomputed/dissect/job_mobilenet_300.json.
+    /// Dissection jobs (JSON `DissectJob`: target model and layers, probe folder, concept set, matcher;
+    /// relative paths are relative to the job file), e.g. precomputed/dissect/jobs/*.json.
     #[arg(long = "job", required = true)]
     jobs: Vec<PathBuf>,
     /// Where the per-layer tables and summary.json go.
@@ -419,10 +419,7 @@ async fn dissect_command(args: DissectArgs) -> Result<()> {
     let bars = Bars::new();
     let mut tables = Vec::new();
     for path in &args.jobs {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the job {}", path.display()))?;
-        let mut job: DissectJob = serde_json::from_str(&text)
-            .with_context(|| format!("the job {} is not a valid DissectJob", path.display()))?;
+        let mut job = DissectJob::from_file(path)?;
         if args.no_cache {
             job.cache_dir = None;
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::cache::MatrixCache;
 use super::matcher::{ClassifierMatcher, ClipMatcher, ConceptMatcher};
 use super::probe::ProbeSet;
-use super::tables::{DissectionTable, ModelRecord};
+use super::tables::{table_stem, DissectionTable, ModelRecord};
 use super::tokenizer::ClipTokenizer;
 use super::wpmi::SoftWpmiParams;
 use super::{dissect, sha256_hex, ConceptSet, DissectOptions, DissectionRun, TargetModel};
@@ -90,6 +90,43 @@ struct ManifestView {
     #[serde(default)]
     sha256: Option<String>,
     preprocessing: Preprocessing,
+}
+
+impl DissectJob {
+    /// Reads a job file; relative paths in it are relative to the file's folder, so committed jobs
+    /// (`precomputed/dissect/jobs/`) work from any working directory and on any machine.
+    pub fn from_file(path: &Path) -> Result<DissectJob> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the dissection job {}", path.display()))?;
+        let mut job: DissectJob = serde_json::from_str(&text)
+            .with_context(|| format!("the job {} is not a valid DissectJob", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut job.target.path);
+        match &mut job.matcher {
+            MatcherSpec::Clip {
+                image_onnx,
+                text_onnx,
+                bpe_vocab,
+                ..
+            } => {
+                resolve(image_onnx);
+                resolve(text_onnx);
+                resolve(bpe_vocab);
+            }
+            MatcherSpec::Classifier { path, .. } => resolve(path),
+        }
+        resolve(&mut job.probe_dir);
+        resolve(&mut job.concept_set);
+        if let Some(cache) = &mut job.cache_dir {
+            resolve(cache);
+        }
+        Ok(job)
+    }
 }
 
 /// ONNX bytes and preprocessing from a manifest (`.json`, ONNX path relative to it, sha256 checked when given), or
@@ -252,7 +289,7 @@ pub fn write_tables(tables: &[DissectionTable], dir: &Path) -> Result<Vec<PathBu
     tables
         .iter()
         .map(|t| {
-            let stem = format!("{}_{}", t.model.name, t.layer).replace(['/', ' ', ':'], "_");
+            let stem = table_stem(&t.model.name, &t.layer);
             t.write(dir, &stem)?;
             Ok(dir.join(format!("{stem}.json")))
         })

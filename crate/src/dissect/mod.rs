@@ -96,6 +96,7 @@ impl ConceptSet {
         Self::from_text(name, &text)
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn record(&self) -> ConceptSetRecord {
         ConceptSetRecord {
             name: self.name.clone(),

@@ -127,9 +127,16 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The file stem of a model/layer table: `<dir>/<stem>.{json,csv}` (the site finds tables by it).
+pub fn table_stem(model: &str, layer: &str) -> String {
+    format!("{model}_{layer}").replace(['/', ' ', ':'], "_")
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerSummary {
     pub layer: String,
+    /// The table's JSON file, next to the summary.
+    pub table: String,
     pub n_units: usize,
     pub distinct_concepts: usize,
     /// Concept → number of units, most frequent first.
@@ -197,6 +204,7 @@ pub fn summarize(tables: &[DissectionTable]) -> Summary {
                 histogram.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 LayerSummary {
                     layer: t.layer.clone(),
+                    table: format!("{}.json", table_stem(&t.model.name, &t.layer)),
                     n_units: t.units.len(),
                     distinct_concepts: histogram.len(),
                     histogram,

@@ -23,7 +23,7 @@ use crate::engine::{Engine, Tensor};
 use crate::progress::{check_cancelled, Progress};
 use anyhow::{ensure, Context, Result};
 use async_trait::async_trait;
-use ndarray::{Array1, Array2, Array3, Array4, ArrayView3, ArrayView4, Axis};
+use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis};
 use web_time::Instant;
 
 pub use mask::{boundaries, image_and_mask, mark_boundaries_rgba, MaskOptions};
@@ -193,6 +193,8 @@ pub struct LimeExplanation {
     /// 1 on the `mask_features` superpixels with the largest positive weights for the top label.
     #[serde(skip)]
     pub top_mask: Array2<u8>,
+    /// Superpixels in each headline mask (`LimeParams::mask_features`).
+    pub mask_features: usize,
     pub timing: LimeTiming,
 }
 
@@ -210,6 +212,17 @@ impl LimeExplanation {
             w[f] = v;
         }
         Some(w)
+    }
+
+    /// The headline mask of any explained label (1 on its `mask_features` strongest positive superpixels);
+    /// `top_mask` is this for the top label.
+    pub fn mask_for(&self, label: usize) -> Option<Array2<u8>> {
+        let explanation = self.for_label(label)?;
+        Some(positive_mask(
+            self.segments.view(),
+            explanation,
+            self.mask_features,
+        ))
     }
 
     /// The tutorial's picture: the view with the top label's mask outlined in yellow, RGBA u8.
@@ -353,16 +366,7 @@ pub async fn explain_with_segments(
             params.feature_selection,
         ));
     }
-    let mask_options = MaskOptions {
-        num_features: params.mask_features,
-        ..Default::default()
-    };
-    let (_, mask) = image_and_mask(
-        image.view(),
-        segments.view(),
-        &explanations[0],
-        &mask_options,
-    )?;
+    let top_mask = positive_mask(segments.view(), &explanations[0], params.mask_features);
     timing.regression_ms += ms_since(t);
 
     Ok(LimeExplanation {
@@ -371,9 +375,30 @@ pub async fn explain_with_segments(
         top_labels,
         probabilities: probabilities.row(0).to_vec(),
         explanations,
-        top_mask: mask.mapv(|v| v.max(0) as u8),
+        top_mask,
+        mask_features: params.mask_features,
         timing,
     })
+}
+
+/// `get_image_and_mask(label, positive_only=True, num_features, hide_rest=False)`'s mask as 0/1.
+fn positive_mask(
+    segments: ArrayView2<i32>,
+    explanation: &LocalExplanation,
+    num_features: usize,
+) -> Array2<u8> {
+    let options = MaskOptions {
+        num_features,
+        ..Default::default()
+    };
+    let (_, mask) = image_and_mask(
+        Array3::<u8>::zeros((segments.nrows(), segments.ncols(), 3)).view(),
+        segments,
+        explanation,
+        &options,
+    )
+    .expect("positive_only alone is a valid mask request");
+    mask.mapv(|v| v.max(0) as u8)
 }
 
 /// `np.argsort(p)[-k:][::-1]`: the k largest, largest first; equal values: the later index first,

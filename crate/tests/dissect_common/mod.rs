@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use glassbox::dissect::job::{DissectJob, MatcherSpec, TargetSpec};
-use glassbox::dissect::wpmi::SoftWpmiParams;
-use glassbox::model::Preprocessing;
+use glassbox::dissect::job::DissectJob;
 
 use crate::support;
 
@@ -22,43 +20,11 @@ pub fn require(path: PathBuf) -> PathBuf {
     path
 }
 
-fn tf_slim(size: u32) -> Preprocessing {
-    Preprocessing::CentralCrop {
-        central_fraction: 0.875,
-        size,
-        offset: 128.0,
-        scale: 1.0 / 128.0,
-    }
-}
-
-/// The job the precomputed tables come from (`cargo run --example precompute_dissect`).
-pub fn mobilenet_job(
-    max_images: Option<usize>,
-    cache_dir: Option<std::path::PathBuf>,
-) -> DissectJob {
-    let models = require(support::data_dir().join("models/mobilenet_onnx"));
-    DissectJob {
-        target: TargetSpec {
-            name: "mobilenet_v1_0.75_192".into(),
-            path: models.join("mobilenet_v1_0.75_192_b8.onnx"),
-            preprocessing: Some(tf_slim(192)),
-            weights: "pretrained ImageNet (TF-slim MobileNet v1 0.75 192, dequantized float)"
-                .into(),
-            layers: vec!["logits".into(), "features".into()],
-        },
-        matcher: MatcherSpec::Classifier {
-            name: "mobilenet_v2_1.0_224 (classifier as concept matcher, not CLIP)".into(),
-            path: models.join("mobilenet_v2_1.0_224_b8.onnx"),
-            preprocessing: Some(tf_slim(224)),
-            logits_output: "logits".into(),
-            class_offset: 1,
-        },
-        probe_dir: require(support::data_dir().join("imagenet-probe-1000")),
-        max_images,
-        concept_set: require(support::data_dir().join("concepts/imagenet_labels.txt")),
-        params: SoftWpmiParams::default(),
-        top_images: 5,
-        cache_dir,
-        batch: None,
-    }
+/// A committed job of `precomputed/dissect/jobs/` (relative paths resolved), with its cache in a temp folder.
+pub fn committed_job(name: &str) -> DissectJob {
+    let path = support::repo_dir().join(format!("precomputed/dissect/jobs/{name}.json"));
+    let mut job = DissectJob::from_file(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    require(job.probe_dir.clone());
+    job.cache_dir = Some(std::env::temp_dir().join(format!("glassbox-dissect-cache-{name}")));
+    job
 }
