@@ -7,6 +7,7 @@ mod support;
 
 mod bad_input;
 mod cam_reference;
+mod cli;
 mod compare_real_model;
 mod compare_reference;
 mod dissect_clip_preprocess;

@@ -203,19 +203,27 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
         let lime = if with_lime {
             let seeds: Vec<u32> = (0..args.seeds).map(|i| args.seed + i).collect();
             let started = web_time::Instant::now();
-            let (mut runs, stability) = explain::lime_stability(
-                &classifier,
-                &explanation.view,
-                &lime_params,
-                &seeds,
-                &bars,
-            )
-            .await?;
-            let seconds = started.elapsed().as_secs_f64() / seeds.len() as f64;
+            // One seed is plain LIME; several also measure how stable its answer is.
+            let (explanation, stability) = if seeds.len() == 1 {
+                let lime =
+                    explain::explain_lime(&classifier, &explanation.view, &lime_params, &bars)
+                        .await?;
+                (lime, None)
+            } else {
+                let (mut runs, stability) = explain::lime_stability(
+                    &classifier,
+                    &explanation.view,
+                    &lime_params,
+                    &seeds,
+                    &bars,
+                )
+                .await?;
+                (runs.swap_remove(0), Some(stability))
+            };
             Some(LimeOutput {
-                explanation: runs.swap_remove(0),
-                stability: (seeds.len() > 1).then_some(stability),
-                seconds,
+                explanation,
+                stability,
+                seconds: started.elapsed().as_secs_f64() / seeds.len() as f64,
             })
         } else {
             None
@@ -288,16 +296,22 @@ fn write_explanation(
             &dir.join("lime_segments.npy"),
             &lime_explanation.segments.view().into_dyn(),
         )?;
-        npy::write(
-            &dir.join("lime_mask.npy"),
-            &lime_explanation.top_mask.view().into_dyn(),
-        )?;
+        let target = explanation.target.class;
+        let mask = lime_explanation.mask_for(target).with_context(|| {
+            format!(
+                "LIME explains the top {} classes of the unperturbed image, {:?}; the target class {target} \
+                 is not among them: choose one of those with --target",
+                lime_explanation.top_labels.len(),
+                lime_explanation.top_labels
+            )
+        })?;
+        npy::write(&dir.join("lime_mask.npy"), &mask.view().into_dyn())?;
         let view = glassbox::lime::rgb_array(&explanation.view);
         let (h, w, _) = view.dim();
         let rgba = image::RgbaImage::from_raw(
             w as u32,
             h as u32,
-            lime_explanation.mask_overlay_rgba(view.view()),
+            glassbox::lime::mark_boundaries_rgba(view.view(), mask.mapv(i32::from).view()),
         )
         .context("LIME overlay has the wrong size")?;
         let png = dir.join("lime.png");

@@ -224,16 +224,6 @@ impl LimeExplanation {
             self.mask_features,
         ))
     }
-
-    /// The tutorial's picture: the view with the top label's mask outlined in yellow, RGBA u8.
-    pub fn mask_overlay_rgba(&self, view: ArrayView3<u8>) -> Vec<u8> {
-        mark_boundaries_rgba(view, self.top_mask.mapv(|v| v as i32).view())
-    }
-
-    /// The view with the superpixel boundaries in yellow, RGBA u8.
-    pub fn segments_overlay_rgba(&self, view: ArrayView3<u8>) -> Vec<u8> {
-        mark_boundaries_rgba(view, self.segments.view())
-    }
 }
 
 /// Converts an `image::RgbImage` into the H×W×3 array LIME works on.
