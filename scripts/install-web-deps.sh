@@ -71,7 +71,7 @@ if [ -z "$bindgen_version" ]; then
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
     echo "install-web-deps: cargo install wasm-bindgen-cli $bindgen_version"
-    cargo install wasm-bindgen-cli --version "=$bindgen_version"
+    cargo install --locked wasm-bindgen-cli --version "=$bindgen_version"
 fi
 
 # e2e test driver (playwright-core only: it never downloads a browser).

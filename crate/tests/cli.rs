@@ -49,7 +49,10 @@ fn explain_writes_cams_and_lime_equal_to_the_library() {
     }
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("explanation.json")).unwrap()).unwrap();
-    assert_eq!(summary["target"]["class"], 2, "goldfish is class 2 of the 1001");
+    assert_eq!(
+        summary["target"]["class"], 2,
+        "goldfish is class 2 of the 1001"
+    );
     let stability = &summary["methods"]["lime"]["stability"];
     assert_eq!(stability["seeds"], serde_json::json!([3, 4]));
     let iou = stability["mean_pairwise_iou"].as_f64().unwrap();
@@ -75,7 +78,8 @@ fn explain_writes_cams_and_lime_equal_to_the_library() {
         batch_size: 8,
         ..LimeParams::default()
     };
-    let lime = pollster::block_on(explain::explain_lime(&classifier, &view, &params, &Silent)).unwrap();
+    let lime =
+        pollster::block_on(explain::explain_lime(&classifier, &view, &params, &Silent)).unwrap();
     let mask: Array2<u8> = glassbox::npy::read::<u8>(&dir.join("lime_mask.npy"))
         .unwrap()
         .into_dimensionality()
@@ -95,7 +99,11 @@ fn explain_writes_cams_and_lime_equal_to_the_library() {
     }
     assert!(!chosen.is_empty() && chosen.len() <= 5, "{chosen:?}");
     for (&s, &m) in segments.iter().zip(&mask) {
-        assert_eq!(m == 1, chosen.contains(&s), "superpixel {s} is split by the mask");
+        assert_eq!(
+            m == 1,
+            chosen.contains(&s),
+            "superpixel {s} is split by the mask"
+        );
     }
     std::fs::remove_dir_all(&out).ok();
 }
@@ -107,6 +115,9 @@ fn lime_for_a_class_it_did_not_explain_is_a_clear_error() {
     let run = explain_cli(&out, &["--target", "700"]);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("--target") && stderr.contains("700"), "{stderr}");
+    assert!(
+        stderr.contains("--target") && stderr.contains("700"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&out).ok();
 }

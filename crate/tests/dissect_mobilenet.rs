@@ -17,15 +17,23 @@ fn committed_job_runs_on_a_few_probe_images() {
     job.cache_dir = None;
     job.params.top_k = 4;
     let run = pollster::block_on(run_job(&job, &Silent)).unwrap();
-    let layers: Vec<_> = run.tables.iter().map(|t| (t.layer.as_str(), t.units.len())).collect();
+    let layers: Vec<_> = run
+        .tables
+        .iter()
+        .map(|t| (t.layer.as_str(), t.units.len()))
+        .collect();
     assert_eq!(layers, [("logits", 1001), ("features", 768)]);
-    assert!(run.tables.iter().all(|t| t.probe.n_images == 8 && t.matcher.method.contains("NOT CLIP")));
+    assert!(run
+        .tables
+        .iter()
+        .all(|t| t.probe.n_images == 8 && t.matcher.method.contains("NOT CLIP")));
 }
 
 #[test]
 #[ignore = "1000 probe images through two MobileNets: minutes; run with `cargo test --release --test integration dissect_mobilenet:: -- --ignored`"]
 fn logit_neurons_are_labelled_with_their_own_class() {
-    let run = pollster::block_on(run_job(&committed_job("mobilenet_v1_0.75_192"), &Silent)).unwrap();
+    let run =
+        pollster::block_on(run_job(&committed_job("mobilenet_v1_0.75_192"), &Silent)).unwrap();
     let t = &run.timings;
     println!(
         "{} images: decode {:.1}s, target {:.1}s ({}), matcher {:.1}s ({}), soft_wpmi {:.1}s",

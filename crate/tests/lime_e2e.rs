@@ -79,10 +79,10 @@ fn lime_masks_agree_with_the_lime_package() {
         let k = runs.len();
         let between = |a: &[Array2<u8>], b: &[Array2<u8>], same_seed: bool| -> Vec<f64> {
             let mut v = vec![];
-            for i in 0..k {
-                for j in 0..k {
+            for (i, mask_a) in a.iter().enumerate().take(k) {
+                for (j, mask_b) in b.iter().enumerate().take(k) {
                     if (i == j) == same_seed {
-                        v.push(lime::mask_iou(&a[i], &b[j]));
+                        v.push(lime::mask_iou(mask_a, mask_b));
                     }
                 }
             }

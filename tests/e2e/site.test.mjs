@@ -226,3 +226,32 @@ test('no WebGPU: the page says so and the CPU fallback gives the same numbers', 
     await context.close();
   }
 });
+
+test('dissection pages show the committed tables, a histogram and a neuron with its top probe images', { timeout: 120_000 }, async () => {
+  const summary = JSON.parse(readFileSync(path.join(repo, 'precomputed', 'dissect', 'summary.json'), 'utf8'));
+  const layer = summary.models[0].layers.find((l) => l.layer === 'features') ?? summary.models[0].layers[0];
+  const context = await launch({ webgpu: false });
+  try {
+    const page = await context.newPage();
+    watch(page, 'dissect');
+    await page.goto(`${site.url}dissect.html#table=${encodeURIComponent(layer.table)}`);
+    await page.waitForSelector('#histogram .hist-row', { timeout: 60_000 });
+    const options = await page.$$eval('#table option', (o) => o.length);
+    assert.equal(options, summary.models.reduce((n, m) => n + m.layers.length, 0), 'one entry per model/layer table');
+    const firstBar = await page.textContent('#histogram .hist-row');
+    assert.ok(firstBar.includes(String(layer.histogram[0][1])), `histogram starts with ${layer.histogram[0]}: ${firstBar}`);
+    assert.match(await page.textContent('#provenance'), /NOT CLIP|CLIP/);
+    const rows = await page.$$eval('#neurons tbody tr', (r) => r.length);
+    assert.equal(rows, Math.min(500, layer.n_units));
+    await page.click('#neurons tbody tr:first-child a');
+    await page.waitForSelector('#neuron-images .thumb img', { timeout: 30_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('#neuron-images img')].every((i) => i.complete && i.naturalWidth > 0),
+      null, { timeout: 30_000 });
+    const shown = await page.$$eval('#neuron-images img', (imgs) => imgs.length);
+    console.log(`# [dissect] ${options} tables; ${layer.table}: ${rows} neurons listed; first neuron shows ${shown} probe images`);
+    assert.ok(shown >= 1);
+    await page.screenshot({ path: path.join(outDir, 'dissect-neuron.png'), fullPage: true });
+  } finally {
+    await context.close();
+  }
+});

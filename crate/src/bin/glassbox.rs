@@ -190,7 +190,10 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
     let lime_params = LimeParams {
         num_samples: args.samples,
         seed: args.seed,
-        batch_size: args.model.batch.unwrap_or(LimeParams::default().batch_size),
+        batch_size: args
+            .model
+            .batch
+            .unwrap_or_else(|| classifier.engine.max_batch()),
         ..LimeParams::default()
     };
     let limits = image_limits(&args.model);
@@ -356,10 +359,10 @@ struct ReportArgs {
     #[arg(long)]
     shared: Option<PathBuf>,
     /// Folder of the dissection tables (D1).
-    #[arg(long, default_value = "precomputed")]
-    precomputed: PathBuf,
+    #[arg(long, default_value = "precomputed/dissect")]
+    dissect: PathBuf,
     /// Output folder (Markdown, fig/, results.json).
-    #[arg(long, default_value = "report")]
+    #[arg(long, default_value = "precomputed/report")]
     out: PathBuf,
     /// LIME perturbation samples per image.
     #[arg(long, default_value_t = 1000)]
@@ -393,7 +396,7 @@ async fn report_command(args: ReportArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(glassbox::model::shared_data_dir);
     let mut config =
-        glassbox::report::ReportConfig::standard(args.model, shared, args.precomputed, args.out)?;
+        glassbox::report::ReportConfig::standard(args.model, shared, args.dissect, args.out)?;
     config.engine = args.engine.into();
     config.lime.num_samples = args.lime_samples;
     config.causal.step = args.causal_step;
@@ -551,7 +554,10 @@ async fn bench_command(args: BenchArgs) -> Result<()> {
     if args.lime_samples > 0 {
         let params = LimeParams {
             num_samples: args.lime_samples,
-            batch_size: args.model.batch.unwrap_or(LimeParams::default().batch_size),
+            batch_size: args
+                .model
+                .batch
+                .unwrap_or_else(|| classifier.engine.max_batch()),
             ..LimeParams::default()
         };
         let (view, _) = classifier.prepare(&image);

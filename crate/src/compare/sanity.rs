@@ -124,7 +124,7 @@ pub fn tensor_values(tensor: &TensorProto) -> Result<Vec<f32>> {
     );
     if !tensor.raw_data.is_empty() {
         ensure!(
-            tensor.raw_data.len() % 4 == 0,
+            tensor.raw_data.len().is_multiple_of(4),
             "initializer {} has a raw_data length not a multiple of 4",
             tensor.name
         );

@@ -1,15 +1,19 @@
-//! D1: the dissection findings, read from the CSV tables that `glassbox dissect` leaves in `precomputed/`.
+//! D1: the dissection findings, from the tables `glassbox dissect` writes (`precomputed/dissect/*.json`).
 //!
-//! The tables are read generically (header + rows), so the report follows whatever columns the dissection
-//! writes: each table is shown (first rows), and every numeric column whose name mentions a similarity or
-//! score gets a histogram. When there are no tables the section says so instead of inventing findings.
+//! Everything is recomputed from the tables themselves (through [`summarize`]), so the section always
+//! describes exactly the tables it read, with their provenance: which model and weights, which concept
+//! matcher (CLIP or a stand-in), which probe set. When there are no tables the section says so instead of
+//! inventing findings.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use image::RgbImage;
 
 use super::chart::{self, Series};
 use super::markdown::Table;
+use crate::dissect::tables::{summarize, table_stem, DissectionTable};
+use crate::preprocess::{self, ImageLimits};
 
 /// The D1 section and a short summary for `results.md`.
 pub struct Section {
@@ -18,94 +22,68 @@ pub struct Section {
     pub figures: Vec<PathBuf>,
 }
 
-/// One CSV table.
-pub struct Csv {
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-}
+/// Concepts shown per layer in the histogram figure.
+const HISTOGRAM_CONCEPTS: usize = 15;
+/// Neurons whose top images are shown per layer (one per most frequent concept).
+const EXAMPLE_NEURONS: usize = 4;
+const THUMBNAIL: u32 = 96;
 
-/// Parses CSV with RFC 4180 quoting (quoted fields may hold commas, doubled quotes and newlines).
-pub fn parse_csv(text: &str) -> Csv {
-    let mut records: Vec<Vec<String>> = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, _) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, '\r') => {}
-            (false, _) => field.push(c),
-        }
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    let mut it = records
-        .into_iter()
-        .filter(|r| !(r.len() == 1 && r[0].is_empty()));
-    let header = it.next().unwrap_or_default();
-    Csv {
-        header,
-        rows: it.collect(),
-    }
-}
-
-/// Counts of `values` in `bins` equal bins over [min, max].
-pub fn histogram(values: &[f64], bins: usize) -> (f64, f64, Vec<usize>) {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut counts = vec![0; bins.max(1)];
-    if values.is_empty() {
-        return (0.0, 0.0, counts);
-    }
-    let width = if hi > lo {
-        (hi - lo) / bins as f64
-    } else {
-        1.0
-    };
-    for &v in values {
-        let b = (((v - lo) / width) as usize).min(bins - 1);
-        counts[b] += 1;
-    }
-    (lo, hi, counts)
-}
-
-fn is_score_column(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["sim", "score", "wpmi", "iou", "similarity"]
-        .iter()
-        .any(|k| n.contains(k))
-}
-
-/// Builds D1 from the tables in `precomputed` (sorted by file name), drawing histograms into `fig_dir`.
-pub fn section(precomputed: &Path, fig_dir: &Path) -> Result<Section> {
-    let mut tables: Vec<PathBuf> = match std::fs::read_dir(precomputed) {
-        Ok(dir) => dir
+/// Every dissection table (`*.json` except `summary.json`) in `dir`, sorted by file name.
+pub fn read_tables(dir: &Path) -> Result<Vec<DissectionTable>> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    && p.file_name().is_some_and(|n| n != "summary.json")
+            })
             .collect(),
         Err(_) => Vec::new(),
     };
-    tables.sort();
-    let mut md = String::from("# D1: Dissection findings (CLIP-Dissect)\n\n");
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a dissection table", path.display()))
+        })
+        .collect()
+}
+
+/// Units of a final (logit) layer labelled with their own class: unit `k` is class `k − offset`, where the
+/// offset is the number of extra leading logits (1 for TF-slim's background class). `None` when the layer
+/// is not a logit layer over the concept set.
+pub fn own_class_units(table: &DissectionTable) -> Option<usize> {
+    let offset = table
+        .units
+        .len()
+        .checked_sub(table.concept_set.n_concepts)?;
+    (table.layer == "logits" && offset <= 1).then(|| {
+        table
+            .units
+            .iter()
+            .filter(|u| u.concept_index + offset == u.unit)
+            .count()
+    })
+}
+
+/// The first name of a WordNet-style label ("tabby, tabby cat" → "tabby").
+fn short(concept: &str) -> &str {
+    concept.split(',').next().unwrap_or(concept).trim()
+}
+
+/// Builds D1 from the tables in `dissect_dir`, drawing figures into `fig_dir`; top images are read from
+/// `shared_data/<probe folder>/` when present.
+pub fn section(dissect_dir: &Path, shared_data: &Path, fig_dir: &Path) -> Result<Section> {
+    let tables = read_tables(dissect_dir)?;
+    let mut md = String::from("# D1: Dissection findings (CLIP-Dissect, soft-WPMI)\n\n");
     if tables.is_empty() {
         let note = format!(
-            "No dissection tables (`*.csv`) were found in `{}` when this report ran, so this run has no D1 findings. \
-             Run `glassbox dissect` (which writes them there) and then `glassbox report` again.",
-            precomputed.display()
+            "No dissection tables were found in `{}` when this report ran, so this run has no D1 findings. \
+             Run `glassbox dissect --job …` (which writes them there) and then `glassbox report` again.",
+            dissect_dir.display()
         );
         md.push_str(&note);
         md.push('\n');
@@ -115,110 +93,309 @@ pub fn section(precomputed: &Path, fig_dir: &Path) -> Result<Section> {
             figures: Vec::new(),
         });
     }
+    let summary = summarize(&tables);
     let mut figures = Vec::new();
-    let mut summary = Vec::new();
-    for path in &tables {
-        let name = path
-            .file_stem()
-            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let csv = parse_csv(&text);
+
+    md.push_str("## What made these tables\n\n");
+    let mut t = Table::new(&[
+        "model",
+        "weights",
+        "layer",
+        "units",
+        "probe images",
+        "concept set",
+        "concept matcher",
+    ]);
+    for table in &tables {
+        t.row(vec![
+            format!("`{}`", table.model.name),
+            table.model.weights.clone(),
+            format!("`{}`", table.layer),
+            table.units.len().to_string(),
+            format!("{} (`{}`)", table.probe.n_images, table.probe.folder),
+            format!(
+                "`{}` ({})",
+                table.concept_set.name, table.concept_set.n_concepts
+            ),
+            table.matcher.model.clone(),
+        ]);
+    }
+    md.push_str(&t.render());
+    if tables.iter().any(|t| t.matcher.kind != "clip") {
+        md.push_str(
+            "\n**Not CLIP.** Tables whose matcher is a classifier use its class probabilities as \
+             P(concept | image), concepts = its class names: the CLIP-Dissect pipeline with a stand-in for \
+             CLIP, because CLIP weights cannot be had where these were made. They are not ResNet18 + CLIP \
+             results.\n",
+        );
+    }
+
+    md.push_str("\n## Which concepts the neurons learn\n\n");
+    let mut headline = Vec::new();
+    for table in &tables {
+        let layer = summary
+            .models
+            .iter()
+            .find(|m| m.model.name == table.model.name)
+            .and_then(|m| m.layers.iter().find(|l| l.layer == table.layer))
+            .expect("summarize covers every table");
         md.push_str(&format!(
-            "## `{}` ({} rows)\n\n",
-            path.file_name().unwrap_or_default().to_string_lossy(),
-            csv.rows.len()
+            "### `{}` / `{}`: {} units, {} distinct concepts\n\n",
+            table.model.name, table.layer, layer.n_units, layer.distinct_concepts
         ));
-        summary.push(format!("`{name}`: {} rows", csv.rows.len()));
-        let mut t = Table::new(&csv.header);
-        for r in csv.rows.iter().take(20) {
-            t.row(r.clone());
+        if let Some(own) = own_class_units(table) {
+            md.push_str(&format!(
+                "CLIP-Dissect's final-layer check: **{own} of {} logit units ({:.1}%) are labelled with their own \
+                 class** (chance: {:.2}%).\n\n",
+                table.concept_set.n_concepts,
+                100.0 * own as f64 / table.concept_set.n_concepts as f64,
+                100.0 / table.concept_set.n_concepts as f64,
+            ));
+            headline.push(format!(
+                "`{}` logits: {own}/{} own class",
+                table.model.name, table.concept_set.n_concepts
+            ));
         }
-        md.push_str(&t.render());
-        if csv.rows.len() > 20 {
-            md.push_str(&format!("\n(first 20 of {} rows)\n", csv.rows.len()));
-        }
-        for (k, column) in csv.header.iter().enumerate() {
-            if !is_score_column(column) {
-                continue;
-            }
-            let values: Vec<f64> = csv
-                .rows
-                .iter()
-                .filter_map(|r| r.get(k)?.trim().parse::<f64>().ok())
-                .collect();
-            if values.len() < 2 {
-                continue;
-            }
-            let (lo, hi, counts) = histogram(&values, 20);
-            let groups: Vec<String> = (0..counts.len())
-                .map(|b| format!("{:.2}", lo + (hi - lo) * b as f64 / counts.len() as f64))
-                .collect();
-            let top = *counts.iter().max().unwrap_or(&1) as f64;
-            let series = [Series {
-                name: column.clone(),
-                points: counts
+        let top: Vec<&(String, usize)> = layer.histogram.iter().take(HISTOGRAM_CONCEPTS).collect();
+        let covered: usize = top.iter().map(|(_, n)| n).sum();
+        md.push_str(&format!(
+            "The {} most frequent concepts label {covered} of the {} units ({:.0}%): {}.\n\n",
+            top.len(),
+            layer.n_units,
+            100.0 * covered as f64 / layer.n_units.max(1) as f64,
+            top.iter()
+                .take(8)
+                .map(|(c, n)| format!("{} ({n})", short(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let stem = table_stem(&table.model.name, &table.layer);
+        let groups: Vec<String> = top.iter().map(|(c, _)| short(c).to_string()).collect();
+        let max = top.first().map_or(1, |(_, n)| *n) as f64;
+        let img = chart::bar_chart(
+            &format!(
+                "{} / {}: units per concept (top {})",
+                table.model.name,
+                table.layer,
+                top.len()
+            ),
+            "units",
+            &groups,
+            (0.0, max * 1.15),
+            &[Series {
+                name: "units".into(),
+                points: top
                     .iter()
                     .enumerate()
-                    .map(|(b, &c)| (b as f64, c as f64))
+                    .map(|(i, (_, n))| (i as f64, *n as f64))
                     .collect(),
-            }];
-            let img = chart::bar_chart(
-                &format!("{name}: histogram of {column} (n={})", values.len()),
-                "count",
-                &groups,
-                (0.0, top * 1.1),
-                &series,
-            );
-            let fig = fig_dir.join(format!("d1_{name}_{column}.png").replace(' ', "_"));
-            std::fs::write(&fig, crate::render::png_rgb(&img)?)
-                .with_context(|| format!("cannot write {}", fig.display()))?;
+            }],
+        );
+        let fig = save(&img, fig_dir, &format!("d1_{stem}_concepts.png"))?;
+        md.push_str(&format!("![{stem} concepts](fig/{fig})\n\n"));
+        figures.push(fig_dir.join(&fig));
+
+        if let Some(fig) = top_images_figure(table, &layer.histogram, shared_data, fig_dir, &stem)?
+        {
             md.push_str(&format!(
-                "\n![{column}](fig/{})\n",
-                fig.file_name().unwrap_or_default().to_string_lossy()
+                "The most activating probe images of the best-matching unit of each of the {EXAMPLE_NEURONS} most \
+                 frequent concepts:\n\n![{stem} top images](fig/{fig})\n\n"
             ));
-            let mean = values.iter().sum::<f64>() / values.len() as f64;
-            md.push_str(&format!(
-                "\n`{column}`: n = {}, min {lo:.4}, mean {mean:.4}, max {hi:.4}.\n",
-                values.len()
-            ));
-            figures.push(fig);
+            figures.push(fig_dir.join(&fig));
         }
-        md.push('\n');
+    }
+
+    md.push_str("## Comparing the models\n\n");
+    let mut t = Table::new(&["model", "layers", "units", "distinct concepts (all layers)"]);
+    for m in &summary.models {
+        t.row(vec![
+            format!("`{}`", m.model.name),
+            m.layers
+                .iter()
+                .map(|l| format!("{} ({})", l.layer, l.distinct_concepts))
+                .collect::<Vec<_>>()
+                .join(", "),
+            m.layers
+                .iter()
+                .map(|l| l.n_units)
+                .sum::<usize>()
+                .to_string(),
+            m.distinct_concepts.to_string(),
+        ]);
+        headline.push(format!(
+            "`{}`: {} distinct concepts",
+            m.model.name, m.distinct_concepts
+        ));
+    }
+    md.push_str(&t.render());
+    for p in &summary.pairs {
+        let list = |v: &[String]| {
+            v.iter()
+                .take(12)
+                .map(|c| short(c).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        md.push_str(&format!(
+            "\n`{}` and `{}` share {} concepts; {} are used only by `{}` (e.g. {}), {} only by `{}` (e.g. {}).\n",
+            p.models[0],
+            p.models[1],
+            p.shared.len(),
+            p.unique_to_first.len(),
+            p.models[0],
+            list(&p.unique_to_first),
+            p.unique_to_second.len(),
+            p.models[1],
+            list(&p.unique_to_second),
+        ));
+    }
+    if !summary.concept_sets_without_categories.is_empty() {
+        md.push_str(&format!(
+            "\nConcept categories (object, scene, texture, colour, part): the concept set(s) {} carry none, so \
+             no category counts are given; a concept file with `concept<TAB>category` lines gets them.\n",
+            summary
+                .concept_sets_without_categories
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     Ok(Section {
         markdown: md,
         summary: format!(
-            "Tables read from `{}`: {}. See [D1](d1_dissection.md).",
-            precomputed.display(),
-            summary.join(", ")
+            "{} tables from `{}`: {}. See [D1](d1_dissection.md).",
+            tables.len(),
+            dissect_dir.display(),
+            headline.join("; ")
         ),
         figures,
     })
 }
 
+/// For each of the most frequent concepts, the unit labelled with it that matches best, and a strip of
+/// its top probe images. `None` when the probe images are not on this machine.
+fn top_images_figure(
+    table: &DissectionTable,
+    histogram: &[(String, usize)],
+    shared_data: &Path,
+    fig_dir: &Path,
+    stem: &str,
+) -> Result<Option<String>> {
+    let probe_dir = shared_data.join(&table.probe.folder);
+    if !probe_dir.is_dir() {
+        return Ok(None);
+    }
+    let mut rows = Vec::new();
+    for (concept, _) in histogram.iter().take(EXAMPLE_NEURONS) {
+        let Some(unit) = table
+            .units
+            .iter()
+            .filter(|u| &u.concept == concept)
+            .max_by(|a, b| a.similarity.total_cmp(&b.similarity))
+        else {
+            continue;
+        };
+        let mut panels = Vec::new();
+        for (rank, img) in unit.top_images.iter().enumerate() {
+            let picture = preprocess::load(&probe_dir.join(&img.id), &ImageLimits::default())?;
+            let thumb = image::imageops::resize(
+                &picture,
+                THUMBNAIL,
+                THUMBNAIL,
+                image::imageops::FilterType::Triangle,
+            );
+            let caption = if rank == 0 {
+                format!("unit {}: {}", unit.unit, short(concept))
+            } else {
+                String::new()
+            };
+            panels.push((caption, thumb));
+        }
+        rows.push(chart::strip(&panels));
+    }
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    save(
+        &chart::stack(&rows),
+        fig_dir,
+        &format!("d1_{stem}_top_images.png"),
+    )
+    .map(Some)
+}
+
+fn save(img: &RgbImage, fig_dir: &Path, name: &str) -> Result<String> {
+    let path = fig_dir.join(name);
+    std::fs::write(&path, crate::render::png_rgb(img)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dissect::matcher::MatcherInfo;
+    use crate::dissect::tables::{ConceptSetRecord, ModelRecord, ProbeRecord, UnitLabel};
+    use crate::dissect::wpmi::SoftWpmiParams;
 
-    #[test]
-    fn csv_with_quotes_commas_and_crlf() {
-        let c =
-            parse_csv("unit,concept,similarity\r\n1,\"dog, pet\",0.5\n2,\"say \"\"hi\"\"\",0.25\n");
-        assert_eq!(c.header, vec!["unit", "concept", "similarity"]);
-        assert_eq!(
-            c.rows,
-            vec![
-                vec!["1", "dog, pet", "0.5"],
-                vec!["2", "say \"hi\"", "0.25"]
-            ]
-        );
+    fn logits_table(labels: &[usize], n_concepts: usize) -> DissectionTable {
+        DissectionTable {
+            model: ModelRecord {
+                name: "m".into(),
+                file: "m.onnx".into(),
+                sha256: "00".into(),
+                weights: "w".into(),
+            },
+            layer: "logits".into(),
+            probe: ProbeRecord {
+                folder: "p".into(),
+                n_images: 1,
+                fingerprint: "f".into(),
+            },
+            concept_set: ConceptSetRecord {
+                name: "c".into(),
+                sha256: "s".into(),
+                n_concepts,
+                has_categories: false,
+            },
+            matcher: MatcherInfo {
+                kind: "classifier".into(),
+                model: "x".into(),
+                sha256: vec![],
+                method: "x".into(),
+            },
+            similarity_fn: "soft_wpmi".into(),
+            params: SoftWpmiParams::default(),
+            units: labels
+                .iter()
+                .enumerate()
+                .map(|(unit, &concept_index)| UnitLabel {
+                    unit,
+                    concept: format!("c{concept_index}"),
+                    concept_index,
+                    category: None,
+                    similarity: 1.0,
+                    top_images: vec![],
+                })
+                .collect(),
+        }
     }
 
     #[test]
-    fn histogram_bins_cover_min_to_max() {
-        let (lo, hi, counts) = histogram(&[0.0, 0.1, 0.5, 1.0], 2);
-        assert_eq!((lo, hi), (0.0, 1.0));
-        assert_eq!(counts, vec![2, 2]);
+    fn own_class_counts_follow_the_background_offset() {
+        // Three classes, no background: units 0 and 2 carry their own class.
+        assert_eq!(own_class_units(&logits_table(&[0, 0, 2], 3)), Some(2));
+        // A background logit first: unit k is class k − 1; units 1 and 3 carry their own class.
+        assert_eq!(own_class_units(&logits_table(&[1, 0, 0, 2], 3)), Some(2));
+        let mut features = logits_table(&[0, 1, 2], 3);
+        features.layer = "features".into();
+        assert_eq!(own_class_units(&features), None);
+    }
+
+    #[test]
+    fn short_names_keep_the_first_synonym() {
+        assert_eq!(short("tabby, tabby cat"), "tabby");
+        assert_eq!(short("goldfish"), "goldfish");
     }
 }

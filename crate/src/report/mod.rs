@@ -1,7 +1,7 @@
 //! The report: the four deliverables as Markdown with PNG figures, every number computed by this code
 //! in the run the text describes.
 //!
-//! - D1 `d1_dissection.md`: CLIP-Dissect findings from the tables in `precomputed/` ([`dissection`]).
+//! - D1 `d1_dissection.md`: CLIP-Dissect findings from the tables in `precomputed/dissect/` ([`dissection`]).
 //! - D2 `d2_lime.md`: LIME on the sample images.
 //! - D3 `d3_cams.md`: Grad-CAM, AblationCAM and ScoreCAM on the same images, with their agreement with LIME,
 //!   faithfulness (RISE deletion/insertion), object masks and the randomisation sanity check.

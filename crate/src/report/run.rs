@@ -53,8 +53,8 @@ pub struct ReportConfig {
     pub images: Vec<PathBuf>,
     /// `shared/data` (labels, segmentation samples, quokka).
     pub shared_data: PathBuf,
-    /// The dissection tables (`precomputed/`).
-    pub precomputed: PathBuf,
+    /// The dissection tables (`precomputed/dissect/`).
+    pub dissect_dir: PathBuf,
     pub out_dir: PathBuf,
     pub engine: EngineKind,
     pub lime: LimeParams,
@@ -74,7 +74,7 @@ impl ReportConfig {
     pub fn standard(
         manifest: PathBuf,
         shared_data: PathBuf,
-        precomputed: PathBuf,
+        dissect_dir: PathBuf,
         out_dir: PathBuf,
     ) -> Result<Self> {
         let dir = shared_data.join("imagenet-samples");
@@ -94,7 +94,7 @@ impl ReportConfig {
             model_description: String::new(),
             images,
             shared_data,
-            precomputed,
+            dissect_dir,
             out_dir,
             engine: EngineKind::Cpu,
             lime: LimeParams::default(),
@@ -213,6 +213,11 @@ async fn analyse(
     let (view, tensor) = classifier.prepare(image);
     let started = Instant::now();
     let predictor = lime_predictor(classifier);
+    // LIME's batches sized to the engine's (a static batch-8 graph would pad a batch of 10 to 16).
+    let lime_params = &LimeParams {
+        batch_size: classifier.engine.max_batch(),
+        ..lime_params.clone()
+    };
     let lime_result = lime::explain(&predictor, &lime::rgb_array(&view), lime_params, progress)
         .await
         .with_context(|| format!("LIME of {file}"))?;
@@ -552,7 +557,7 @@ impl Documents<'_> {
         let (config, out) = (self.config, &self.config.out_dir);
         let fig_dir = out.join("fig");
         let mut files = Vec::new();
-        let d1 = dissection::section(&config.precomputed, &fig_dir)?;
+        let d1 = dissection::section(&config.dissect_dir, &config.shared_data, &fig_dir)?;
         files.extend(d1.figures.iter().cloned());
         let setup = setup_text(config, self.model_text, self.engine_name, self.sanity_count);
         let d2 = d2_text(analysed, numbers, &setup);
