@@ -4,7 +4,7 @@
 # - A wasm32 standard library (see below).
 # - wasm-bindgen CLI, pinned to exactly the wasm-bindgen version in Cargo.lock (the CLI refuses a
 #   mismatched module).
-# - binaryen (wasm-opt), Debian's chromium (never a downloaded browser), yamllint, and the e2e npm packages.
+# - Debian's chromium (never a downloaded browser), yamllint, and the e2e npm packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -18,7 +18,6 @@ apt_install() {
 
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
-command -v wasm-opt >/dev/null || need_apt+=(binaryen)
 command -v yamllint >/dev/null || need_apt+=(yamllint)
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)

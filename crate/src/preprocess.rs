@@ -148,7 +148,7 @@ pub fn load(path: &std::path::Path, limits: &ImageLimits) -> Result<RgbImage> {
 pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
     match *spec {
         Preprocessing::Torchvision { resize, crop, .. } => {
-            let resized = resize_shorter_side(img, resize);
+            let resized = resize_shorter_side(img, resize, Filter::Bilinear);
             center_crop(&resized, crop, crop)
         }
         Preprocessing::CentralCrop {
@@ -158,7 +158,7 @@ pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
         } => {
             let (x, y, w, h) = central_crop_box(img.width(), img.height(), central_fraction);
             let cropped = image::imageops::crop_imm(img, x, y, w, h).to_image();
-            resize_bilinear(&cropped, size, size)
+            resize(&cropped, size, size, Filter::Bilinear)
         }
     }
 }
@@ -180,8 +180,8 @@ pub fn central_crop_box(w: u32, h: u32, fraction: f32) -> (u32, u32, u32, u32) {
 }
 
 /// torchvision `Resize(size)` with an int: the shorter side becomes `size`, the longer side
-/// `int(size · long / short)`, PIL bilinear.
-pub fn resize_shorter_side(img: &RgbImage, size: u32) -> RgbImage {
+/// `int(size · long / short)`, with Pillow's `filter`.
+pub fn resize_shorter_side(img: &RgbImage, size: u32, filter: Filter) -> RgbImage {
     let (w, h) = img.dimensions();
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
     let new_long = ((size as f64) * (long as f64) / (short as f64)) as u32;
@@ -190,7 +190,7 @@ pub fn resize_shorter_side(img: &RgbImage, size: u32) -> RgbImage {
     } else {
         (new_long, size)
     };
-    resize_bilinear(img, nw, nh)
+    resize(img, nw, nh, filter)
 }
 
 /// torchvision `CenterCrop((ch, cw))` on a PIL image: zero-pads when the image is smaller, then crops at
@@ -225,6 +225,42 @@ fn round_half_even(x: f64) -> f64 {
     }
 }
 
+/// Pillow's resampling filters, as `Image.resize` uses them (`ImagingResample`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// `Image.BILINEAR`: the triangle, support 1 (torchvision's default for PIL images).
+    Bilinear,
+    /// `Image.BICUBIC`: Keys' cubic with a = −0.5, support 2 (CLIP's preprocessing).
+    Bicubic,
+}
+
+impl Filter {
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bilinear => 1.0,
+            Filter::Bicubic => 2.0,
+        }
+    }
+
+    fn weight(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Filter::Bilinear if x < 1.0 => 1.0 - x,
+            Filter::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+            Filter::Bilinear => 0.0,
+        }
+    }
+}
+
 /// Fractional bits of Pillow's fixed-point resampling weights (`32 - 8 - 2`).
 const PRECISION_BITS: u32 = 22;
 
@@ -234,30 +270,23 @@ struct Taps {
     weights: Vec<i32>,
 }
 
-/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear (triangle) filter over the
-/// source interval `[in0, in1)`.
-fn bilinear_taps(in_size: usize, in0: f64, in1: f64, out_size: usize) -> Vec<Taps> {
-    let scale = (in1 - in0) / out_size as f64;
+/// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`: the filter widened by the scale factor when
+/// shrinking (antialiasing), weights normalised to sum 1, then rounded to 22-bit fixed point.
+fn taps(filter: Filter, in_size: usize, out_size: usize) -> Vec<Taps> {
+    let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = filterscale; // triangle support 1.0, widened when downscaling (antialias)
+    let support = filter.support() * filterscale;
     let ss = 1.0 / filterscale;
     (0..out_size)
         .map(|xx| {
-            let center = in0 + (xx as f64 + 0.5) * scale;
+            let center = (xx as f64 + 0.5) * scale;
             // `(int)` in C truncates toward zero; both bounds are then clamped to the image.
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
             let xmax = ((center + support + 0.5) as i64)
                 .min(in_size as i64)
                 .max(xmin as i64) as usize;
             let raw: Vec<f64> = (xmin..xmax)
-                .map(|x| {
-                    let t = ((x as f64 - center + 0.5) * ss).abs();
-                    if t < 1.0 {
-                        1.0 - t
-                    } else {
-                        0.0
-                    }
-                })
+                .map(|x| filter.weight((x as f64 - center + 0.5) * ss))
                 .collect();
             let total: f64 = raw.iter().sum();
             let weights = raw
@@ -281,24 +310,28 @@ fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
-/// Pillow's `Image.resize((w, h), Image.BILINEAR)` for RGB8 images, bit for bit.
-pub fn resize_bilinear(img: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+/// Pillow's `Image.resize((w, h), filter)` for RGB8 images, bit for bit: a horizontal pass into an 8-bit
+/// intermediate over only the rows the vertical pass reads, then the vertical pass (Pillow's order).
+pub fn resize(img: &RgbImage, out_w: u32, out_h: u32, filter: Filter) -> RgbImage {
     let (w, h) = img.dimensions();
     if (w, h) == (out_w, out_h) {
         return img.clone();
     }
     let (w, h, ow, oh) = (w as usize, h as usize, out_w as usize, out_h as usize);
-    let horiz = bilinear_taps(w, 0.0, w as f64, ow);
-    let vert = bilinear_taps(h, 0.0, h as f64, oh);
+    let vert = taps(filter, h, oh);
     let src = img.as_raw();
     let round = 1i32 << (PRECISION_BITS - 1);
 
-    // Horizontal pass over the rows the vertical pass will read (as Pillow does).
     let (rows, tmp_w, tmp): (std::ops::Range<usize>, usize, Vec<u8>) = if ow != w {
-        let first = vert.first().map_or(0, |t| t.start);
-        let last = vert.last().map_or(0, |t| t.start + t.weights.len());
-        let mut tmp = vec![0u8; (last - first) * ow * 3];
-        for (ty, y) in (first..last).enumerate() {
+        let horiz = taps(filter, w, ow);
+        let rows = if oh != h {
+            let first = vert.first().map_or(0, |t| t.start);
+            first..vert.last().map_or(0, |t| t.start + t.weights.len())
+        } else {
+            0..h
+        };
+        let mut tmp = vec![0u8; rows.len() * ow * 3];
+        for (ty, y) in rows.clone().enumerate() {
             let row = &src[y * w * 3..(y + 1) * w * 3];
             for (x, taps) in horiz.iter().enumerate() {
                 for c in 0..3 {
@@ -310,7 +343,7 @@ pub fn resize_bilinear(img: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
                 }
             }
         }
-        (first..last, ow, tmp)
+        (rows, ow, tmp)
     } else {
         (0..h, w, src.to_vec())
     };

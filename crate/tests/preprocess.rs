@@ -189,9 +189,12 @@ fn resize_handles_identity_and_extreme_aspect_ratios() {
     let img = RgbImage::from_fn(300, 7, |x, y| {
         image::Rgb([(x % 256) as u8, (y * 30) as u8, 128])
     });
-    assert_eq!(preprocess::resize_bilinear(&img, 300, 7), img);
+    assert_eq!(
+        preprocess::resize(&img, 300, 7, preprocess::Filter::Bilinear),
+        img
+    );
     // Shorter side 7 → 256: the long side becomes int(256 · 300 / 7) = 10971.
-    let resized = preprocess::resize_shorter_side(&img, 256);
+    let resized = preprocess::resize_shorter_side(&img, 256, preprocess::Filter::Bilinear);
     assert_eq!(resized.dimensions(), (10971, 256));
     let view = model_view(&img, &torchvision());
     assert_eq!(view.dimensions(), (224, 224));
