@@ -661,63 +661,60 @@ fn outline(view: &RgbImage, mask: &Array2<bool>) -> RgbImage {
     img
 }
 
-fn methods_strip(a: &Analysed) -> Result<RgbImage> {
-    let mut panels = vec![(
-        format!("{} -> {}", a.name, truncate(&a.target.label, 18)),
-        a.view.clone(),
-    )];
-    panels.push(("LIME top-5 mask".into(), outline(&a.view, &a.lime_mask)));
-    panels.push((
+/// One panel per CAM, each drawn over `base` (the view, or the view with an outline).
+fn cam_panels(a: &Analysed, base: &RgbImage) -> Result<Vec<(String, RgbImage)>> {
+    a.cams
+        .iter()
+        .map(|(m, map, _)| {
+            Ok((
+                cam_title(*m).into(),
+                render::overlay(base, map.view(), 0.5)?,
+            ))
+        })
+        .collect()
+}
+
+fn lime_weights_panel(a: &Analysed) -> Result<(String, RgbImage)> {
+    Ok((
         "LIME weights".into(),
         render::overlay(&a.view, lime_display(&a.lime_weights).view(), 0.5)?,
-    ));
-    for (m, map, _) in &a.cams {
-        panels.push((
-            cam_title(*m).into(),
-            render::overlay(&a.view, map.view(), 0.5)?,
-        ));
-    }
+    ))
+}
+
+fn methods_strip(a: &Analysed) -> Result<RgbImage> {
+    let mut panels = vec![
+        (
+            format!("{} -> {}", a.name, truncate(&a.target.label, 18)),
+            a.view.clone(),
+        ),
+        ("LIME top-5 mask".into(), outline(&a.view, &a.lime_mask)),
+        lime_weights_panel(a)?,
+    ];
+    panels.extend(cam_panels(a, &a.view)?);
     Ok(chart::strip(&panels))
 }
 
 fn object_strip(a: &Analysed, mask: &Array2<bool>) -> Result<RgbImage> {
-    let mut panels = vec![(format!("{}: object mask", a.name), outline(&a.view, mask))];
-    panels.push(("LIME top-5 mask".into(), outline(&a.view, &a.lime_mask)));
-    for (m, map, _) in &a.cams {
-        panels.push((
-            cam_title(*m).into(),
-            render::overlay(&outline(&a.view, mask), map.view(), 0.5)?,
-        ));
-    }
+    let mut panels = vec![
+        (format!("{}: object mask", a.name), outline(&a.view, mask)),
+        ("LIME top-5 mask".into(), outline(&a.view, &a.lime_mask)),
+    ];
+    panels.extend(cam_panels(a, &outline(&a.view, mask))?);
     Ok(chart::strip(&panels))
 }
 
 fn sanity_grid(original: &[Analysed], randomized: &[Analysed], stage: usize) -> Result<RgbImage> {
     let mut rows = Vec::new();
     for (o, r) in original.iter().zip(randomized) {
-        for (label, a) in [("trained", o), ("random top", r)] {
-            let mut panels = vec![(
-                format!(
-                    "{} {}",
-                    o.name,
-                    if label == "trained" {
-                        "trained".to_string()
-                    } else {
-                        format!("top {stage} random")
-                    }
-                ),
-                a.view.clone(),
-            )];
-            panels.push((
-                "LIME weights".into(),
-                render::overlay(&a.view, lime_display(&a.lime_weights).view(), 0.5)?,
-            ));
-            for (m, map, _) in &a.cams {
-                panels.push((
-                    cam_title(*m).into(),
-                    render::overlay(&a.view, map.view(), 0.5)?,
-                ));
-            }
+        for (label, a) in [
+            ("trained".to_string(), o),
+            (format!("top {stage} random"), r),
+        ] {
+            let mut panels = vec![
+                (format!("{} {label}", o.name), a.view.clone()),
+                lime_weights_panel(a)?,
+            ];
+            panels.extend(cam_panels(a, &a.view)?);
             rows.push(chart::strip(&panels));
         }
     }
