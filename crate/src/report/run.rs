@@ -130,6 +130,8 @@ struct Analysed {
     lime_mask: Array2<bool>,
     /// Each pixel carries its superpixel's LIME weight for the target class.
     lime_weights: Array2<f32>,
+    /// Height and width of the feature map the CAMs read.
+    feature_hw: (usize, usize),
 }
 
 impl Analysed {
@@ -213,11 +215,6 @@ async fn analyse(
     let (view, tensor) = classifier.prepare(image);
     let started = Instant::now();
     let predictor = lime_predictor(classifier);
-    // LIME's batches sized to the engine's (a static batch-8 graph would pad a batch of 10 to 16).
-    let lime_params = &LimeParams {
-        batch_size: classifier.engine.max_batch(),
-        ..lime_params.clone()
-    };
     let lime_result = lime::explain(&predictor, &lime::rgb_array(&view), lime_params, progress)
         .await
         .with_context(|| format!("LIME of {file}"))?;
@@ -241,6 +238,10 @@ async fn analyse(
         lime_seconds,
         lime_mask,
         lime_weights,
+        feature_hw: (
+            explanation.forward.features.shape()[2],
+            explanation.forward.features.shape()[3],
+        ),
     })
 }
 
@@ -294,6 +295,14 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         config.model_description.clone()
     };
     let classifier = Classifier::load(model.clone(), config.engine, None).await?;
+    // LIME's batches sized to the engine's (a static batch-8 graph would pad a batch of 10 to 16).
+    let config = &ReportConfig {
+        lime: LimeParams {
+            batch_size: classifier.engine.max_batch(),
+            ..config.lime.clone()
+        },
+        ..config.clone()
+    };
     let engine_name = classifier.engine.name();
     let background_offset = model.manifest.labels.background_offset;
     let wnids: Vec<String> =
@@ -415,6 +424,10 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         model_text: &model_text,
         engine_name: &engine_name,
         sanity_count,
+        geometry: Geometry {
+            input_hw: classifier.input_hw(),
+            feature_hw: analysed.first().map_or((0, 0), |a| a.feature_hw),
+        },
     };
     docs.write(&analysed, &numbers, &order, &[], &[])?;
 
@@ -543,6 +556,14 @@ struct Documents<'a> {
     model_text: &'a str,
     engine_name: &'a str,
     sanity_count: usize,
+    geometry: Geometry,
+}
+
+/// The model's input size and the size of the feature map the CAMs read.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    input_hw: (usize, usize),
+    feature_hw: (usize, usize),
 }
 
 impl Documents<'_> {
@@ -559,19 +580,18 @@ impl Documents<'_> {
         let mut files = Vec::new();
         let d1 = dissection::section(&config.dissect_dir, &config.shared_data, &fig_dir)?;
         files.extend(d1.figures.iter().cloned());
-        let setup = setup_text(config, self.model_text, self.engine_name, self.sanity_count);
+        let setup = setup_text(
+            config,
+            self.model_text,
+            self.engine_name,
+            self.sanity_count,
+            &self.geometry,
+        );
+        let note = reading_note(config.lime.num_samples, &self.geometry);
         let d2 = d2_text(analysed, numbers, &setup);
         let d3 = d3_text(analysed, numbers, order, objects, sanity, &setup);
-        let d4 = d4_text(numbers, objects, sanity, self.model_text);
-        let results = results_text(
-            numbers,
-            order,
-            objects,
-            sanity,
-            self.model_text,
-            &setup,
-            &d1.summary,
-        );
+        let d4 = d4_text(numbers, objects, sanity, self.model_text, &note);
+        let results = results_text(numbers, order, objects, sanity, &setup, &d1.summary, &note);
         for (name, text) in [
             ("d1_dissection.md", d1.markdown.clone()),
             ("d2_lime.md", d2),
@@ -987,8 +1007,10 @@ fn setup_text(
     model_text: &str,
     engine: &str,
     sanity_count: usize,
+    geometry: &Geometry,
 ) -> String {
     let l = &config.lime;
+    let (h, w) = geometry.input_hw;
     format!(
         "Model: **{model_text}**, run on the `{engine}` engine. Every number below was computed by `glassbox report` in \
          this run.\n\n\
@@ -1012,8 +1034,6 @@ fn setup_text(
         config.causal.seed,
         config.cascade,
         config.sanity_seed,
-        h = 224,
-        w = 224,
     )
 }
 
@@ -1324,18 +1344,28 @@ fn d4_text(
     objects: &[ObjectNumbers],
     sanity: &[SanityNumbers],
     model_text: &str,
+    reading_note: &str,
 ) -> String {
     let mut s = format!("# D4: Differences and insights\n\nAll statements are about **{model_text}** on the images of this run.\n\n");
     s.push_str(&insights(numbers, objects, sanity));
-    s.push_str(READING_NOTE);
+    s.push_str(reading_note);
     s
 }
 
-const READING_NOTE: &str = "\nHow to read these: LIME sees the model only through ~1000 perturbed copies with superpixels switched to \
-     black, so its mask follows superpixel boundaries and the class evidence that survives occlusion; the CAMs read the last \
-     7×7 feature map, so they are smooth blobs at 32-pixel resolution. Same-count IoU is therefore capped well below 1 even \
-     when both point at the same object. Deletion AUC rewards maps whose top pixels destroy the class fastest; with a zero \
-     (grey) substrate it also rewards maps that create out-of-distribution patches, so read it next to insertion.\n";
+/// How to read the comparison, with this run's geometry (input size, CAM resolution, LIME samples).
+fn reading_note(lime_samples: usize, geometry: &Geometry) -> String {
+    let (h, w) = geometry.input_hw;
+    let (fh, fw) = geometry.feature_hw;
+    format!(
+        "\nHow to read these: LIME sees the model only through {lime_samples} perturbed copies with superpixels switched to \
+         black, so its mask follows superpixel boundaries and the class evidence that survives occlusion; the CAMs read the \
+         last {fh}×{fw} feature map of the {h}×{w} input, so they are smooth blobs at {}-pixel resolution. Same-count IoU is \
+         therefore capped well below 1 even when both point at the same object. Deletion AUC rewards maps whose top pixels \
+         destroy the class fastest; with a zero (grey) substrate it also rewards maps that create out-of-distribution \
+         patches, so read it next to insertion.\n",
+        h / fh.max(1)
+    )
+}
 
 /// The insight bullets, built from the numbers.
 fn insights(
@@ -1500,18 +1530,17 @@ fn results_text(
     order: &[usize],
     objects: &[ObjectNumbers],
     sanity: &[SanityNumbers],
-    model_text: &str,
     setup: &str,
     d1_summary: &str,
+    reading_note: &str,
 ) -> String {
+    // `setup` names the model and its weights.
     let mut s = String::from("# Results\n\n");
     s.push_str(setup);
     s.push_str("\nDeliverables: [D1 dissection](d1_dissection.md) · [D2 LIME](d2_lime.md) · [D3 CAMs vs LIME](d3_cams.md) · \
                 [D4 insights](d4_insights.md) · [all numbers (JSON)](results.json)\n\n");
     s.push_str(&format!("## D1: dissection\n\n{d1_summary}\n\n"));
-    s.push_str(&format!(
-        "## Agreement of the CAMs with LIME ({model_text})\n\n"
-    ));
+    s.push_str("## Agreement of the CAMs with LIME\n\n");
     let mut t = Table::new(&[
         "image",
         "top-1",
@@ -1549,7 +1578,7 @@ fn results_text(
     }
     s.push_str("## Insights\n\n");
     s.push_str(&insights(numbers, objects, sanity));
-    s.push_str(READING_NOTE);
+    s.push_str(reading_note);
     s
 }
 
