@@ -55,7 +55,7 @@ const shortName = (file) => file.replace(/\.[^.]+$/, '').replace(/^n\d+_/, '');
 function imageFigures(images) {
   $('images').replaceChildren(...images.map((img) => {
     const figure = document.createElement('figure');
-    figure.append(Object.assign(document.createElement('img'), { className: 'figure', src: new URL(`fig/${shortName(img.image)}_methods.png`, base).href, alt: img.image, loading: 'lazy' }),
+    figure.append(Object.assign(document.createElement('img'), { className: 'figure', src: new URL(`fig/${shortName(img.image)}_methods.png`, base).href, alt: img.image }),
       Object.assign(document.createElement('figcaption'), { textContent: `${shortName(img.image)}: ${img.target.label} (${fixed(img.target.probability, 3)}); LIME ${img.lime_segments} superpixels, mask ${img.lime_mask_pixels} pixels` }));
     return figure;
   }));

@@ -255,3 +255,26 @@ test('dissection pages show the committed tables, a histogram and a neuron with 
     await context.close();
   }
 });
+
+test('comparison page shows the committed report: agreement of 10 images, objects, sanity, figures', { timeout: 120_000 }, async () => {
+  const report = JSON.parse(readFileSync(path.join(repo, 'precomputed', 'report', 'results.json'), 'utf8'));
+  const context = await launch({ webgpu: false });
+  try {
+    const page = await context.newPage();
+    watch(page, 'compare');
+    await page.goto(`${site.url}compare.html`);
+    await page.waitForSelector('#agreement tbody tr', { timeout: 60_000 });
+    assert.equal(await page.$$eval('#agreement tbody tr', (r) => r.length), report.images.length);
+    assert.equal(await page.$$eval('#faithfulness tbody tr', (r) => r.length), report.images.length + 1, 'one row per image and the mean');
+    assert.ok(await page.$$eval('#objects tbody tr', (r) => r.length) > 0, 'object rows');
+    assert.ok(await page.$$eval('#sanity tbody tr', (r) => r.length) > 0, 'sanity rows');
+    assert.match(await page.textContent('#model'), new RegExp(report.model.split(' ')[0]));
+    await page.waitForFunction(() => [...document.querySelectorAll('img.figure')].every((i) => i.complete && i.naturalWidth > 0),
+      null, { timeout: 30_000 });
+    const figures = await page.$$eval('img.figure', (i) => i.length);
+    console.log(`# [compare] ${report.images.length} images, ${figures} figures shown; model: ${report.model}`);
+    await page.screenshot({ path: path.join(outDir, 'compare.png'), fullPage: false });
+  } finally {
+    await context.close();
+  }
+});
