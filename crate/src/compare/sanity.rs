@@ -11,13 +11,14 @@
 //! destroyed. Each layer's draw depends on the seed and the layer name only, so a layer randomised at
 //! cascade step k holds the same values at step k + 1, as in Adebayo et al.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use ndarray::ArrayView2;
 use prost::Message;
-use tract_onnx::pb::{tensor_proto::DataType, ModelProto, TensorProto};
+use tract_onnx::pb::{ModelProto, TensorProto};
 
 use super::agreement::{spearman, ssim};
 use super::rng::SplitMix64;
+use crate::engine::graph::tensor_f32;
 
 /// The op types whose initializers (beyond the data input) are learned weights.
 const WEIGHTED_OPS: [&str; 3] = ["Conv", "Gemm", "MatMul"];
@@ -114,39 +115,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Reads an f32 initializer's values, from `float_data` or little-endian `raw_data`.
-pub fn tensor_values(tensor: &TensorProto) -> Result<Vec<f32>> {
-    ensure!(
-        tensor.data_type == DataType::Float as i32,
-        "initializer {} has data type {} (only float32 is supported)",
-        tensor.name,
-        tensor.data_type
-    );
-    if !tensor.raw_data.is_empty() {
-        ensure!(
-            tensor.raw_data.len().is_multiple_of(4),
-            "initializer {} has a raw_data length not a multiple of 4",
-            tensor.name
-        );
-        Ok(tensor
-            .raw_data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
-    } else if !tensor.float_data.is_empty() {
-        Ok(tensor.float_data.clone())
-    } else if !tensor.external_data.is_empty() {
-        bail!(
-            "initializer {} is stored outside the file (external data); embed it first",
-            tensor.name
-        )
-    } else {
-        Ok(Vec::new())
-    }
-}
-
 fn redraw(tensor: &mut TensorProto, seed: u64) -> Result<()> {
-    let values = tensor_values(tensor)?;
+    let values = tensor_f32(tensor)?.into_raw_vec_and_offset().0;
     let n = values.len().max(1) as f64;
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
     let std = (values
@@ -203,7 +173,7 @@ fn min_max(map: ArrayView2<f32>) -> ndarray::Array2<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tract_onnx::pb::{GraphProto, NodeProto};
+    use tract_onnx::pb::{tensor_proto::DataType, GraphProto, NodeProto};
 
     fn float_tensor(name: &str, values: &[f32], raw: bool) -> TensorProto {
         TensorProto {
@@ -259,7 +229,7 @@ mod tests {
 
     fn initializer(onnx: &[u8], name: &str) -> Vec<f32> {
         let model = decode(onnx).unwrap();
-        tensor_values(
+        tensor_f32(
             model
                 .graph
                 .unwrap()
@@ -269,6 +239,8 @@ mod tests {
                 .unwrap(),
         )
         .unwrap()
+        .into_raw_vec_and_offset()
+        .0
     }
 
     #[test]
