@@ -1,6 +1,6 @@
 //! Real engines on real models: tract and wonnx agree, the real MobileNet v2 classifies the samples as
 //! its SOURCES.md says, the linear head is read and verified (and refused when it is not linear),
-//! chunked runs equal one-shot runs, and cancellation stops a run.
+//! chunked runs equal one-shot runs, threads change no number, and cancellation stops a run.
 
 use crate::support;
 
@@ -69,6 +69,49 @@ fn mobilenet_v2_top1_on_the_samples_matches_sources_md() {
     );
     println!("b1 vs b8 graph: max |Δlogit| {diff:.2e} (max |logit| {scale:.1})");
     assert!(diff <= 1e-4 * scale.max(1.0));
+}
+
+/// Nanoseconds on the CPU of this process's tract worker threads (Linux: /proc/self/task).
+fn tract_worker_cpu_ns() -> u64 {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.starts_with("tract-default") {
+            let schedstat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+            total += schedstat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+#[test]
+fn threaded_cpu_engine_works_on_worker_threads_and_changes_no_number() {
+    let model = Model::from_path(&manifest("mobilenet_v2_1.0_224_b8")).unwrap();
+    let classifier = block_on(Classifier::load(model, EngineKind::Cpu, None)).unwrap();
+    let batch = sample_batch(&classifier)
+        .slice(s![..8, .., .., ..])
+        .to_owned();
+    engine::cpu::set_threads(1);
+    let serial = block_on(classifier.forward(batch.view(), &Silent)).unwrap();
+    engine::cpu::set_threads(3);
+    let before = tract_worker_cpu_ns();
+    let threaded = block_on(classifier.forward(batch.view(), &Silent));
+    let worker_ns = tract_worker_cpu_ns() - before;
+    engine::cpu::set_threads(1);
+    let threaded = threaded.unwrap();
+    println!(
+        "tract worker threads: {:.1} ms of CPU",
+        worker_ns as f64 / 1e6
+    );
+    assert!(worker_ns > 0, "the worker threads did no work");
+    // Bitwise: `--threads` must not move a single number.
+    assert_eq!(serial.features, threaded.features);
+    assert_eq!(serial.logits, threaded.logits);
 }
 
 #[test]

@@ -15,6 +15,19 @@ use super::{check_input, graph, unpad_outputs, Engine, EngineKind, Tensor};
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// Runs the matrix products of every CPU engine in this process on `threads` worker threads (1: on
+/// the calling thread, tract's default). The outputs do not change: each output tile is still
+/// computed whole, in the same order, by one thread.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn set_threads(threads: usize) {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    set_default_executor(if threads > 1 {
+        Executor::multithread(threads)
+    } else {
+        Executor::SingleThread
+    });
+}
+
 /// A tract plan with a fixed input shape.
 pub struct CpuEngine {
     plan: Plan,
