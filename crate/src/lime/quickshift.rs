@@ -197,7 +197,7 @@ fn link_to_denser_portable(
         let r_max = (r + half + 1).min(h);
         for c in 0..w {
             let i = r * w + c;
-            let (pl, pa, pb) = (l[i], a[i], b[i]);
+            let pixel = [l[i], a[i], b[i]];
             let c_max = (c + half + 1).min(w);
             let mut own = 0.0;
             for r2 in r..r_max {
@@ -221,10 +221,8 @@ fn link_to_denser_portable(
                     .zip(&b[run.clone()])
                     .zip(offsets)
                 {
-                    let t0 = pl - l2;
-                    let t1 = pa - a2;
-                    let t2 = pb - b2;
-                    *k = exp((t0 * t0 + t1 * t1 + t2 * t2 + dr_sq + dc_sq) * inv_kernel_size_sqr);
+                    let sq_dist = joint_sq_dist(pixel, [l2, a2, b2], dr_sq, dc_sq);
+                    *k = exp(sq_dist * inv_kernel_size_sqr);
                 }
                 for (d, &k) in density[run].iter_mut().zip(k.iter()) {
                     *d += k;
@@ -245,7 +243,7 @@ fn link_to_denser_portable(
         let r_max = (r + half + 1).min(h);
         for c in 0..w {
             let i = r * w + c;
-            let (pl, pa, pb) = (l[i], a[i], b[i]);
+            let pixel = [l[i], a[i], b[i]];
             let current = density[i];
             let c_min = c.saturating_sub(half);
             let c_max = (c + half + 1).min(w);
@@ -264,10 +262,7 @@ fn link_to_denser_portable(
                     .zip(&b[run.clone()])
                     .zip(offsets)
                 {
-                    let t0 = pl - l2;
-                    let t1 = pa - a2;
-                    let t2 = pb - b2;
-                    let sq_dist = t0 * t0 + t1 * t1 + t2 * t2 + dr_sq + dc_sq;
+                    let sq_dist = joint_sq_dist(pixel, [l2, a2, b2], dr_sq, dc_sq);
                     *d = if denser > current {
                         sq_dist
                     } else {
@@ -288,6 +283,15 @@ fn link_to_denser_portable(
         }
     }
     parent
+}
+
+/// Squared distance in joint (L, a, b, row, col) space, in scikit-image's order of additions.
+#[inline(always)]
+fn joint_sq_dist(p: [f64; 3], q: [f64; 3], dr_sq: f64, dc_sq: f64) -> f64 {
+    let t0 = p[0] - q[0];
+    let t1 = p[1] - q[1];
+    let t2 = p[2] - q[2];
+    t0 * t0 + t1 * t1 + t2 * t2 + dr_sq + dc_sq
 }
 
 /// `e^x` for the density kernel (arguments in [-708, 0]), within 2 ulp of the correctly rounded
