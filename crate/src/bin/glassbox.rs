@@ -26,7 +26,7 @@ use glassbox::{npy, preprocess, render};
 struct Cli {
     /// Threads for the CPU engine's matrix products (default: every core; results do not depend on it).
     #[arg(long, global = true)]
-    threads: Option<usize>,
+    threads: Option<std::num::NonZeroUsize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -157,7 +157,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli
         .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, |n| n.get());
     glassbox::engine::cpu::set_threads(threads);
     let result = match cli.command {
         Command::Explain(args) => pollster::block_on(explain_command(args)),
