@@ -121,17 +121,21 @@ pub fn quickshift(rgb: &Array3<u8>, params: &QuickshiftParams) -> anyhow::Result
     } else {
         rgb.mapv(|v| v as f64 / 255.0)
     };
-    // One plane per channel, scaled by `ratio` as scikit-image does before the Cython part; planes
-    // keep the inner loops over contiguous memory, which the compiler vectorises.
-    let planes: [Vec<f64>; 3] = std::array::from_fn(|k| {
+    let planes = scaled_planes(&features, params.ratio);
+    let parents = link_to_denser(&planes, h, w, params);
+    Ok(label_roots(parents, h, w))
+}
+
+/// One plane per channel of an H×W×3 image, scaled by `ratio` as scikit-image does before the Cython
+/// part; planes keep the inner loops over contiguous memory, which the compiler vectorises.
+fn scaled_planes(features: &Array3<f64>, ratio: f64) -> [Vec<f64>; 3] {
+    std::array::from_fn(|k| {
         features
             .index_axis(ndarray::Axis(2), k)
             .iter()
-            .map(|v| v * params.ratio)
+            .map(|v| v * ratio)
             .collect()
-    });
-    let parents = link_to_denser(&planes, h, w, params);
-    Ok(label_roots(parents, h, w))
+    })
 }
 
 /// Steps 3 and 4 up to the parent links (after cutting links longer than `max_dist`). On x86-64
@@ -405,13 +409,7 @@ mod tests {
             }
         });
         let params = QuickshiftParams::default();
-        let lab = rgb_to_lab(&img);
-        let planes: [Vec<f64>; 3] = std::array::from_fn(|k| {
-            lab.index_axis(ndarray::Axis(2), k)
-                .iter()
-                .map(|v| v * params.ratio)
-                .collect()
-        });
+        let planes = scaled_planes(&rgb_to_lab(&img), params.ratio);
         let portable = link_to_denser_portable(&planes, 48, 40, &params);
         // SAFETY: AVX2 support was checked above.
         let avx2 = unsafe { link_to_denser_avx2(&planes, 48, 40, &params) };
