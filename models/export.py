@@ -95,10 +95,22 @@ def shared_dir() -> Path | None:
 # ------------------------------------------------------------------------------------------- downloads
 
 
-def download(url: str, cache: Path, expected_sha256: str | None = None, expected_prefix: str | None = None) -> Path:
-    """Download into the cache once; verify the sha256 (full, or torchvision's 8-digit prefix)."""
+# "TEST MIRROR" runs (scripts/reproduce.sh --test-mirror): weights in the official formats but seeded random
+# values, whose hashes cannot match the pins. Every manifest then says so in its description.
+TEST_MIRROR_BANNER = "TEST MIRROR — not the official weights"
+
+
+def download(url: str, cache: Path, expected_sha256: str | None = None, expected_prefix: str | None = None,
+             offline: bool = False, test_mirror: bool = False) -> Path:
+    """Download into the cache once; verify the sha256 (full, or torchvision's 8-digit prefix).
+
+    offline: the file must already be in `cache` under its URL's file name (scripts/reproduce.py fetched and
+    checked it). test_mirror: a hash mismatch is reported, not fatal (the caller labels every output)."""
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / url.rsplit("/", 1)[1]
+    if offline and not target.exists():
+        raise SystemExit(f"{target} is missing: --weights-dir expects every weight file under its URL's file "
+                         f"name ({url}); run scripts/reproduce.sh, which fetches them")
     if not target.exists():
         log(f"downloading {url}")
         with tempfile.NamedTemporaryFile(dir=cache, delete=False) as tmp:
@@ -111,6 +123,9 @@ def download(url: str, cache: Path, expected_sha256: str | None = None, expected
                                  f"at {target} by hand.") from error
         os.replace(tmp.name, target)
     digest = sha256_file(target)
+    if test_mirror:
+        log(f"  {target.name}: sha256 {digest} ({TEST_MIRROR_BANNER}: not checked against the pin)")
+        return target
     if expected_sha256 and digest != expected_sha256:
         raise SystemExit(f"{target}: sha256 {digest} != expected {expected_sha256}; delete the file and retry")
     if expected_prefix and not digest.startswith(expected_prefix):
@@ -189,21 +204,44 @@ def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
                            "randomised (see randomise_batchnorm in export.py)"}
     elif name in TORCHVISION_WEIGHTS:
         url = TORCHVISION_WEIGHTS[name]
-        path = download(url, args.cache, expected_prefix=url.rsplit("-", 1)[1].split(".")[0])
+        path = download(url, args.cache, expected_prefix=url.rsplit("-", 1)[1].split(".")[0],
+                        offline=args.offline, test_mirror=args.test_mirror)
         net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        net.load_state_dict(load_torchvision_state_dict(path))
         weights = {"url": url, "sha256": sha256_file(path), "source": "torchvision",
                    "checked": "sha256 prefix in the file name (torchvision convention)"}
     else:
-        path = download(PLACES365_URL, args.cache, expected_sha256=args.places365_sha256)
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k.removeprefix("module."): v for k, v in checkpoint["state_dict"].items()}
+        path = download(PLACES365_URL, args.cache, expected_sha256=args.places365_sha256,
+                        offline=args.offline, test_mirror=args.test_mirror)
         net = torchvision.models.resnet18(weights=None, num_classes=365)
-        net.load_state_dict(state)
+        net.load_state_dict(load_places365_state_dict(path))
         weights = {"url": PLACES365_URL, "sha256": sha256_file(path), "source": "CSAILVision/places365",
                    "checked": "against --places365-sha256" if args.places365_sha256 else
                    "NOT checked: the project publishes no checksum; this is the hash of the downloaded file"}
+    if args.test_mirror:
+        weights |= {"test_mirror": True, "checked": TEST_MIRROR_BANNER + ": hash not checked"}
     return ResNetWithFeatures(net.eval(), layer_means=arch == "resnet18").eval(), weights
+
+
+def load_torchvision_state_dict(path: Path) -> dict:
+    """A torchvision weights file (`torch.save(state_dict)`, zip format since torch 1.6)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_places365_state_dict(path: Path) -> dict:
+    """CSAILVision's `resnet18_places365.pth.tar`: `torch.save({"epoch", "arch", "state_dict", "best_prec1"})`
+    of a `DataParallel` model (keys prefixed `module.`), in torch's legacy (non-zip) format."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise SystemExit(f"{path}: not a Places365 checkpoint (expected a dict with a 'state_dict')")
+    return {k.removeprefix("module."): v for k, v in checkpoint["state_dict"].items()}
+
+
+def load_openai_clip(path: Path):
+    """openai's `ViT-B-16.pt` (a TorchScript archive, float16) rebuilt as open_clip's non-JIT model in float32."""
+    import open_clip
+
+    return open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
 
 
 def build_clip(args):
@@ -220,10 +258,13 @@ def build_clip(args):
         weights = {"random_weights": True, "seed": args.seed,
                    "init": "open_clip default init of ViT-B-16-quickgelu under torch.manual_seed(seed)"}
     else:
-        path = download(CLIP_B16_URL, args.cache, expected_sha256=CLIP_B16_SHA256)
-        model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
-        weights = {"url": CLIP_B16_URL, "sha256": CLIP_B16_SHA256, "source": "openai/CLIP",
+        path = download(CLIP_B16_URL, args.cache, expected_sha256=CLIP_B16_SHA256, offline=args.offline,
+                        test_mirror=args.test_mirror)
+        model = load_openai_clip(path)
+        weights = {"url": CLIP_B16_URL, "sha256": sha256_file(path), "source": "openai/CLIP",
                    "checked": "full sha256 (it is part of the URL)"}
+        if args.test_mirror:
+            weights |= {"test_mirror": True, "checked": TEST_MIRROR_BANNER + ": hash not checked"}
     return model.eval(), weights
 
 
@@ -241,6 +282,8 @@ def places365_labels(args) -> tuple[list[str], str]:
     -> 'apartment_building/outdoor'."""
     data = shared_dir()
     local = data / "labels" / "categories_places365.txt" if data else None
+    if args.places365_categories:
+        local = args.places365_categories
     if local and local.exists():
         text, origin = local.read_text(), str(local)
     elif args.random_weights:
@@ -531,15 +574,18 @@ def check_against_torch(spec: Spec, module: torch.nn.Module, path: Path, x: torc
 
 
 def manifest_for(spec: Spec, path: Path, batch: int, weights: dict, info: dict, labels_file: str | None,
-                 random_weights: bool) -> dict:
+                 random_weights: bool, test_mirror: bool) -> dict:
     description = spec.description
-    if random_weights:
+    if test_mirror:
+        description = f"{TEST_MIRROR_BANNER} (seeded random weights in the official file format) - " + description
+    elif random_weights:
         description = ("RANDOM WEIGHTS (seeded, untrained; for tests only: its outputs mean nothing) - "
                        "same graph as " + description)
     manifest = {
         "name": spec.name,
         "description": description,
         "random_weights": random_weights,
+        "test_mirror": test_mirror,
         "onnx": path.name,
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
@@ -591,8 +637,8 @@ def manifest_for(spec: Spec, path: Path, batch: int, weights: dict, info: dict, 
 
 def fetch_dissection_inputs(args) -> None:
     """CLIP's BPE vocabulary next to the CLIP graphs and the 20k concept set in <out>/../concepts/."""
-    if args.random_weights:
-        return  # the tests read both from shared/data; nothing is downloaded in this mode
+    if args.random_weights or args.offline:
+        return  # tests read both from shared/data; scripts/reproduce.py places them itself
     vocab = download(CLIP_BPE_URL, args.cache, expected_sha256=CLIP_BPE_SHA256)
     shutil.copy(vocab, args.out / vocab.name)
     concepts = args.out.parent / "concepts"
@@ -611,7 +657,18 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for --random-weights and the check inputs")
     parser.add_argument("--cache", type=Path, default=REPO / "models" / "downloads", help="download cache")
     parser.add_argument("--places365-sha256", help="expected sha256 of resnet18_places365.pth.tar")
+    parser.add_argument("--places365-categories", type=Path, help="categories_places365.txt (else shared/data "
+                        "or a download)")
+    parser.add_argument("--weights-dir", type=Path, help="take every weight file from this folder under its URL's "
+                        "file name and download nothing (scripts/reproduce.py fetches and checks them)")
+    parser.add_argument("--test-mirror", action="store_true", help=f"weights may differ from the pins; every "
+                        f"manifest says '{TEST_MIRROR_BANNER}'")
     args = parser.parse_args(argv)
+    args.offline = args.weights_dir is not None
+    if args.offline:
+        args.cache = args.weights_dir
+    if args.test_mirror and args.random_weights:
+        parser.error("--test-mirror loads weight files; --random-weights makes them up")
     if args.places365_sha256 and args.random_weights:
         parser.error("--places365-sha256 has no meaning with --random-weights")
     if any(b < 1 for b in args.batch):
@@ -657,7 +714,8 @@ def main(argv=None) -> None:
             labels = None
         for batch in args.batch:
             path, info = export_one(spec, module.eval(), batch, args.out, args.seed)
-            manifest = manifest_for(spec, path, batch, weights, info, labels, args.random_weights)
+            manifest = manifest_for(spec, path, batch, weights, info, labels, args.random_weights,
+                                    args.test_mirror)
             manifest_path = path.with_suffix(".json")
             manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
             log(f"  wrote {path.name} ({manifest['bytes']:,} bytes, sha256 {manifest['sha256']}) and "

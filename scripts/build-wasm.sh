@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the glassbox wasm package into www/pkg/ (wasm-bindgen --target web), optimised with wasm-opt,
-# and prints its raw and gzip sizes.
+# and prints its raw and gzip sizes. `scripts/build-wasm.sh clippy` instead runs clippy (-D warnings) on
+# exactly that build (the wasm32 target, the web features, the patched wgpu).
 #
 # The wasm32 standard library comes from, in this order:
 #   1. rustup's wasm32-unknown-unknown target (the normal case, e.g. in the Pages workflow);
@@ -12,6 +13,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROFILE="${GLASSBOX_WASM_PROFILE:-release}"
+MODE="${1:-build}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg=web_sys_unstable_apis"
 TARGET=wasm32-unknown-unknown
@@ -57,8 +59,13 @@ cp Cargo.lock "$CARGO_TARGET_DIR/Cargo.lock.before-wasm"
 trap 'cp "$CARGO_TARGET_DIR/Cargo.lock.before-wasm" "$ROOT/Cargo.lock"' EXIT
 # With -Zbuild-std cargo also resolves the standard library's own workspace with this [patch] and warns
 # that it "was not used in the crate graph" there; the glassbox graph does use it.
-cargo build --profile "$PROFILE" --target "$TARGET" "${build_std[@]}" -p glassbox --no-default-features --features webgpu \
-    --config "patch.crates-io.wgpu.path='$patched'"
+web_build=(--target "$TARGET" "${build_std[@]}" -p glassbox --no-default-features --features webgpu
+    --config "patch.crates-io.wgpu.path='$patched'")
+if [ "$MODE" = clippy ]; then
+    cargo clippy "${web_build[@]}" -- -D warnings
+    exit
+fi
+cargo build --profile "$PROFILE" "${web_build[@]}"
 wasm="$CARGO_TARGET_DIR/$TARGET/$PROFILE/glassbox.wasm"
 
 lock_version="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)"

@@ -68,10 +68,22 @@ if [ -z "$bindgen_version" ]; then
     echo "install-web-deps: no wasm-bindgen in Cargo.lock; run 'cargo generate-lockfile' first" >&2
     exit 1
 fi
-if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ]; then
+# `--locked` first (the CLI's own lock file, the reproducible build); when the registry no longer serves a
+# crate that lock file names (it happened: webpki-roots 1.0.11), the same CLI version resolved afresh.
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+cli_version() { "$cargo_bin/wasm-bindgen" --version 2>/dev/null | awk '{print $2}'; }
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$bindgen_version" ] && [ "$(cli_version)" != "$bindgen_version" ]; then
     echo "install-web-deps: cargo install wasm-bindgen-cli $bindgen_version"
-    cargo install --locked wasm-bindgen-cli --version "=$bindgen_version"
+    if ! cargo install --locked wasm-bindgen-cli --version "=$bindgen_version"; then
+        echo "install-web-deps: the CLI's Cargo.lock does not resolve on this registry; resolving its dependencies afresh"
+        cargo install --force wasm-bindgen-cli --version "=$bindgen_version"
+    fi
+    if [ "$(cli_version)" != "$bindgen_version" ]; then
+        echo "install-web-deps: $cargo_bin/wasm-bindgen reports '$(cli_version)', expected $bindgen_version" >&2
+        exit 1
+    fi
 fi
+case ":$PATH:" in *":$cargo_bin:"*) ;; *) echo "install-web-deps: add $cargo_bin to PATH (wasm-bindgen is there)";; esac
 
 # e2e test driver (playwright-core only: it never downloads a browser).
 if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then

@@ -2,9 +2,11 @@
 # Every test of the project, in the order a failure is cheapest to find:
 #   formatting and lints, the Rust unit and integration tests (real MobileNets from shared/data, both
 #   engines: tract, and wonnx on lavapipe), the YAML lint of the Pages workflow, then the wasm build and the
-#   browser end-to-end tests in headless Debian Chromium (WebGPU on SwiftShader, and the CPU fallback).
+#   browser end-to-end tests in headless Debian Chromium (WebGPU on SwiftShader, and the CPU fallback), then the
+#   one-command real run proved offline on a test mirror (scripts/test-reproduce.sh).
 # Expects shared/ next to the repository (or GLASSBOX_SHARED) and the tools .ci/run installs
-# (scripts/install-web-deps.sh for the browser part). GLASSBOX_E2E=0 skips the browser part.
+# (scripts/install-web-deps.sh for the browser part). GLASSBOX_E2E=0 skips the browser part,
+# GLASSBOX_REPRODUCE=0 the reproduce part (it installs the export environment: torch, ~6 GB, ~6 min once).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,6 +17,12 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo clippy -D warnings, the wasm32 web build"
+scripts/build-wasm.sh clippy
+echo "== cargo check --no-default-features"
+cargo check -p glassbox --no-default-features
+echo "== cargo doc, warnings denied"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 echo "== cargo test"
 cargo test --workspace
 echo "== yamllint"
@@ -25,4 +33,10 @@ if [ "${GLASSBOX_E2E:-1}" = 1 ]; then
     GLASSBOX_WASM_PROFILE="${GLASSBOX_WASM_PROFILE:-wasm-test}" scripts/site.sh test
 else
     echo "== wasm build + browser e2e: skipped (GLASSBOX_E2E=0)"
+fi
+if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ]; then
+    echo "== reproduce on a test mirror (scripts/test-reproduce.sh)"
+    GLASSBOX_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/glassbox" scripts/test-reproduce.sh
+else
+    echo "== reproduce on a test mirror: skipped (GLASSBOX_REPRODUCE=0)"
 fi

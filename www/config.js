@@ -5,7 +5,12 @@
 // manifests and /shared/ to the shared data folder next to the repository. On GitHub Pages the
 // workflow copies the manifests (and the exported ONNX files) into the site; set `sharedBase` to a
 // public copy of the sample images if you have one (the images are not committed to the repository).
+//
+// A site assembled by scripts/reproduce.sh carries `site.json` next to this file: the models it ships
+// (listed first, the first is the default), a run note, and a banner that every page shows when the
+// weights are not the official ones (a TEST MIRROR run). Without it the defaults below are used.
 const here = new URL('.', import.meta.url);
+const site = await fetch(new URL('site.json', here)).then((r) => (r.ok ? r.json() : null)).catch(() => null);
 
 export const config = {
   sharedBase: new URL('shared/data/', here).href,
@@ -34,6 +39,23 @@ export const config = {
     'n01677366_common_iguana.JPEG', 'n02007558_flamingo.JPEG', 'n02018207_American_coot.JPEG',
     'n02098286_West_Highland_white_terrier.JPEG', 'n04037443_racer.JPEG', 'n07747607_orange.JPEG',
   ].map((f) => ({ file: f, url: `imagenet-samples/${f}`, title: f.replace(/^n\d+_/, '').replace(/\.JPEG$/, '').replaceAll('_', ' ') })),
+  banner: site?.banner || '',
+  runNote: site?.run ?? '',
   // Defaults of the explanation controls (the tutorial's LIME uses 1000 samples; fewer is faster).
   lime: { numSamples: 300, seed: 0, batchSize: 8 },
 };
+
+if (site?.models?.length) {
+  config.models = site.models.map((m) => ({ ...m, manifest: new URL(m.manifest, here).href,
+    howToGet: 'This site was published without this model file; the page cannot load it.' }));
+}
+if (config.banner && typeof document !== 'undefined') {
+  const show = () => {
+    const el = document.createElement('div');
+    el.className = 'site-banner';
+    el.setAttribute('role', 'alert');
+    el.textContent = `${config.banner}: every result on this site was made from seeded random weights. ${config.runNote}`;
+    document.body.prepend(el);
+  };
+  document.readyState === 'loading' ? document.addEventListener('DOMContentLoaded', show) : show();
+}

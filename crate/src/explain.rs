@@ -16,7 +16,7 @@ use crate::preprocess;
 use crate::progress::Progress;
 
 /// A class with its softmax probability.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Prediction {
     pub class: usize,
     pub label: String,

@@ -187,9 +187,34 @@ pub struct Manifest {
     pub outputs: OutputSpec,
     #[serde(default)]
     pub labels: Labels,
+    /// Seeded random weights (`models/export.py --random-weights`): its outputs mean nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub random_weights: bool,
+    /// Random weights in the official file formats (`scripts/reproduce.sh --test-mirror`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test_mirror: bool,
 }
 
+/// What every output made from test-mirror weights says.
+pub const TEST_MIRROR_BANNER: &str = "TEST MIRROR — not the official weights";
+
 impl Manifest {
+    /// The warning every result of this model must carry, if its weights are not real trained weights.
+    pub fn provenance_warning(&self) -> Option<String> {
+        if self.test_mirror {
+            Some(format!(
+                "{TEST_MIRROR_BANNER}: seeded random weights in the official file formats \
+                 (scripts/reproduce.sh --test-mirror). Nothing here is a result of the real model; never commit it."
+            ))
+        } else if self.random_weights {
+            Some(
+                "RANDOM WEIGHTS (seeded, untrained): nothing here is a result of a trained model.".to_string(),
+            )
+        } else {
+            None
+        }
+    }
+
     /// Parses a manifest from JSON text.
     pub fn from_json(text: &str) -> Result<Manifest> {
         let m: Manifest = serde_json::from_str(text).context("invalid model manifest JSON")?;
@@ -246,6 +271,8 @@ impl Manifest {
                 file: None,
                 background_offset: usize::from(classes == Some(1001)),
             },
+            random_weights: false,
+            test_mirror: false,
         })
     }
 }

@@ -52,6 +52,7 @@ fn job(target: &str, concepts: PathBuf, cache: PathBuf, max_images: usize) -> Di
         top_images: 3,
         cache_dir: Some(cache),
         batch: None,
+        published: None,
     }
 }
 

@@ -28,13 +28,17 @@ const TYPES = {
   '.bmp': 'image/bmp', '.webp': 'image/webp', '.svg': 'image/svg+xml', '.csv': 'text/csv; charset=utf-8', '.md': 'text/markdown',
 };
 
-function resolve(urlPath) {
-  const mounts = [
+/** The development mounts: the site from www/ with the repository's models and tables and the shared data. */
+function developmentMounts() {
+  return [
     ['/shared/', sharedDir()],
     ['/models/', path.join(repo, 'models')],
     ['/precomputed/', path.join(repo, 'precomputed')],
     ['/', path.join(repo, 'www')],
   ];
+}
+
+function resolve(urlPath, mounts) {
   for (const [prefix, root] of mounts) {
     if (!urlPath.startsWith(prefix)) continue;
     const file = path.resolve(root, '.' + path.sep + urlPath.slice(prefix.length));
@@ -44,8 +48,10 @@ function resolve(urlPath) {
   return null;
 }
 
-/** Starts the server; resolves to { server, url }. Port 0 picks a free port. */
-export function serve({ port = 0, host = '127.0.0.1', quiet = true } = {}) {
+/** Starts the server; resolves to { server, url }. Port 0 picks a free port. `mounts`: [[URL prefix, folder]],
+ * first match wins (default: the development mounts); e.g. [['/repo/', 'out/reproduce/site']] serves a built
+ * site under a project sub-path, as GitHub Pages does. */
+export function serve({ port = 0, host = '127.0.0.1', quiet = true, mounts = developmentMounts() } = {}) {
   const server = createServer((req, res) => {
     let urlPath;
     try {
@@ -58,7 +64,7 @@ export function serve({ port = 0, host = '127.0.0.1', quiet = true } = {}) {
       res.writeHead(405).end();
       return;
     }
-    let file = resolve(urlPath);
+    let file = resolve(urlPath, mounts);
     if (file && existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
     if (!file || !existsSync(file)) {
       if (!quiet) console.log(`404 ${urlPath}`);

@@ -402,12 +402,22 @@ struct ReportArgs {
     /// Skip the object-mask section.
     #[arg(long)]
     no_objects: bool,
-    /// The sentence naming the model and its weights in the text.
-    #[arg(
-        long,
-        default_value = "MobileNet v2 1.0 224 (TF-slim, real ImageNet weights, float graph from the Coral uint8 model)"
-    )]
-    model_description: String,
+    /// The sentence naming the model and its weights in the text (default: the manifest's name and description).
+    #[arg(long)]
+    model_description: Option<String>,
+    /// The images of D2/D3 (default: every JPEG in <shared>/imagenet-samples).
+    #[arg(long, num_args = 1..)]
+    images: Vec<PathBuf>,
+    /// A `glassbox explain --methods all` output folder for these images and this model: its maps are used
+    /// instead of computing the CAMs and LIME again.
+    #[arg(long)]
+    explained: Option<PathBuf>,
+    /// A sentence about this run (e.g. what a quick run cut), written at the top of every document.
+    #[arg(long, default_value = "")]
+    run_note: String,
+    /// The CAMs compared with LIME.
+    #[arg(long, value_delimiter = ',', default_value = "gradcam,ablationcam,scorecam")]
+    cams: Vec<String>,
 }
 
 async fn report_command(args: ReportArgs) -> Result<()> {
@@ -423,7 +433,18 @@ async fn report_command(args: ReportArgs) -> Result<()> {
     config.cascade = args.cascade;
     config.sanity_images = args.sanity_images;
     config.objects = !args.no_objects;
-    config.model_description = args.model_description;
+    config.model_description = args.model_description.unwrap_or_default();
+    config.explained = args.explained;
+    config.run_note = args.run_note;
+    config.cams = args
+        .cams
+        .iter()
+        .map(|name| CamMethod::from_name(name.trim()))
+        .collect::<Result<_>>()?;
+    ensure!(!config.cams.is_empty(), "--cams needs at least one CAM");
+    if !args.images.is_empty() {
+        config.images = args.images;
+    }
     if let Some(n) = args.limit {
         config.images.truncate(n);
     }

@@ -7,10 +7,12 @@
 //!   the ONNX initializers, so an explanation can be checked to depend on the learned weights.
 //! - [`objects`]: object masks (segmentation bitmaps, polygons, boxes) mapped onto the model's input grid,
 //!   to ask whether an explanation lands on the object.
+//! - [`clutter`]: edge density, a measure of how cluttered an image is.
 //!
 //! Every map here is a 2-D array on the model's input grid (H×W), larger = more important.
 
 pub mod agreement;
+pub mod clutter;
 pub mod faithfulness;
 pub mod objects;
 mod rng;

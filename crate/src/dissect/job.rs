@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::cache::MatrixCache;
 use super::matcher::{ClassifierMatcher, ClipMatcher, ConceptMatcher};
 use super::probe::ProbeSet;
+use super::published::{self, PublishedLabels};
 use super::tables::{table_stem, DissectionTable, ModelRecord};
 use super::tokenizer::ClipTokenizer;
 use super::wpmi::SoftWpmiParams;
@@ -72,6 +73,18 @@ pub struct DissectJob {
     /// Batch size for dynamic-batch graphs.
     #[serde(default)]
     pub batch: Option<usize>,
+    /// Labels published for the same model (CLIP-Dissect's CSV): every table records its agreement with them.
+    #[serde(default)]
+    pub published: Option<PublishedSpec>,
+}
+
+/// Published labels to compare with (needs the CLIP matcher: the comparison uses its text encoder).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedSpec {
+    /// `layer,unit,description,similarity` (CLIP-Dissect's `data/CLIP_Dissect_results/*.csv`).
+    pub csv: PathBuf,
+    /// What they are: model, concept set, probe set, source.
+    pub description: String,
 }
 
 fn default_top_images() -> usize {
@@ -122,6 +135,9 @@ impl DissectJob {
         }
         resolve(&mut job.probe_dir);
         resolve(&mut job.concept_set);
+        if let Some(published) = &mut job.published {
+            resolve(&mut published.csv);
+        }
         if let Some(cache) = &mut job.cache_dir {
             resolve(cache);
         }
@@ -192,6 +208,13 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
         layers: job.target.layers.clone(),
     };
     let cache = job.cache_dir.as_deref().map(MatrixCache::new).transpose()?;
+    let published = job
+        .published
+        .as_ref()
+        .map(|p| PublishedLabels::from_csv_path(&p.csv))
+        .transpose()?;
+    // The CLIP text encoder and the concepts' normalised embeddings, kept for the published comparison.
+    let mut text_space = None;
     let matcher: Box<dyn ConceptMatcher> = match &job.matcher {
         MatcherSpec::Classifier {
             name,
@@ -251,29 +274,36 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
                 }
             };
             let image_engine = engine::create(EngineKind::Cpu, &image_bytes, job.batch).await?;
-            Box::new(
-                ClipMatcher::new(
-                    name,
-                    image_engine,
-                    &image_bytes,
-                    text_engine.as_ref(),
-                    &text_bytes,
-                    &tokenizer,
-                    concept_set.concepts.clone(),
-                    Some(texts),
-                    progress,
-                )
-                .await?,
+            let matcher = ClipMatcher::new(
+                name,
+                image_engine,
+                &image_bytes,
+                text_engine.as_ref(),
+                &text_bytes,
+                &tokenizer,
+                concept_set.concepts.clone(),
+                Some(texts.clone()),
+                progress,
             )
+            .await?;
+            text_space = Some(TextSpace {
+                engine: text_engine,
+                tokenizer,
+                embeddings: texts,
+            });
+            Box::new(matcher)
         }
     };
+    if published.is_some() && text_space.is_none() {
+        bail!("comparing with published labels needs the CLIP matcher (its text encoder measures label similarity)");
+    }
     let options = DissectOptions {
         params: job.params,
         top_images: job.top_images,
         chunk: 64,
         cache,
     };
-    dissect(
+    let mut run = dissect(
         &target,
         matcher.as_ref(),
         &concept_set,
@@ -281,7 +311,60 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
         &options,
         progress,
     )
-    .await
+    .await?;
+    if let (Some(labels), Some(spec), Some(space)) = (&published, &job.published, text_space) {
+        let embeddings = space
+            .normalised_embeddings(&concept_set.concepts, labels.labels(), progress)
+            .await?;
+        for table in &mut run.tables {
+            table.published =
+                published::compare(table, labels, &spec.description, &|label: &str| {
+                    embeddings.get(label).cloned()
+                })?;
+        }
+    }
+    Ok(run)
+}
+
+/// CLIP's text side, to embed labels beyond the concept set.
+struct TextSpace {
+    engine: Box<dyn engine::Engine>,
+    tokenizer: ClipTokenizer,
+    /// Raw embeddings of the concept set, one row per concept.
+    embeddings: ndarray::Array2<f32>,
+}
+
+impl TextSpace {
+    /// L2-normalised embeddings of every concept and every extra label (encoded when not a concept).
+    async fn normalised_embeddings<'a>(
+        self,
+        concepts: &[String],
+        extra: impl Iterator<Item = &'a String>,
+        progress: &dyn Progress,
+    ) -> Result<std::collections::HashMap<String, ndarray::Array1<f32>>> {
+        let known: std::collections::HashSet<&String> = concepts.iter().collect();
+        let missing: Vec<String> = extra
+            .filter(|l| !known.contains(l))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut rows = self.embeddings;
+        let mut names = concepts.to_vec();
+        if !missing.is_empty() {
+            let more =
+                ClipMatcher::encode_texts(self.engine.as_ref(), &self.tokenizer, &missing, progress)
+                    .await?;
+            rows = ndarray::concatenate(ndarray::Axis(0), &[rows.view(), more.view()])?;
+            names.extend(missing);
+        }
+        super::matcher::l2_normalize_rows(&mut rows);
+        Ok(names
+            .into_iter()
+            .zip(rows.rows())
+            .map(|(name, row)| (name, row.to_owned()))
+            .collect())
+    }
 }
 
 /// Writes `<dir>/<model>_<layer>.{json,csv}` for every table.

@@ -80,7 +80,7 @@ async fn run_images(
     Ok(ndarray::concatenate(Axis(0), &views)?)
 }
 
-fn l2_normalize_rows(m: &mut Array2<f32>) {
+pub(crate) fn l2_normalize_rows(m: &mut Array2<f32>) {
     for mut row in m.rows_mut() {
         let norm = row.dot(&row).sqrt();
         row.mapv_inplace(|v| v / norm);

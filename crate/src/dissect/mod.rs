@@ -8,6 +8,7 @@
 //! - [`probe`]: the probe folder, pooled layer activations.
 //! - [`cache`]: on-disk cache of activations and image embeddings.
 //! - [`tables`]: per-layer tables and the cross-model summary.
+//! - [`published`]: agreement with labels CLIP-Dissect published for the same model.
 //!
 //! [`dissect`] runs the whole pipeline. Peak memory, for N probe images, L_total neurons over the requested layers,
 //! C concepts, D embedding width, B images decoded at once:
@@ -25,6 +26,7 @@ pub mod matcher;
 #[cfg(not(target_arch = "wasm32"))]
 mod pipeline;
 pub mod probe;
+pub mod published;
 pub mod tables;
 pub mod tokenizer;
 pub mod wpmi;

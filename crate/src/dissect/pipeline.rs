@@ -221,6 +221,7 @@ pub async fn dissect(
             similarity_fn: "soft_wpmi".into(),
             params: options.params,
             units,
+            published: None,
         });
     }
     timings.wpmi_s = started.elapsed().as_secs_f64();

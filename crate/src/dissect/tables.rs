@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::matcher::MatcherInfo;
+use super::published::PublishedAgreement;
 use super::wpmi::SoftWpmiParams;
 
 /// The dissected model.
@@ -66,6 +67,9 @@ pub struct DissectionTable {
     pub similarity_fn: String,
     pub params: SoftWpmiParams,
     pub units: Vec<UnitLabel>,
+    /// Agreement with labels published for the same model and layer (jobs with `published`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<PublishedAgreement>,
 }
 
 impl DissectionTable {
@@ -144,6 +148,8 @@ pub struct LayerSummary {
     /// Category → number of units (only when the concept set has categories).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub categories: Option<BTreeMap<String, usize>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<PublishedAgreement>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,7 +172,8 @@ pub struct PairSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub models: Vec<ModelSummary>,
-    /// For every pair of models: concepts used by both, and by one only (over all their layers).
+    /// For every pair of models labelled from the same concept set: concepts used by both, and by one only
+    /// (over all their layers).
     pub pairs: Vec<PairSummary>,
     /// Concept sets without categories (their summaries have no category counts).
     pub concept_sets_without_categories: Vec<String>,
@@ -209,6 +216,7 @@ pub fn summarize(tables: &[DissectionTable]) -> Summary {
                     distinct_concepts: histogram.len(),
                     histogram,
                     categories: t.concept_set.has_categories.then_some(cats),
+                    published: t.published.clone(),
                 }
             })
             .collect();
@@ -222,9 +230,14 @@ pub fn summarize(tables: &[DissectionTable]) -> Summary {
         concepts_of.insert(name.clone(), all);
     }
     let names: Vec<&String> = concepts_of.keys().collect();
+    let concept_set_of = |name: &str| &by_model[name][0].concept_set.sha256;
     let mut pairs = Vec::new();
     for i in 0..names.len() {
         for j in i + 1..names.len() {
+            // Only models labelled from the same concept set share a vocabulary to compare.
+            if concept_set_of(names[i]) != concept_set_of(names[j]) {
+                continue;
+            }
             let (a, b) = (&concepts_of[names[i]], &concepts_of[names[j]]);
             pairs.push(PairSummary {
                 models: [names[i].clone(), names[j].clone()],
@@ -245,11 +258,17 @@ pub fn summarize(tables: &[DissectionTable]) -> Summary {
     }
 }
 
+/// A small table for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_table(model: &str, layer: &str, concepts: &[&str]) -> DissectionTable {
+    tests::table(model, layer, concepts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn table(model: &str, layer: &str, concepts: &[&str]) -> DissectionTable {
+    pub(super) fn table(model: &str, layer: &str, concepts: &[&str]) -> DissectionTable {
         DissectionTable {
             model: ModelRecord {
                 name: model.into(),
@@ -292,6 +311,7 @@ mod tests {
                     }],
                 })
                 .collect(),
+            published: None,
         }
     }
 

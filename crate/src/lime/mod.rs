@@ -160,7 +160,7 @@ impl Default for LimeParams {
 }
 
 /// Wall-clock milliseconds of each stage.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LimeTiming {
     pub segmentation_ms: f64,
     /// Building the perturbed images (sample matrix, masking).
@@ -178,7 +178,8 @@ impl LimeTiming {
 }
 
 /// A LIME explanation of one image.
-#[derive(Debug, Clone, serde::Serialize)]
+/// Deserialised (from `explanation.json`), `segments` and `top_mask` are empty: they live in `.npy` files.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LimeExplanation {
     /// Superpixel label per pixel, `0..n_segments`.
     #[serde(skip)]

@@ -203,7 +203,7 @@ pub enum FeatureSelection {
 }
 
 /// LIME's local explanation of one label.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LocalExplanation {
     pub label: usize,
     pub intercept: f64,

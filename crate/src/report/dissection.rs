@@ -12,6 +12,7 @@ use image::RgbImage;
 
 use super::chart::{self, Series};
 use super::markdown::Table;
+use crate::dissect::published::PublishedAgreement;
 use crate::dissect::tables::{summarize, table_stem, DissectionTable};
 use crate::preprocess::{self, ImageLimits};
 
@@ -205,6 +206,8 @@ pub fn section(dissect_dir: &Path, shared_data: &Path, fig_dir: &Path) -> Result
         }
     }
 
+    md.push_str(&published_section(&tables, &mut headline));
+
     md.push_str("## Comparing the models\n\n");
     let mut t = Table::new(&["model", "layers", "units", "distinct concepts (all layers)"]);
     for m in &summary.models {
@@ -271,6 +274,61 @@ pub fn section(dissect_dir: &Path, shared_data: &Path, fig_dir: &Path) -> Result
         ),
         figures,
     })
+}
+
+/// Agreement with the labels CLIP-Dissect published for the same model and layers: the truth check of
+/// the dissection (real weights should agree far above chance; random ones sit at chance).
+fn published_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> String {
+    let compared: Vec<(&DissectionTable, &PublishedAgreement)> = tables
+        .iter()
+        .filter_map(|t| t.published.as_ref().map(|p| (t, p)))
+        .collect();
+    let Some((_, first)) = compared.first() else {
+        return String::new();
+    };
+    let mut md = format!(
+        "## Agreement with the published labels\n\n{} (`{}`), compared unit by unit with our labels of the same \
+         layers (same concept set). Chance: labels drawn independently from each table's own label \
+         frequencies; the chance text similarity is the mean over all pairs of units.\n\n",
+        first.description, first.source
+    );
+    let mut t = Table::new(&[
+        "model",
+        "layer",
+        "units",
+        "same label",
+        "chance",
+        "mean CLIP text similarity",
+        "chance similarity",
+    ]);
+    for (table, p) in &compared {
+        t.row(vec![
+            format!("`{}`", table.model.name),
+            format!("`{}`", table.layer),
+            p.units_compared.to_string(),
+            format!("{} ({:.1}%)", p.same_label, 100.0 * p.same_label_share),
+            format!("{:.1}%", 100.0 * p.chance_same_label_share),
+            format!("{:.3}", p.mean_text_similarity),
+            format!("{:.3}", p.chance_text_similarity),
+        ]);
+        headline.push(format!(
+            "`{}` {}: {:.1}% of labels equal the published ones (chance {:.1}%)",
+            table.model.name,
+            table.layer,
+            100.0 * p.same_label_share,
+            100.0 * p.chance_same_label_share
+        ));
+    }
+    md.push_str(&t.render());
+    let above = compared
+        .iter()
+        .filter(|(_, p)| p.same_label_share > 2.0 * p.chance_same_label_share)
+        .count();
+    md.push_str(&format!(
+        "\n{above} of {} layers agree with the published labels more than twice as often as chance.\n\n",
+        compared.len()
+    ));
+    md
 }
 
 /// For each of the most frequent concepts, the unit labelled with it that matches best, and a strip of
@@ -379,6 +437,7 @@ mod tests {
                     top_images: vec![],
                 })
                 .collect(),
+            published: None,
         }
     }
 

@@ -12,7 +12,10 @@ use super::chart::{self, Series};
 use super::dissection;
 use super::markdown::{mean, num, rate, Table};
 use crate::cam::{CamMethod, CamOptions};
-use crate::compare::agreement::{self, count, iou, pointing_game, top_k_mask, Agreement};
+use crate::compare::agreement::{
+    self, average_ranks, count, iou, pearson, pointing_game, top_k_mask, Agreement,
+};
+use crate::compare::clutter::edge_density;
 use crate::compare::faithfulness::{
     causal_curve, mean_curve, CausalConfig, CausalCurve, CausalMode,
 };
@@ -26,8 +29,8 @@ use crate::preprocess::{self, ImageLimits};
 use crate::progress::Progress;
 use crate::render;
 
-/// The CAMs the report compares with LIME.
-const CAMS: [CamMethod; 3] = [
+/// The CAMs the report compares with LIME by default.
+pub const CAMS: [CamMethod; 3] = [
     CamMethod::GradCam,
     CamMethod::AblationCam,
     CamMethod::ScoreCam,
@@ -66,6 +69,13 @@ pub struct ReportConfig {
     pub sanity_seed: u64,
     /// Run the object-mask section (segmentation samples and the quokka).
     pub objects: bool,
+    /// A `glassbox explain` output folder (`<dir>/<image stem>/`) whose CAM maps and LIME explanations are
+    /// used instead of computing them again (checked to come from the same model).
+    pub explained: Option<PathBuf>,
+    /// A sentence about the run's scale (e.g. a quick run's cut), written at the top of every document.
+    pub run_note: String,
+    /// The CAMs compared with LIME ([`CAMS`] unless a quick run leaves ScoreCAM out).
+    pub cams: Vec<CamMethod>,
 }
 
 impl ReportConfig {
@@ -103,6 +113,9 @@ impl ReportConfig {
             sanity_images: 3,
             sanity_seed: 2018,
             objects: true,
+            explained: None,
+            run_note: String::new(),
+            cams: CAMS.to_vec(),
         })
     }
 }
@@ -173,6 +186,105 @@ fn lime_mask_and_weights(
     Ok((mask.mapv(|v| v > 0), weights))
 }
 
+/// One image from a `glassbox explain` output folder: its CAM maps and LIME explanation as explain wrote
+/// them. Only the forward pass runs again (for the view, the tensor and the feature-map size), and it must
+/// give the target explain recorded, from a model with the same sha256.
+async fn analyse_explained(
+    classifier: &Classifier,
+    image: &RgbImage,
+    file: &str,
+    expected: Option<usize>,
+    explained: &Path,
+    cam_methods: &[CamMethod],
+    lime_params: &LimeParams,
+    progress: &dyn Progress,
+) -> Result<Analysed> {
+    let stem = Path::new(file)
+        .file_stem()
+        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
+    let dir = explained.join(&stem);
+    let json_path = dir.join("explanation.json");
+    let text = std::fs::read_to_string(&json_path).with_context(|| {
+        format!(
+            "cannot read {} (run `glassbox explain` with LIME and the CAMs into {} first)",
+            json_path.display(),
+            explained.display()
+        )
+    })?;
+    let recorded: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", json_path.display()))?;
+    let model_sha = classifier.model.manifest.sha256.as_deref();
+    ensure!(
+        recorded["model"]["sha256"].as_str() == model_sha,
+        "{} was made with the model {} (sha256 {}), not with this report's model (sha256 {})",
+        json_path.display(),
+        recorded["model"]["name"],
+        recorded["model"]["sha256"],
+        model_sha.unwrap_or("unknown")
+    );
+    let explanation = explain_cams(
+        classifier,
+        image,
+        &[],
+        None,
+        &CamOptions::default(),
+        progress,
+    )
+    .await?;
+    let target: Prediction = serde_json::from_value(recorded["target"].clone())
+        .with_context(|| format!("{}: no target", json_path.display()))?;
+    ensure!(
+        target.class == explanation.target.class,
+        "{}: explain's target class {} is not the model's top-1 class {} now",
+        json_path.display(),
+        target.class,
+        explanation.target.class
+    );
+    let methods = &recorded["methods"];
+    let mut cams = Vec::new();
+    for &method in cam_methods {
+        let path = dir.join(format!("{}.npy", method.name()));
+        let map = crate::npy::read_f32(&path)?
+            .into_dimensionality::<ndarray::Ix2>()
+            .with_context(|| format!("{} is not a 2-D map", path.display()))?;
+        let seconds = methods[method.name()]["seconds"].as_f64().with_context(|| {
+            format!("{}: no {} (run explain with --methods all)", json_path.display(), method.name())
+        })?;
+        cams.push((method, map, seconds));
+    }
+    let mut lime: LimeExplanation =
+        serde_json::from_value(methods["lime"]["explanation"].clone()).with_context(|| {
+            format!("{}: no LIME explanation (run explain with lime)", json_path.display())
+        })?;
+    let segments_path = dir.join("lime_segments.npy");
+    lime.segments = crate::npy::read::<i32>(&segments_path)?
+        .into_dimensionality()
+        .with_context(|| format!("{} is not a 2-D label image", segments_path.display()))?;
+    let top = *lime.top_labels.first().context("LIME explained no label")?;
+    lime.top_mask = lime.mask_for(top).context("LIME's top label has no surrogate")?;
+    let lime_seconds = methods["lime"]["seconds"].as_f64().unwrap_or(f64::NAN);
+    let (lime_mask, lime_weights) =
+        lime_mask_and_weights(&lime, &explanation.view, target.class, lime_params.mask_features)?;
+    Ok(Analysed {
+        name: short_name(file),
+        file: file.to_string(),
+        expected,
+        top5: explanation.top5.clone(),
+        target,
+        tensor: classifier.prepare(image).1,
+        feature_hw: (
+            explanation.forward.features.shape()[2],
+            explanation.forward.features.shape()[3],
+        ),
+        view: explanation.view,
+        cams,
+        lime,
+        lime_seconds,
+        lime_mask,
+        lime_weights,
+    })
+}
+
 /// The logit index of the image's true class from its file name (`n01443537_goldfish.JPEG`).
 fn expected_class(file: &str, wnids: &[String], background_offset: usize) -> Option<usize> {
     let wnid = file.split('_').next()?;
@@ -198,13 +310,14 @@ async fn analyse(
     file: &str,
     expected: Option<usize>,
     target: Option<usize>,
+    cam_methods: &[CamMethod],
     lime_params: &LimeParams,
     progress: &dyn Progress,
 ) -> Result<Analysed> {
     let explanation = explain_cams(
         classifier,
         image,
-        &CAMS,
+        cam_methods,
         target,
         &CamOptions::default(),
         progress,
@@ -253,6 +366,8 @@ struct ImageNumbers {
     top5: Vec<Prediction>,
     lime_segments: usize,
     lime_mask_pixels: usize,
+    /// Share of edge pixels of the model's view (`compare::clutter`), a clutter measure.
+    edge_density: f64,
     agreement: Vec<(String, Agreement)>,
     /// (method, deletion curve, insertion curve)
     faithfulness: Vec<(String, CausalCurve, CausalCurve)>,
@@ -294,6 +409,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     } else {
         config.model_description.clone()
     };
+    let warning = model.manifest.provenance_warning();
     let classifier = Classifier::load(model.clone(), config.engine, None).await?;
     // LIME's batches sized to the engine's (a static batch-8 graph would pad a batch of 10 to 16).
     let config = &ReportConfig {
@@ -321,18 +437,35 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         progress.stage(&format!("explaining {file}"), 1);
         let image = preprocess::load(path, &limits)?;
         let expected = expected_class(&file, &wnids, background_offset);
-        analysed.push(
-            analyse(
-                &classifier,
-                &image,
-                &file,
-                expected,
-                None,
-                &config.lime,
-                progress,
-            )
-            .await?,
-        );
+        let a = match &config.explained {
+            Some(dir) => {
+                analyse_explained(
+                    &classifier,
+                    &image,
+                    &file,
+                    expected,
+                    dir,
+                    &config.cams,
+                    &config.lime,
+                    progress,
+                )
+                .await?
+            }
+            None => {
+                analyse(
+                    &classifier,
+                    &image,
+                    &file,
+                    expected,
+                    None,
+                    &config.cams,
+                    &config.lime,
+                    progress,
+                )
+                .await?
+            }
+        };
+        analysed.push(a);
     }
 
     // Agreement and faithfulness per image.
@@ -382,6 +515,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
             top5: a.top5.clone(),
             lime_segments: a.lime.n_segments,
             lime_mask_pixels: count(a.lime_mask.view()),
+            edge_density: edge_density(&a.view),
             agreement: agreements,
             faithfulness: curves,
             seconds,
@@ -421,6 +555,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     let sanity_count = config.sanity_images.min(analysed.len());
     let docs = Documents {
         config,
+        warning: warning.as_deref(),
         model_text: &model_text,
         engine_name: &engine_name,
         sanity_count,
@@ -443,6 +578,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
                 &case.name,
                 None,
                 None,
+                &config.cams,
                 &config.lime,
                 progress,
             )
@@ -510,6 +646,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
                 &a.file,
                 a.expected,
                 Some(a.target.class),
+                &config.cams,
                 &lime_all,
                 progress,
             )
@@ -553,6 +690,8 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
 /// Writes the Markdown and JSON documents from whatever sections are done.
 struct Documents<'a> {
     config: &'a ReportConfig,
+    /// The model's provenance warning (test mirror, random weights), stamped on every document and caption.
+    warning: Option<&'a str>,
     model_text: &'a str,
     engine_name: &'a str,
     sanity_count: usize,
@@ -600,11 +739,14 @@ impl Documents<'_> {
             ("results.md", results),
         ] {
             let path = out.join(name);
-            std::fs::write(&path, text)
+            std::fs::write(&path, stamp(&text, self.warning, &config.run_note))
                 .with_context(|| format!("cannot write {}", path.display()))?;
             files.push(path);
         }
         let json = serde_json::json!({
+            "warning": self.warning,
+            "run_note": config.run_note,
+            "explained": config.explained,
             "model": self.model_text,
             "engine": self.engine_name,
             "lime": config.lime,
@@ -621,6 +763,24 @@ impl Documents<'_> {
         files.push(path);
         Ok(files)
     }
+}
+
+/// A document with the run note under its title and, for models without real weights, the warning under
+/// the title and in every figure caption (so no figure can be quoted without it).
+fn stamp(text: &str, warning: Option<&str>, run_note: &str) -> String {
+    let (title, body) = text.split_once('\n').unwrap_or((text, ""));
+    let mut head = String::new();
+    if let Some(w) = warning {
+        head.push_str(&format!("\n> **{w}**\n"));
+    }
+    if !run_note.is_empty() {
+        head.push_str(&format!("\n> {run_note}\n"));
+    }
+    let body = match warning {
+        Some(w) => body.replace("![", &format!("![{w}: ")),
+        None => body.to_string(),
+    };
+    format!("{title}\n{head}{body}")
 }
 
 fn save(img: &RgbImage, path: &Path) -> Result<()> {
@@ -1367,6 +1527,54 @@ fn reading_note(lime_samples: usize, geometry: &Geometry) -> String {
     )
 }
 
+/// "Simple vs cluttered", answered from two clutter measures of the images that ran (edge density and
+/// LIME's superpixel count), never from which images they are. `ranked`: most agreement first.
+fn clutter_insight(ranked: &[&ImageNumbers], score: &dyn Fn(&ImageNumbers) -> Option<f64>) -> String {
+    let scored: Vec<&ImageNumbers> = ranked
+        .iter()
+        .copied()
+        .filter(|n| score(n).is_some())
+        .collect();
+    if scored.len() < 3 {
+        return format!(
+            "- **Simple vs cluttered.** Not answered: {} image(s) with an agreement score; a correlation needs at \
+             least 3.\n",
+            scored.len()
+        );
+    }
+    let agreement: Vec<f64> = scored.iter().filter_map(|n| score(n)).collect();
+    let rho = |clutter: Vec<f64>| pearson(&average_ranks(&clutter), &average_ranks(&agreement));
+    let by_edges = rho(scored.iter().map(|n| n.edge_density).collect());
+    let by_segments = rho(scored.iter().map(|n| n.lime_segments as f64).collect());
+    let rank = |n: &ImageNumbers| scored.iter().position(|m| m.image == n.image).unwrap_or(0) + 1;
+    let edge_order = |a: &&&ImageNumbers, b: &&&ImageNumbers| a.edge_density.total_cmp(&b.edge_density);
+    let most = scored.iter().max_by(edge_order).expect("at least 3 images");
+    let least = scored.iter().min_by(edge_order).expect("at least 3 images");
+    let verdict = match by_edges {
+        Some(r) if r <= -0.3 => "agreement tends to fall as clutter rises",
+        Some(r) if r >= 0.3 => "agreement tends to rise with clutter",
+        Some(_) => "no clear relation between clutter and agreement",
+        None => "no relation can be measured (a constant measure)",
+    };
+    format!(
+        "- **Simple vs cluttered.** Clutter measured two ways, the share of edge pixels and LIME's superpixel count: \
+         Spearman correlation with the agreement (mean same-count IoU) {} and {} over {} images, so on these images \
+         {verdict} (a tendency from {} images, not a test). Most cluttered by edges: {} ({:.1}% edge pixels, rank {} of \
+         {} by agreement); least: {} ({:.1}%, rank {}).\n",
+        num(by_edges),
+        num(by_segments),
+        scored.len(),
+        scored.len(),
+        short_name(&most.image),
+        100.0 * most.edge_density,
+        rank(most),
+        scored.len(),
+        short_name(&least.image),
+        100.0 * least.edge_density,
+        rank(least),
+    )
+}
+
 /// The insight bullets, built from the numbers.
 fn insights(
     numbers: &[ImageNumbers],
@@ -1395,19 +1603,7 @@ fn insights(
             num(mean(numbers.iter().map(score))),
             num(mean(numbers.iter().flat_map(|n| n.agreement.iter().map(|(_, a)| a.spearman)))),
         ));
-        let rank_of = |needle: &str| {
-            ranked
-                .iter()
-                .position(|n| n.image.contains(needle))
-                .map(|p| p + 1)
-        };
-        if let (Some(g), Some(k)) = (rank_of("goldfish"), rank_of("kite")) {
-            s.push_str(&format!(
-                "- **Simple vs cluttered.** The goldfish ranks {g} of {} by agreement, the kite {k} of {}.\n",
-                ranked.len(),
-                ranked.len()
-            ));
-        }
+        s.push_str(&clutter_insight(&ranked, &score));
     }
     // Pointing agreement per CAM.
     if let Some(first) = numbers.first() {

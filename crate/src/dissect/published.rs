@@ -1,0 +1,203 @@
+//! Agreement of our labels with labels CLIP-Dissect published for the same model (the truth check of a
+//! dissection): the share of units given the same concept, and the mean CLIP text similarity of the two
+//! labels, each beside its chance level (labels drawn independently from the two tables' own concept
+//! frequencies).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context, Result};
+use ndarray::{Array1, ArrayView1};
+use serde::{Deserialize, Serialize};
+
+use super::tables::DissectionTable;
+
+/// Published labels: layer → unit → description (CLIP-Dissect's `layer,unit,description,similarity` CSV).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedLabels {
+    pub file: String,
+    pub by_layer: BTreeMap<String, BTreeMap<usize, String>>,
+}
+
+impl PublishedLabels {
+    pub fn from_csv_path(path: &Path) -> Result<PublishedLabels> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the published labels {}", path.display()))?;
+        let file = path
+            .file_name()
+            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Self::from_csv(&file, &text)
+    }
+
+    pub fn from_csv(file: &str, text: &str) -> Result<PublishedLabels> {
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        ensure!(
+            header.trim() == "layer,unit,description,similarity",
+            "{file}: expected CLIP-Dissect's header `layer,unit,description,similarity`, found `{header}`"
+        );
+        let mut by_layer: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
+        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let fields: Vec<&str> = line.split(',').collect();
+            let [layer, unit, description, _similarity] = fields[..] else {
+                bail!("{file} line {}: expected 4 comma-separated fields, found `{line}`", i + 2);
+            };
+            let unit: usize = unit
+                .parse()
+                .with_context(|| format!("{file} line {}: unit `{unit}` is not a number", i + 2))?;
+            by_layer
+                .entry(layer.to_string())
+                .or_default()
+                .insert(unit, description.to_string());
+        }
+        Ok(PublishedLabels {
+            file: file.to_string(),
+            by_layer,
+        })
+    }
+
+    /// Every published label (to embed the ones the concept set lacks).
+    pub fn labels(&self) -> impl Iterator<Item = &String> {
+        self.by_layer.values().flat_map(|units| units.values())
+    }
+}
+
+/// How one dissected layer agrees with the published labels of the same layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedAgreement {
+    /// The published file and what it is.
+    pub source: String,
+    pub description: String,
+    /// Units present in both tables.
+    pub units_compared: usize,
+    /// Units whose label equals the published one (exact text).
+    pub same_label: usize,
+    pub same_label_share: f64,
+    /// Expected share if each table's labels were drawn independently from its own label frequencies.
+    pub chance_same_label_share: f64,
+    /// Mean cosine similarity of the CLIP text embeddings of our label and the published one, per unit.
+    pub mean_text_similarity: f64,
+    /// The same mean over every (our unit, published unit) pair: the level of unrelated labels.
+    pub chance_text_similarity: f64,
+}
+
+/// Compares `table` with the published labels of its layer. `embedding` gives the L2-normalised CLIP text
+/// embedding of a label. `None` when the published file has no such layer.
+pub fn compare(
+    table: &DissectionTable,
+    published: &PublishedLabels,
+    description: &str,
+    embedding: &dyn Fn(&str) -> Option<Array1<f32>>,
+) -> Result<Option<PublishedAgreement>> {
+    let Some(theirs) = published.by_layer.get(&table.layer) else {
+        return Ok(None);
+    };
+    let pairs: Vec<(&str, &str)> = table
+        .units
+        .iter()
+        .filter_map(|u| theirs.get(&u.unit).map(|p| (u.concept.as_str(), p.as_str())))
+        .collect();
+    ensure!(
+        !pairs.is_empty(),
+        "{} has layer {} but none of the {} units of our table",
+        published.file,
+        table.layer,
+        table.units.len()
+    );
+    let n = pairs.len() as f64;
+    let same_label = pairs.iter().filter(|(a, b)| a == b).count();
+
+    let mut ours_freq: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut theirs_freq: BTreeMap<&str, f64> = BTreeMap::new();
+    for (a, b) in &pairs {
+        *ours_freq.entry(a).or_default() += 1.0 / n;
+        *theirs_freq.entry(b).or_default() += 1.0 / n;
+    }
+    let chance_same = ours_freq
+        .iter()
+        .map(|(c, p)| p * theirs_freq.get(c).copied().unwrap_or(0.0))
+        .sum();
+
+    let embed = |label: &str| {
+        embedding(label).with_context(|| format!("no CLIP text embedding for the label `{label}`"))
+    };
+    let ours: Vec<Array1<f32>> = pairs.iter().map(|(a, _)| embed(a)).collect::<Result<_>>()?;
+    let published_embeddings: Vec<Array1<f32>> =
+        pairs.iter().map(|(_, b)| embed(b)).collect::<Result<_>>()?;
+    let cosine = |a: ArrayView1<f32>, b: ArrayView1<f32>| a.dot(&b) as f64;
+    let mean_similarity = ours
+        .iter()
+        .zip(&published_embeddings)
+        .map(|(a, b)| cosine(a.view(), b.view()))
+        .sum::<f64>()
+        / n;
+    // Mean over all pairs = cos of the two mean embeddings' dot product (rows are unit vectors).
+    let mean_of = |rows: &[Array1<f32>]| {
+        rows.iter()
+            .fold(Array1::<f32>::zeros(rows[0].len()), |acc, r| acc + r)
+            / rows.len() as f32
+    };
+    let chance_similarity = cosine(
+        mean_of(&ours).view(),
+        mean_of(&published_embeddings).view(),
+    );
+    Ok(Some(PublishedAgreement {
+        source: published.file.clone(),
+        description: description.to_string(),
+        units_compared: pairs.len(),
+        same_label,
+        same_label_share: same_label as f64 / n,
+        chance_same_label_share: chance_same,
+        mean_text_similarity: mean_similarity,
+        chance_text_similarity: chance_similarity,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dissect::tables::test_table;
+
+    fn table(layer: &str, concepts: &[&str]) -> DissectionTable {
+        test_table("m", layer, concepts)
+    }
+
+    #[test]
+    fn counts_equal_labels_and_similarities_against_chance() {
+        let csv = "layer,unit,description,similarity\nlayer2,0,sky,0.1\nlayer2,1,grass,0.1\n\
+                   layer2,2,sky,0.1\nlayer2,3,tree,0.1\nlayer3,0,sky,0.2\n";
+        let published = PublishedLabels::from_csv("x.csv", csv).unwrap();
+        // Orthogonal unit embeddings: same label → 1, different → 0.
+        let embedding = |label: &str| {
+            let k = ["sky", "grass", "tree"].iter().position(|c| *c == label)?;
+            let mut v = Array1::zeros(3);
+            v[k] = 1.0f32;
+            Some(v)
+        };
+        let ours = table("layer2", &["sky", "sky", "sky", "tree"]);
+        let a = compare(&ours, &published, "test", &embedding)
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.units_compared, 4);
+        assert_eq!(a.same_label, 3); // units 0, 2, 3
+        assert_eq!(a.same_label_share, 0.75);
+        // ours: sky 3/4, tree 1/4; theirs: sky 2/4, grass 1/4, tree 1/4 → 3/8 + 1/16.
+        assert!((a.chance_same_label_share - (0.375 + 0.0625)).abs() < 1e-12);
+        assert!((a.mean_text_similarity - 0.75).abs() < 1e-6);
+        // mean(ours) = (3/4, 0, 1/4), mean(theirs) = (1/2, 1/4, 1/4): dot = 3/8 + 1/16.
+        assert!((a.chance_text_similarity - 0.4375).abs() < 1e-6);
+        assert!(compare(&table("layer9", &["sky"]), &published, "t", &embedding)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_clip_dissects_format() {
+        let err = PublishedLabels::from_csv("x.csv", "unit,label\n0,sky\n").unwrap_err();
+        assert!(err.to_string().contains("layer,unit,description,similarity"));
+        let err =
+            PublishedLabels::from_csv("x.csv", "layer,unit,description,similarity\nlayer2,zero,sky,0\n")
+                .unwrap_err();
+        assert!(format!("{err:#}").contains("unit `zero` is not a number"));
+    }
+}

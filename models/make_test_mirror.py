@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Make a TEST MIRROR for `scripts/reproduce.sh --mirror DIR --test-mirror`: every file the real run downloads,
+under the file name of its URL, in the official format, with seeded random weights where the real file holds
+weights. It proves the real path offline: the run loads these files with the very functions that load the
+official ones (models/export.py: load_torchvision_state_dict, load_places365_state_dict, load_openai_clip).
+
+  resnet50-11ad3fa6.pth, resnet18-f37072fd.pth   torchvision's format: torch.save(state_dict), zip archive
+  resnet18_places365.pth.tar                     CSAILVision's: torch.save({"epoch", "arch", "state_dict",
+                                                 "best_prec1"}) of a DataParallel model ("module." keys), in
+                                                 torch's legacy non-zip format
+  ViT-B-16.pt                                    openai's: a TorchScript archive with openai's parameter names,
+                                                 float16
+  data files and images                          copied from shared/data (byte-identical to the pinned files,
+                                                 except the 1000 probe images, which shared/ holds resized)
+
+Nothing made from this mirror is a real result: reproduce.sh refuses its hashes unless --test-mirror is given, and
+then labels every output "TEST MIRROR - not the official weights". Never commit anything made from it.
+
+  models/make_test_mirror.py --out /tmp/mirror [--shared ../shared/data] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "models"))
+from export import randomise_batchnorm, shared_dir  # noqa: E402  (the same init the random exports use)
+
+
+def url_name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def random_resnet(arch: str, classes: int, seed: int) -> torch.nn.Module:
+    import torchvision
+
+    torch.manual_seed(seed)
+    net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
+    randomise_batchnorm(net, torch.Generator().manual_seed(seed + 1))
+    return net.eval()
+
+
+def write_torchvision(path: Path, arch: str, seed: int) -> None:
+    torch.save(random_resnet(arch, 1000, seed).state_dict(), path)
+
+
+def write_places365(path: Path, seed: int) -> None:
+    state = {"module." + k: v for k, v in random_resnet("resnet18", 365, seed).state_dict().items()}
+    checkpoint = {"epoch": 90, "arch": "resnet18", "state_dict": state, "best_prec1": 0.0}
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=False)
+
+
+class _Params(torch.nn.Module):
+    """A module tree that holds tensors under given dotted names; scripted, it is a TorchScript archive whose
+    state_dict has exactly those names (what open_clip.load_openai_model reads from openai's archive)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def write_openai_clip(path: Path, seed: int) -> None:
+    import open_clip
+
+    torch.manual_seed(seed)
+    # open_clip's CLIP keeps openai's parameter names (it loads openai's state_dict as is).
+    model = open_clip.create_model("ViT-B-16-quickgelu", pretrained=None, device="cpu", precision="fp32")
+    root = _Params()
+    for name, tensor in model.state_dict().items():
+        *parents, leaf = name.split(".")
+        node = root
+        for part in parents:
+            if not hasattr(node, part):
+                node.add_module(part, _Params())
+            node = getattr(node, part)
+        # openai's archives are float16.
+        node.register_parameter(leaf, torch.nn.Parameter(tensor.detach().half(), requires_grad=False))
+    torch.jit.save(torch.jit.script(root), str(path))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--shared", type=Path, default=None, help="shared/data (default: ../shared/data)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    shared = args.shared or shared_dir()
+    if shared is None or not shared.is_dir():
+        parser.error("shared/data not found: pass --shared")
+    pins = json.loads((REPO / "models" / "pins.json").read_text())
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+
+    weights = {w["name"]: url_name(w["url"]) for w in pins["weights"]}
+    print(f"make_test_mirror: random weights (seed {args.seed}) in the official formats -> {out}", flush=True)
+    write_torchvision(out / weights["resnet50_imagenet1k_v2"], "resnet50", args.seed)
+    write_torchvision(out / weights["resnet18_imagenet1k_v1"], "resnet18", args.seed + 10)
+    write_places365(out / weights["resnet18_places365"], args.seed + 20)
+    write_openai_clip(out / weights["clip_vit_b16"], args.seed + 30)
+
+    # Data files by their pinned path inside shared/data.
+    where = {
+        "bpe_simple_vocab_16e6.txt.gz": shared / "clip" / "bpe_simple_vocab_16e6.txt.gz",
+        "categories_places365.txt": shared / "labels" / "categories_places365.txt",
+    }
+    for item in pins["data"]:
+        name = url_name(item["url"])
+        source = where.get(name)
+        if source is None:
+            source = (shared / "concepts" / name if item["kind"] == "concepts"
+                      else shared / "clip-dissect-results" / item["path"])
+        shutil.copyfile(source, out / name)
+    images = pins["images"]
+    probe = shared / "imagenet-probe-1000"
+    seeds = shared / "imagenet-samples"
+    for name in images["files"]:
+        source = seeds / name if (seeds / name).exists() else probe / name
+        shutil.copyfile(source, out / name)
+    (out / "MIRROR.md").write_text(
+        "# TEST MIRROR - not the official weights\n\nMade by models/make_test_mirror.py (seed "
+        f"{args.seed}): seeded random weights in the official file formats, data files from shared/data. "
+        "For `scripts/reproduce.sh --mirror DIR --test-mirror` only; nothing made from it is a real result.\n")
+    total = sum(p.stat().st_size for p in out.iterdir())
+    print(f"make_test_mirror: {len(list(out.iterdir()))} files, {total / 1e6:.0f} MB", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

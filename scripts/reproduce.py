@@ -1,0 +1,675 @@
+#!/usr/bin/env python3
+"""The mission's results in one command (called by scripts/reproduce.sh; Python standard library only).
+
+  scripts/reproduce.sh [--out DIR] [--quick] [--mirror DIR [--test-mirror]] [--probe DIR] [--python PY]
+
+Stages, each cached in OUT/.stages/ so that a rerun after a failure resumes where it stopped:
+  fetch    every input of models/pins.json (weights, CLIP's vocabulary, CLIP-Dissect's concept sets and
+           published labels, the 10 seed and 1000 probe images) into the download cache, hash-checked;
+           laid out as a data folder (OUT/data, shaped like shared/data) for the later stages
+  python   a virtual environment from models/requirements.txt (unless --python is given)
+  export   models/export.py: ResNet-50, both ResNet-18s and CLIP ViT-B/16 as prepared ONNX graphs + manifests
+  build    the glassbox CLI (cargo build --release; or --glassbox BIN)
+  explain  glassbox explain: every CAM and LIME (the tutorial's settings) on the seed images with ResNet-50
+  dissect  glassbox dissect: layer2/3/4 of both ResNet-18s with CLIP and the 20k concepts; the Places365
+           ResNet-18 again with the Broden concepts, compared with CLIP-Dissect's published labels
+  report   glassbox report: D1-D4 for ResNet-50 (reusing explain's maps), D1 from the dissection tables
+  site     OUT/site: the static site with the ResNet-50 graph, the seed images, the tables and the report
+
+--mirror DIR takes every download from DIR/<file name of its URL>; a file whose sha256 differs from its pin is
+refused unless --test-mirror is given, which labels every output "TEST MIRROR - not the official weights"
+(models/make_test_mirror.py makes such a mirror). --quick makes a small run (the cut is written into every
+output). OUT/reproduce.json records each stage's wall time, the tool versions and every input's sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PINS = json.loads((REPO / "models" / "pins.json").read_text())
+TEST_MIRROR_BANNER = "TEST MIRROR \u2014 not the official weights"
+RESNET50 = "resnet50_imagenet1k_v2"
+RESNET18S = ["resnet18_imagenet1k_v1", "resnet18_places365"]
+LAYERS = ["layer2", "layer3", "layer4"]
+BATCH = 8
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much of the real run to do; --quick cuts every dimension and says so in every output."""
+
+    images: int
+    lime_samples: int
+    probe_images: int | None
+    concepts: int | None
+    broden_concepts: int | None
+    sanity_images: int
+    cascade: str
+    # ScoreCAM costs one forward pass per layer4 channel: 2048 ResNet-50 passes per image.
+    scorecam: bool
+
+    def describe(self) -> str:
+        if self == FULL:
+            return "full run"
+        return (f"QUICK run: {self.images} of 10 seed images, LIME {self.lime_samples} samples, "
+                f"{self.probe_images} probe images, the first {self.concepts} of the 20k concepts and "
+                f"{self.broden_concepts} of the Broden concepts, sanity check on {self.sanity_images} image(s) "
+                f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)"))
+
+    def explain_methods(self) -> str:
+        cams = ["gradcam", "ablationcam", "scorecam", "gradcamplusplus", "xgradcam", "layercam", "eigencam",
+                "hirescam"]
+        return ",".join([c for c in cams if self.scorecam or c != "scorecam"] + ["lime"])
+
+    def report_cams(self) -> str:
+        return "gradcam,ablationcam,scorecam" if self.scorecam else "gradcam,ablationcam"
+
+
+# The real run's cut (see README "Real results"): the sanity check re-explains 2 images (each cascade stage
+# costs a ScoreCAM and a LIME run on ResNet-50); everything else is the mission's full size.
+FULL = Scale(images=10, lime_samples=1000, probe_images=None, concepts=None, broden_concepts=None,
+             sanity_images=2, cascade="1,2,5", scorecam=True)
+QUICK = Scale(images=2, lime_samples=64, probe_images=32, concepts=200, broden_concepts=200,
+              sanity_images=1, cascade="1", scorecam=False)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def human(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Refused(SystemExit):
+    """A clear, final error: printed as it is, exit status 1."""
+
+    def __init__(self, message: str):
+        super().__init__(f"reproduce: {message}")
+
+
+# --------------------------------------------------------------------------------------------- fetching
+
+
+@dataclass
+class Pin:
+    url: str
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    what: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+    def describe(self) -> str:
+        if self.sha256:
+            return self.sha256
+        if self.sha256_prefix:
+            return f"{self.sha256_prefix}... (torchvision's prefix)"
+        return "none published"
+
+    def matches(self, digest: str) -> bool:
+        if self.sha256:
+            return digest == self.sha256
+        if self.sha256_prefix:
+            return digest.startswith(self.sha256_prefix)
+        return True
+
+
+class Fetcher:
+    """Downloads into the cache (a partial file under another name, renamed only when complete and its hash
+    checked), or copies from a mirror; reuses a cached file whose hash matches its pin."""
+
+    def __init__(self, cache: Path, mirror: Path | None, test_mirror: bool):
+        self.cache, self.mirror, self.test_mirror = cache, mirror, test_mirror
+        self.records: dict[str, dict] = {}
+        cache.mkdir(parents=True, exist_ok=True)
+
+    def get(self, pin: Pin, show_bar: bool = True) -> Path:
+        target = self.cache / pin.file_name
+        if target.exists():
+            digest = sha256_file(target)
+            if pin.matches(digest) or self.test_mirror:
+                return self._record(pin, target, digest, "cache")
+            log(f"  {target}: sha256 {digest} does not match the pin {pin.describe()}; fetching it again")
+            target.unlink()
+        partial = target.with_name(target.name + ".partial")
+        if self.mirror:
+            source = self.mirror / pin.file_name
+            if not source.is_file():
+                raise Refused(f"{pin.file_name} ({pin.what}) is not in the mirror {self.mirror}: a mirror holds "
+                              f"every download under the file name of its URL ({pin.url})")
+            shutil.copyfile(source, partial)
+            origin = f"mirror {source}"
+        else:
+            self._download(pin, partial, show_bar)
+            origin = pin.url
+        digest = sha256_file(partial)
+        if not pin.matches(digest) and not self.test_mirror:
+            partial.unlink()
+            raise Refused(f"{pin.file_name} from {origin}: sha256 {digest}, expected {pin.describe()}. The file is "
+                          "not the pinned one; nothing was kept. (A test mirror of random weights needs "
+                          "--test-mirror, and nothing made from it is a real result.)")
+        os.replace(partial, target)
+        return self._record(pin, target, digest, origin)
+
+    def _record(self, pin: Pin, path: Path, digest: str, origin: str) -> Path:
+        self.records[pin.file_name] = {"url": pin.url, "sha256": digest, "pin": pin.describe(),
+                                       "matches_pin": pin.matches(digest), "from": origin,
+                                       "bytes": path.stat().st_size}
+        return path
+
+    def _download(self, pin: Pin, partial: Path, show_bar: bool) -> None:
+        try:
+            with urllib.request.urlopen(pin.url, timeout=60) as response, open(partial, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0)
+                done, started, last = 0, time.monotonic(), 0.0
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    done += len(chunk)
+                    now = time.monotonic()
+                    if show_bar and (now - last > 0.5 or done == total):
+                        last = now
+                        rate = done / max(now - started, 1e-6)
+                        if total:
+                            bar = "=" * int(30 * done / total)
+                            eta = human((total - done) / max(rate, 1))
+                            line = f"  {pin.file_name} [{bar:<30}] {done / 1e6:.1f}/{total / 1e6:.1f} MB " \
+                                   f"{rate / 1e6:.1f} MB/s eta {eta}"
+                        else:
+                            line = f"  {pin.file_name} {done / 1e6:.1f} MB {rate / 1e6:.1f} MB/s"
+                        print("\r" + line, end="", file=sys.stderr, flush=True)
+                if show_bar:
+                    print(file=sys.stderr)
+        except (urllib.error.URLError, OSError) as error:
+            partial.unlink(missing_ok=True)
+            raise Refused(f"cannot download {pin.url}: {error}. Without a network, put the files in a folder "
+                          "and pass --mirror DIR (each under the file name of its URL; "
+                          "models/make_test_mirror.py makes a test mirror with random weights)") from error
+
+
+def weight_pins(places365_sha256: str | None) -> dict[str, Pin]:
+    pins = {}
+    for w in PINS["weights"]:
+        sha = w.get("sha256")
+        if w["name"] == "resnet18_places365" and places365_sha256:
+            sha = places365_sha256
+        pins[w["name"]] = Pin(w["url"], sha, w.get("sha256_prefix"), f"{w['name']} weights ({w['format']})")
+    return pins
+
+
+def data_pins() -> list[tuple[Pin, dict]]:
+    return [(Pin(d["url"], d["sha256"], None, d["path"]), d) for d in PINS["data"]]
+
+
+def image_pins() -> dict[str, Pin]:
+    images = PINS["images"]
+    return {name: Pin(images["base_url"] + name, sha, None, f"image of {images['repo']}@{images['commit'][:8]}")
+            for name, sha in images["files"].items()}
+
+
+def link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    os.link(source, target) if source.stat().st_dev == target.parent.stat().st_dev else shutil.copy(source, target)
+
+
+def first_lines(source: Path, target: Path, n: int | None) -> Path:
+    """The concept set, or its first n lines for a quick run (named so that every table records the cut)."""
+    if n is None:
+        link(source, target)
+        return target
+    cut = target.with_name(f"{target.stem}_first{n}{target.suffix}")
+    lines = source.read_text().splitlines()[:n]
+    cut.parent.mkdir(parents=True, exist_ok=True)
+    cut.write_text("\n".join(lines) + "\n")
+    return cut
+
+
+# ---------------------------------------------------------------------------------------------- stages
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.out: Path = args.out.resolve()
+        self.scale = QUICK if args.quick else FULL
+        self.test_mirror = args.test_mirror
+        self.banner = TEST_MIRROR_BANNER if self.test_mirror else ""
+        default_cache = (self.out / "cache" if self.test_mirror else
+                         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "glassbox" / "downloads")
+        self.cache = (args.cache or default_cache).resolve()
+        self.data = self.out / "data"
+        self.models = self.out / "models"
+        self.precomputed = self.out / "precomputed"
+        self.stages_dir = self.out / ".stages"
+        self.stage_log: list[dict] = []
+        self.inputs: dict[str, dict] = {}
+        self.python: str | None = str(args.python) if args.python else None
+        self.glassbox: str | None = str(args.glassbox.resolve()) if args.glassbox else None
+        self.seed_images = PINS["images"]["seed"][: self.scale.images]
+
+    # --- bookkeeping
+
+    def stage(self, name: str, key: dict, estimate_s: float, body) -> None:
+        """Runs `body` unless the stage already finished with the same key (inputs and settings)."""
+        self.stages_dir.mkdir(parents=True, exist_ok=True)
+        marker = self.stages_dir / f"{name}.json"
+        key_text = json.dumps(key, sort_keys=True, default=str)
+        index = len(self.stage_log) + 1
+        left = sum(s for n, s in self.remaining_estimates() if n not in {x["stage"] for x in self.stage_log})
+        if marker.exists():
+            done = json.loads(marker.read_text())
+            if done.get("key") == key_text:
+                log(f"[{index}/{len(STAGES)}] {name}: done in an earlier run ({human(done['seconds'])}), reused")
+                self.restore(done.get("extra", {}))
+                self.stage_log.append({"stage": name, "seconds": done["seconds"], "reused": True,
+                                       **done.get("extra", {})})
+                return
+        log(f"[{index}/{len(STAGES)}] {name}: estimated {human(estimate_s)} (about {human(left)} left in all)")
+        started = time.monotonic()
+        extra = body() or {}
+        seconds = time.monotonic() - started
+        marker.write_text(json.dumps({"key": key_text, "seconds": seconds, "extra": extra}, indent=1))
+        self.stage_log.append({"stage": name, "seconds": seconds, "reused": False, **extra})
+        log(f"[{index}/{len(STAGES)}] {name}: {human(seconds)}")
+
+    def restore(self, extra: dict) -> None:
+        """What a reused stage found out (the Python and the binary the later stages call)."""
+        self.python = extra.get("python", self.python)
+        self.glassbox = extra.get("glassbox", self.glassbox)
+
+    def remaining_estimates(self) -> list[tuple[str, float]]:
+        return [(name, estimate(self)) for name, estimate, _ in STAGES]
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env["GLASSBOX_SHARED"] = str(self.data)
+        return env
+
+    def sh(self, command: list[str], **kwargs) -> None:
+        log("  $ " + " ".join(str(c) for c in command))
+        # The children's output goes to stderr with this log; stdout stays for what the caller asked for.
+        result = subprocess.run([str(c) for c in command], env=self.env(), stdout=sys.stderr, **kwargs)
+        if result.returncode != 0:
+            raise Refused(f"{Path(str(command[0])).name} failed (exit {result.returncode}); see its output above. "
+                          "Rerun the same command to resume from this stage.")
+
+    def glassbox_cmd(self) -> list[str]:
+        command = [self.glassbox]
+        if self.args.threads:
+            command += ["--threads", str(self.args.threads)]
+        return command
+
+    # --- fetch
+
+    def fetch(self) -> dict:
+        fetcher = Fetcher(self.cache, self.args.mirror.resolve() if self.args.mirror else None, self.test_mirror)
+        log(f"  cache {self.cache}" + (f", mirror {self.args.mirror}" if self.args.mirror else ""))
+        for pin in weight_pins(self.args.places365_sha256).values():
+            fetcher.get(pin)
+        layout = self.data
+        for pin, item in data_pins():
+            path = fetcher.get(pin, show_bar=False)
+            folder = {"clip_vocab": "clip", "concepts": "concepts", "labels": "labels"}.get(item["kind"])
+            link(path, layout / folder / pin.file_name if folder else layout / "clip-dissect-results" / item["path"])
+        images = image_pins()
+        wanted = sorted(images) if self.args.probe is None else PINS["images"]["seed"]
+        for i, name in enumerate(wanted):
+            path = fetcher.get(images[name], show_bar=False)
+            if name in PINS["images"]["seed"]:
+                link(path, layout / "imagenet-samples" / name)
+            if self.args.probe is None:
+                link(path, layout / "imagenet-probe" / name)
+            if (i + 1) % 100 == 0 or i + 1 == len(wanted):
+                log(f"  images {i + 1}/{len(wanted)}")
+        # torchvision's class order is the sorted wnids (the pinned images are one per class).
+        wnids = sorted({name.split("_")[0] for name in images})
+        (layout / "labels").mkdir(parents=True, exist_ok=True)
+        (layout / "labels" / "imagenet_wnids.txt").write_text("\n".join(wnids) + "\n")
+        self.inputs = fetcher.records
+        (self.out / "inputs.json").write_text(json.dumps(self.inputs, indent=1) + "\n")
+        mismatched = sorted(n for n, r in self.inputs.items() if not r["matches_pin"])
+        return {"files": len(self.inputs), "not_matching_pins": len(mismatched)}
+
+    # --- python
+
+    def python_env(self) -> dict:
+        if self.python:
+            return {"python": self.python}
+        requirements = REPO / "models" / "requirements.txt"
+        tag = sha256_file(requirements)[:12]
+        venv = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "glassbox" / f"venv-{tag}"
+        python = venv / "bin" / "python"
+        if not (venv / ".complete").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            self.sh([sys.executable, "-m", "venv", venv])
+            self.sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements])
+            (venv / ".complete").write_text(requirements.read_text())
+        self.python = str(python)
+        return {"python": self.python}
+
+    # --- export
+
+    def export(self) -> dict:
+        command = [self.python, REPO / "models" / "export.py", "--out", self.models, "--weights-dir", self.cache,
+                   "--batch", str(BATCH), "--places365-categories", self.data / "labels" / "categories_places365.txt",
+                   "--models", RESNET50, *RESNET18S, "clip_vit_b16_image", "clip_vit_b16_text"]
+        if self.test_mirror:
+            command.append("--test-mirror")
+        self.sh(command)
+        shutil.copy(self.data / "clip" / "bpe_simple_vocab_16e6.txt.gz", self.models)
+        return {}
+
+    # --- build
+
+    def build(self) -> dict:
+        if self.glassbox:
+            return {"glassbox": self.glassbox}
+        self.sh(["cargo", "build", "--release", "--bin", "glassbox", "--manifest-path", REPO / "Cargo.toml"])
+        target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+        self.glassbox = str((target / "release" / "glassbox").resolve())
+        return {"glassbox": self.glassbox}
+
+    # --- explain
+
+    def resnet50_manifest(self) -> Path:
+        return self.models / f"{RESNET50}_b{BATCH}.json"
+
+    def explain(self) -> dict:
+        images = [self.data / "imagenet-samples" / name for name in self.seed_images]
+        self.sh(self.glassbox_cmd() + ["explain", "--model", self.resnet50_manifest(), "--methods", self.scale.explain_methods(),
+                                       "--samples", str(self.scale.lime_samples), "--out", self.out / "explain",
+                                       *images])
+        return {"images": len(images)}
+
+    # --- dissect
+
+    def matcher_name(self) -> str:
+        name = "CLIP ViT-B/16 (openai weights, exported by models/export.py)"
+        return f"{TEST_MIRROR_BANNER}: {name}" if self.test_mirror else name
+
+    def weights_text(self, model: str) -> str:
+        manifest = json.loads((self.models / f"{model}_b{BATCH}.json").read_text())
+        return manifest["description"]
+
+    def job(self, model: str, concepts: Path, name: str) -> dict:
+        job = {
+            "target": {"name": name, "path": str(self.models / f"{model}_b{BATCH}.json"),
+                       "weights": self.weights_text(model), "layers": LAYERS},
+            "matcher": {"kind": "clip", "name": self.matcher_name(),
+                        "image_onnx": str(self.models / f"clip_vit_b16_image_b{BATCH}.onnx"),
+                        "text_onnx": str(self.models / f"clip_vit_b16_text_b{BATCH}.onnx"),
+                        "bpe_vocab": str(self.models / "bpe_simple_vocab_16e6.txt.gz")},
+            "probe_dir": str(self.probe_dir()),
+            "concept_set": str(concepts),
+            "top_images": 5,
+            "cache_dir": str(self.out / "cache" / "dissect"),
+        }
+        if self.scale.probe_images:
+            job["max_images"] = self.scale.probe_images
+        return job
+
+    def probe_dir(self) -> Path:
+        return self.args.probe.resolve() if self.args.probe else self.data / "imagenet-probe"
+
+    def dissect(self) -> dict:
+        jobs_dir = self.out / "jobs"
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+        concepts = first_lines(self.data / "concepts" / "20k.txt", self.out / "concepts" / "20k.txt",
+                               self.scale.concepts)
+        broden = first_lines(self.data / "concepts" / "broden_labels_clean.txt",
+                             self.out / "concepts" / "broden_labels_clean.txt", self.scale.broden_concepts)
+        main_jobs = []
+        for model in RESNET18S:
+            path = jobs_dir / f"{model}.json"
+            path.write_text(json.dumps(self.job(model, concepts, model), indent=1) + "\n")
+            main_jobs.append(path)
+        # The Places365 ResNet-18 again with the Broden concepts, the set CLIP-Dissect published its labels in.
+        broden_job = self.job("resnet18_places365", broden, "resnet18_places365_broden")
+        broden_job["published"] = {
+            "csv": str(self.data / "clip-dissect-results" / "CLIP_Dissect_results" /
+                       "resnet18_places_imagenet_broden.csv"),
+            "description": "CLIP-Dissect's published labels of the Places365 ResNet-18 (Broden concepts, "
+                           "probed on ImageNet val + Broden; Trustworthy-ML-Lab/CLIP-dissect@21e7697f)"}
+        broden_path = jobs_dir / "resnet18_places365_broden.json"
+        broden_path.write_text(json.dumps(broden_job, indent=1) + "\n")
+        out = self.precomputed / "dissect"
+        jobs = sum((["--job", j] for j in [*main_jobs, broden_path]), [])
+        self.sh(self.glassbox_cmd() + ["dissect", "--out", out, *jobs])
+        return {"tables": len(list(out.glob("*_layer*.json")))}
+
+    # --- report
+
+    def report(self) -> dict:
+        command = self.glassbox_cmd() + [
+            "report", "--model", self.resnet50_manifest(), "--shared", self.data,
+            "--images", *[self.data / "imagenet-samples" / n for n in self.seed_images],
+            "--explained", self.out / "explain", "--dissect", self.precomputed / "dissect",
+            "--out", self.precomputed / "report", "--lime-samples", str(self.scale.lime_samples),
+            "--sanity-images", str(self.scale.sanity_images), "--cascade", self.scale.cascade, "--no-objects",
+            "--cams", self.scale.report_cams(), "--run-note", self.scale.describe()]
+        self.sh(command)
+        return {}
+
+    # --- site
+
+    def site(self) -> dict:
+        site = self.out / "site"
+        shutil.rmtree(site, ignore_errors=True)
+        pkg = self.args.wasm_pkg
+        if pkg is None:
+            self.sh([REPO / "scripts" / "build-wasm.sh"])
+            pkg = REPO / "www" / "pkg"
+        if not (pkg / "glassbox_bg.wasm").exists():
+            raise Refused(f"no wasm package in {pkg} (scripts/build-wasm.sh makes it)")
+        shutil.copytree(REPO / "www", site, ignore=shutil.ignore_patterns("pkg", ".gitignore", "README.md"))
+        shutil.copytree(pkg, site / "pkg", ignore=shutil.ignore_patterns(".gitignore"))
+        (site / "models").mkdir()
+        manifest = json.loads(self.resnet50_manifest().read_text())
+        for name in [self.resnet50_manifest().name, manifest["onnx"], manifest["labels"]["file"]]:
+            link(self.models / name, site / "models" / name)
+        for name in PINS["images"]["seed"]:
+            link(self.data / "imagenet-samples" / name, site / "shared" / "data" / "imagenet-samples" / name)
+        shutil.copytree(self.precomputed, site / "precomputed")
+        # The neurons' top images, where the dissection page looks for them (sharedBase/<probe folder>/<id>).
+        shown = 0
+        for table in (site / "precomputed" / "dissect").rglob("*_layer*.json"):
+            data = json.loads(table.read_text())
+            folder = data["probe"]["folder"]
+            for unit in data["units"]:
+                for top in unit["top_images"]:
+                    target = site / "shared" / "data" / folder / top["id"]
+                    if not target.exists():
+                        link(self.probe_dir() / top["id"], target)
+                        shown += 1
+        config = {
+            "banner": self.banner,
+            "run": self.scale.describe(),
+            "models": [{"id": f"{RESNET50}_b{BATCH}", "title": manifest["description"],
+                        "manifest": f"models/{self.resnet50_manifest().name}"}],
+        }
+        (site / "site.json").write_text(json.dumps(config, indent=1) + "\n")
+        return {"probe_images_shown": shown}
+
+    # --- record
+
+    def versions(self) -> dict:
+        def output(command):
+            try:
+                return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+            except (OSError, subprocess.CalledProcessError):
+                return None
+
+        tools = {"python": platform.python_version(), "platform": platform.platform(),
+                 "rustc": output(["rustc", "--version"]), "cargo": output(["cargo", "--version"]),
+                 "git_commit": output(["git", "-C", str(REPO), "rev-parse", "HEAD"])}
+        if self.glassbox:
+            tools["glassbox"] = output([self.glassbox, "--version"])
+        if self.python:
+            tools["export_env"] = output([self.python, "-c", "import torch, torchvision, onnx, onnxruntime, "
+                                          "open_clip; print(f'torch {torch.__version__}, torchvision "
+                                          "{torchvision.__version__}, onnx {onnx.__version__}, onnxruntime "
+                                          "{onnxruntime.__version__}, open_clip {open_clip.__version__}')"])
+        return tools
+
+    def write_record(self, finished: bool) -> None:
+        if not self.inputs and (self.out / "inputs.json").exists():
+            self.inputs = json.loads((self.out / "inputs.json").read_text())
+        record = {
+            "test_mirror": self.test_mirror,
+            "banner": self.banner or None,
+            "finished": finished,
+            "run": self.scale.describe(),
+            "scale": asdict(self.scale),
+            "command": sys.argv[1:],
+            "stages": self.stage_log,
+            "total_seconds": sum(s["seconds"] for s in self.stage_log if not s["reused"]),
+            "tools": self.versions(),
+            "probe_dir": str(self.probe_dir()),
+            "inputs": self.inputs,
+        }
+        (self.out / "reproduce.json").write_text(json.dumps(record, indent=1) + "\n")
+
+
+# Per stage: (name, estimated seconds, runner). The estimates are rates measured on the 2-core dev VM
+# (README "Real results"), so they are upper bounds on a 4-core runner.
+def _images(run: Run) -> int:
+    return run.scale.images
+
+
+def _probe(run: Run) -> int:
+    return run.scale.probe_images or 1000
+
+
+def _concepts(run: Run) -> int:
+    return (run.scale.concepts or 20000) + (run.scale.broden_concepts or 1196)
+
+
+STAGES = [
+    ("fetch", lambda r: 60 + 0.05 * _probe(r), Run.fetch),
+    ("python", lambda r: 0 if r.args.python else 400, Run.python_env),
+    ("export", lambda r: 420, Run.export),
+    ("build", lambda r: 0 if r.args.glassbox else 600, Run.build),
+    ("explain", lambda r: _images(r) * (0.2 * 2049 * r.scale.scorecam + 0.2 * r.scale.lime_samples + 10),
+     Run.explain),
+    ("dissect", lambda r: 2 * 0.45 * _probe(r) + 0.12 * _concepts(r) + 60, Run.dissect),
+    ("report", lambda r: _images(r) * 60 + r.scale.sanity_images * len(r.scale.cascade.split(","))
+     * (0.2 * (2049 * r.scale.scorecam + r.scale.lime_samples)), Run.report),
+    ("site", lambda r: 60 if r.args.wasm_pkg else 900, Run.site),
+]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/reproduce.sh", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=REPO / "out" / "reproduce", help="output folder")
+    parser.add_argument("--quick", action="store_true", help="a small run (CI); the cut is in every output")
+    parser.add_argument("--mirror", type=Path, help="take every download from this folder (file name of its URL)")
+    parser.add_argument("--test-mirror", action="store_true",
+                        help="accept mirror files that differ from their pins; labels every output TEST MIRROR")
+    parser.add_argument("--probe", type=Path, help="probe images for the dissection (default: the 1000 pinned "
+                        "ImageNet images); e.g. ImageNet val or Broden")
+    parser.add_argument("--python", type=Path, help="a Python with models/requirements.txt (default: a venv made "
+                        "in ~/.cache/glassbox)")
+    parser.add_argument("--glassbox", type=Path, help="the glassbox binary (default: cargo build --release)")
+    parser.add_argument("--wasm-pkg", type=Path, help="a built wasm package (default: scripts/build-wasm.sh)")
+    parser.add_argument("--cache", type=Path, help="download cache (default ~/.cache/glassbox/downloads; "
+                        "OUT/cache with --test-mirror, so test files never mix with real ones)")
+    parser.add_argument("--threads", type=int, help="CPU engine threads (default: every core)")
+    parser.add_argument("--places365-sha256", help="pin the Places365 checkpoint (it has no published checksum)")
+    parser.add_argument("--print-python", action="store_true", help="only make (or reuse) the export environment "
+                        "and print its Python (e.g. to run models/make_test_mirror.py with it)")
+    args = parser.parse_args(argv)
+    if args.test_mirror and not args.mirror:
+        parser.error("--test-mirror needs --mirror DIR")
+    if args.probe and not args.probe.is_dir():
+        parser.error(f"--probe {args.probe}: no such folder")
+    run = Run(args)
+    if args.print_python:
+        run.python_env()
+        print(run.python)
+        return 0
+    run.out.mkdir(parents=True, exist_ok=True)
+    if run.test_mirror:
+        (run.out / "TEST_MIRROR.txt").write_text(f"{TEST_MIRROR_BANNER}: everything in this folder was made from "
+                                                 "seeded random weights. Never commit any of it.\n")
+    log(f"reproduce: {run.scale.describe()} -> {run.out}" + (f"  [{TEST_MIRROR_BANNER}]" if run.test_mirror else ""))
+    started = time.monotonic()
+    try:
+        previous = ""
+        for name, estimate, body in STAGES:
+            key = stage_key(run, name, previous)
+            run.stage(name, key, estimate(run), lambda body=body: body(run))
+            previous = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    finally:
+        run.write_record(finished=len(run.stage_log) == len(STAGES))
+    log("reproduce: time per stage")
+    for s in run.stage_log:
+        log(f"  {s['stage']:<8} {human(s['seconds']):>14}" + ("  (reused)" if s["reused"] else ""))
+    log(f"reproduce: done in {human(time.monotonic() - started)}; site in {run.out / 'site'}, record in "
+        f"{run.out / 'reproduce.json'}")
+    return 0
+
+
+# The sources each stage's result depends on (besides the settings and the stage before it).
+STAGE_SOURCES = {
+    "fetch": ["models/pins.json"],
+    "python": ["models/requirements.txt"],
+    "export": ["models/export.py"],
+    "build": ["Cargo.toml", "Cargo.lock", "crate"],
+    "site": ["www"],
+}
+
+
+def stage_key(run: Run, name: str, previous: str) -> dict:
+    """What a stage's result depends on; a change reruns it and, through `previous`, every stage after it."""
+    return {"stage": name, "previous": previous, "sources": sources_hash(STAGE_SOURCES.get(name, [])),
+            "scale": asdict(run.scale), "test_mirror": run.test_mirror, "mirror": str(run.args.mirror),
+            "probe": str(run.args.probe), "python": str(run.args.python), "glassbox": str(run.args.glassbox),
+            "wasm_pkg": str(run.args.wasm_pkg), "places365_sha256": run.args.places365_sha256}
+
+
+def sources_hash(paths: list[str]) -> str:
+    digest = hashlib.sha256()
+    for entry in paths:
+        root = REPO / entry
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in files:
+            if "pkg" in path.relative_to(REPO).parts:
+                continue  # www/pkg: the build output, not a source
+            digest.update(path.relative_to(REPO).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

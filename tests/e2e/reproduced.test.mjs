@@ -1,0 +1,158 @@
+// The outputs of `scripts/reproduce.sh --quick --mirror DIR --test-mirror` (folder $GLASSBOX_REPRODUCE_OUT;
+// scripts/test-reproduce.sh makes it and runs this file):
+//   1. the files the run promises: OUT/site with index.html, the 10 sample images and the ResNet-50 graph;
+//      dissection tables of layer2/3/4 of both ResNet-18s made with the CLIP matcher, and the Broden table
+//      with its agreement with CLIP-Dissect's published labels; D1-D4 naming ResNet-50, never MobileNet;
+//   2. "TEST MIRROR" in every output (manifests, tables, report text and figure captions, site, records);
+//   3. the site served by a plain static server under a project sub-path (/glassbox/, as on GitHub Pages)
+//      loads in Chromium, shows the test-mirror banner, runs Grad-CAM on a gallery image with the CPU
+//      engine and equals the native `glassbox explain` map of the same run; the dissection page opens.
+// Without $GLASSBOX_REPRODUCE_OUT the tests are skipped with that reason, except under CI=true, where they fail.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from './server.mjs';
+import { readNpy } from './npy.mjs';
+
+const OUT = process.env.GLASSBOX_REPRODUCE_OUT;
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const BANNER = 'TEST MIRROR — not the official weights';
+const MODEL = 'resnet50_imagenet1k_v2_b8';
+const SAMPLE = 'n01443537_goldfish.JPEG';
+const RESNET18S = ['resnet18_imagenet1k_v1', 'resnet18_places365'];
+const LAYERS = ['layer2', 'layer3', 'layer4'];
+const skip = OUT ? false : 'set GLASSBOX_REPRODUCE_OUT to the output of scripts/reproduce.sh --quick --test-mirror';
+if (!OUT && process.env.CI === 'true') throw new Error(`CI=true: ${skip}`);
+
+const json = (...parts) => JSON.parse(readFileSync(path.join(OUT, ...parts), 'utf8'));
+const text = (...parts) => readFileSync(path.join(OUT, ...parts), 'utf8');
+let site;
+let profile;
+
+before(async () => {
+  if (skip) return;
+  site = await serve({ mounts: [['/glassbox/', path.join(OUT, 'site')]] });
+  profile = mkdtempSync(path.join(os.tmpdir(), 'glassbox-chromium-'));
+});
+after(() => {
+  site?.server.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test('the site folder holds the pages, the 10 sample images and the ResNet-50 graph', { skip }, () => {
+  const siteDir = path.join(OUT, 'site');
+  for (const f of ['index.html', 'dissect.html', 'compare.html', 'pkg/glassbox_bg.wasm', 'site.json',
+    `models/${MODEL}.json`, 'precomputed/dissect/summary.json', 'precomputed/report/results.json']) {
+    assert.ok(existsSync(path.join(siteDir, f)), `OUT/site/${f} is missing`);
+  }
+  const manifest = JSON.parse(readFileSync(path.join(siteDir, 'models', `${MODEL}.json`), 'utf8'));
+  assert.ok(existsSync(path.join(siteDir, 'models', manifest.onnx)), 'the ResNet-50 ONNX is in the site');
+  assert.deepEqual(manifest.input.shape, [8, 3, 224, 224]);
+  const samples = readdirSync(path.join(siteDir, 'shared', 'data', 'imagenet-samples')).filter((f) => f.endsWith('.JPEG'));
+  assert.equal(samples.length, 10);
+  for (const html of ['index.html', 'dissect.html', 'compare.html']) {
+    assert.doesNotMatch(readFileSync(path.join(siteDir, html), 'utf8'), /(src|href)="\//, `${html} has an absolute URL`);
+  }
+});
+
+test('dissection: layer2/3/4 of both ResNet-18s with CLIP, and the published-label check', { skip }, () => {
+  const summary = json('precomputed', 'dissect', 'summary.json');
+  for (const model of RESNET18S) {
+    for (const layer of LAYERS) {
+      const table = json('precomputed', 'dissect', `${model}_${layer}.json`);
+      assert.equal(table.matcher.kind, 'clip', `${model}_${layer}: matcher`);
+      assert.match(table.matcher.model, /CLIP ViT-B\/16/);
+      assert.ok(table.units.length > 0);
+      assert.equal(table.probe.n_images, 32, 'the quick run probes 32 images');
+    }
+  }
+  const pair = summary.pairs.find((p) => p.models.includes(RESNET18S[0]) && p.models.includes(RESNET18S[1]));
+  assert.ok(pair, 'the two ResNet-18s are compared');
+  for (const layer of LAYERS) {
+    const table = json('precomputed', 'dissect', `resnet18_places365_broden_${layer}.json`);
+    assert.equal(table.concept_set.name, 'broden_labels_clean_first200.txt');
+    const p = table.published;
+    assert.ok(p, `${layer}: no comparison with the published labels`);
+    assert.equal(p.units_compared, table.units.length);
+    assert.ok(p.same_label_share >= 0 && p.same_label_share <= 1);
+    assert.ok(p.mean_text_similarity > -1 && p.mean_text_similarity <= 1);
+  }
+  const d1 = text('precomputed', 'report', 'd1_dissection.md');
+  assert.match(d1, /Agreement with the published labels/);
+  assert.match(d1, /resnet18_places_imagenet_broden\.csv/);
+});
+
+test('the report names ResNet-50, never MobileNet, and answers from the run', { skip }, () => {
+  for (const doc of ['d1_dissection.md', 'd2_lime.md', 'd3_cams.md', 'd4_insights.md', 'results.md']) {
+    const body = text('precomputed', 'report', doc);
+    assert.doesNotMatch(body, /mobilenet/i, `${doc} names a MobileNet`);
+    if (doc !== 'd1_dissection.md') assert.match(body, /ResNet-50/, `${doc} does not name ResNet-50`);
+  }
+  const results = json('precomputed', 'report', 'results.json');
+  assert.equal(results.images.length, 2, 'the quick run explains 2 images');
+  assert.match(text('precomputed', 'report', 'd4_insights.md'), /Simple vs cluttered/);
+});
+
+test('every output says TEST MIRROR', { skip }, () => {
+  const record = json('reproduce.json');
+  assert.equal(record.test_mirror, true);
+  assert.equal(record.banner, BANNER);
+  assert.equal(json('site', 'site.json').banner, BANNER);
+  for (const f of readdirSync(path.join(OUT, 'models')).filter((n) => n.endsWith('.json'))) {
+    const m = json('models', f);
+    assert.equal(m.test_mirror, true, `${f}: test_mirror`);
+    assert.ok(m.description.startsWith(BANNER), `${f}: ${m.description}`);
+  }
+  for (const f of readdirSync(path.join(OUT, 'precomputed', 'dissect')).filter((n) => n.endsWith('.json'))) {
+    assert.ok(text('precomputed', 'dissect', f).includes(BANNER), `${f} does not say ${BANNER}`);
+  }
+  for (const doc of ['d1_dissection.md', 'd2_lime.md', 'd3_cams.md', 'd4_insights.md', 'results.md']) {
+    const body = text('precomputed', 'report', doc);
+    assert.ok(body.split('\n').slice(0, 4).join('\n').includes(BANNER), `${doc}: no banner under the title`);
+    const captions = [...body.matchAll(/!\[([^\]]*)\]/g)].map((m) => m[1]);
+    for (const c of captions) assert.ok(c.startsWith(BANNER), `${doc}: the caption "${c}" lacks the banner`);
+  }
+  assert.ok(json('precomputed', 'report', 'results.json').warning.startsWith(BANNER));
+  for (const dir of readdirSync(path.join(OUT, 'explain'))) {
+    assert.ok(json('explain', dir, 'explanation.json').model.description.startsWith(BANNER), `explain/${dir}`);
+  }
+});
+
+test('the site under a sub-path: banner, Grad-CAM on a gallery image equal to the native run, dissection page', { skip, timeout: 900_000 }, async () => {
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--no-first-run', '--disable-background-networking'], viewport: { width: 1200, height: 1100 } });
+  try {
+    const page = await context.newPage();
+    const notFound = [];
+    page.on('response', (r) => { if (r.status() === 404) notFound.push(r.url()); });
+    page.on('pageerror', (e) => console.log(`# [reproduced pageerror] ${e.message}`));
+    await page.goto(`${site.url}glassbox/index.html?model=${MODEL}&engine=cpu&autoload=1`);
+    assert.match(await page.textContent('.site-banner'), /TEST MIRROR/);
+    await page.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 300_000 });
+    assert.match(await page.textContent('#engine-status'), /ready/, await page.textContent('#model-error'));
+    await page.click(`#gallery button[data-file="${SAMPLE}"]`);
+    await page.waitForFunction(() => document.querySelectorAll('#top5 li').length === 5 || !document.querySelector('#image-error').hidden,
+      null, { timeout: 600_000 });
+    await page.click('.method[data-method=gradcam] .run');
+    await page.waitForFunction(() => (document.body.dataset.explained ?? '').split(',').includes('gradcam') ||
+      !document.querySelector('#explain-error').hidden, null, { timeout: 600_000 });
+    const map = await page.evaluate(() => Array.from(window.glassbox.results.gradcam.map));
+    const native = readNpy(path.join(OUT, 'explain', path.parse(SAMPLE).name, 'gradcam.npy'));
+    let diff = 0;
+    for (let i = 0; i < map.length; i++) diff = Math.max(diff, Math.abs(map[i] - native.data[i]));
+    console.log(`# [reproduced site] Grad-CAM max |page - native explain| = ${diff.toExponential(2)}`);
+    assert.equal(map.length, native.data.length);
+    assert.ok(diff <= 1e-3, `Grad-CAM in the page differs from the run's by ${diff}`);
+    await page.screenshot({ path: path.join(OUT, 'site-explain.png'), fullPage: true });
+
+    await page.goto(`${site.url}glassbox/dissect.html`);
+    await page.waitForSelector('#histogram .hist-row', { timeout: 60_000 });
+    assert.match(await page.textContent('.site-banner'), /TEST MIRROR/);
+    assert.deepEqual(notFound, [], `files the site asked for and does not have: ${notFound.join(', ')}`);
+  } finally {
+    await context.close();
+  }
+});
