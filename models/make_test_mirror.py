@@ -42,9 +42,17 @@ def random_resnet(arch: str, classes: int, seed: int) -> torch.nn.Module:
     import torchvision
 
     torch.manual_seed(seed)
-    net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
+    net = getattr(torchvision.models, arch)(weights=None, num_classes=classes).eval()
     randomise_batchnorm(net, torch.Generator().manual_seed(seed + 1))
-    return net.eval()
+    # Random residual stacks blow activations up (a random ResNet-50's logits reach ~200, so its softmax is
+    # one-hot and every perturbation scores 1.0). The classifier is scaled so that the largest logit on
+    # seeded noise is 8: the softmax then varies and every number a run computes is a real computation.
+    with torch.no_grad():
+        noise = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(seed + 2))
+        scale = 8.0 / float(net(noise).abs().max())
+        net.fc.weight.mul_(scale)
+        net.fc.bias.mul_(scale)
+    return net
 
 
 def write_torchvision(path: Path, arch: str, seed: int) -> None:

@@ -60,6 +60,8 @@ class Scale:
     cascade: str
     # ScoreCAM costs one forward pass per layer4 channel: 2048 ResNet-50 passes per image.
     scorecam: bool
+    # soft-WPMI's top_k (CLIP-Dissect: 100 most activating images); at most the number of probe images.
+    top_k: int | None
 
     def describe(self) -> str:
         if self == FULL:
@@ -67,7 +69,8 @@ class Scale:
         return (f"QUICK run: {self.images} of 10 seed images, LIME {self.lime_samples} samples, "
                 f"{self.probe_images} probe images, the first {self.concepts} of the 20k concepts and "
                 f"{self.broden_concepts} of the Broden concepts, sanity check on {self.sanity_images} image(s) "
-                f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)"))
+                f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)")
+                + f", soft-WPMI top_k {self.top_k}")
 
     def explain_methods(self) -> str:
         cams = ["gradcam", "ablationcam", "scorecam", "gradcamplusplus", "xgradcam", "layercam", "eigencam",
@@ -81,9 +84,9 @@ class Scale:
 # The real run's cut (see README "Real results"): the sanity check re-explains 2 images (each cascade stage
 # costs a ScoreCAM and a LIME run on ResNet-50); everything else is the mission's full size.
 FULL = Scale(images=10, lime_samples=1000, probe_images=None, concepts=None, broden_concepts=None,
-             sanity_images=2, cascade="1,2,5", scorecam=True)
+             sanity_images=2, cascade="1,2,5", scorecam=True, top_k=None)
 QUICK = Scale(images=2, lime_samples=64, probe_images=32, concepts=200, broden_concepts=200,
-              sanity_images=1, cascade="1", scorecam=False)
+              sanity_images=1, cascade="1", scorecam=False, top_k=16)
 
 
 def log(message: str) -> None:
@@ -145,7 +148,7 @@ class Pin:
 
 class Fetcher:
     """Downloads into the cache (a partial file under another name, renamed only when complete and its hash
-    checked), or copies from a mirror; reuses a cached file whose hash matches its pin."""
+    checked), or copies from a mirror; reuses a cached download whose hash matches its pin."""
 
     def __init__(self, cache: Path, mirror: Path | None, test_mirror: bool):
         self.cache, self.mirror, self.test_mirror = cache, mirror, test_mirror
@@ -154,7 +157,8 @@ class Fetcher:
 
     def get(self, pin: Pin, show_bar: bool = True) -> Path:
         target = self.cache / pin.file_name
-        if target.exists():
+        # A mirror is local: always taken from it (it may have changed); the cache saves downloads.
+        if target.exists() and self.mirror is None:
             digest = sha256_file(target)
             if pin.matches(digest) or self.test_mirror:
                 return self._record(pin, target, digest, "cache")
@@ -436,6 +440,8 @@ class Run:
         }
         if self.scale.probe_images:
             job["max_images"] = self.scale.probe_images
+        if self.scale.top_k:
+            job["params"] = {"top_k": self.scale.top_k}
         return job
 
     def probe_dir(self) -> Path:
@@ -625,11 +631,11 @@ def main(argv=None) -> int:
     log(f"reproduce: {run.scale.describe()} -> {run.out}" + (f"  [{TEST_MIRROR_BANNER}]" if run.test_mirror else ""))
     started = time.monotonic()
     try:
-        previous = ""
+        keys: dict[str, str] = {}
         for name, estimate, body in STAGES:
-            key = stage_key(run, name, previous)
+            key = stage_key(run, name, "".join(keys[d] for d in STAGE_INPUTS[name]))
             run.stage(name, key, estimate(run), lambda body=body: body(run))
-            previous = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+            keys[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
     finally:
         run.write_record(finished=len(run.stage_log) == len(STAGES))
     log("reproduce: time per stage")
@@ -650,12 +656,42 @@ STAGE_SOURCES = {
 }
 
 
+# The stages whose results each stage reads.
+STAGE_INPUTS = {
+    "fetch": [], "python": [], "export": ["fetch", "python"], "build": [],
+    "explain": ["export", "build"], "dissect": ["export", "build"], "report": ["explain", "dissect"],
+    "site": ["report"],
+}
+
+# The settings each stage's result depends on.
+STAGE_SETTINGS = {
+    "fetch": lambda r: [folder_fingerprint(r.args.mirror), r.test_mirror, str(r.args.probe),
+                        r.args.places365_sha256],
+    "python": lambda r: [str(r.args.python)],
+    "build": lambda r: [str(r.args.glassbox)],
+    "explain": lambda r: [r.scale.images, r.scale.lime_samples, r.scale.scorecam],
+    "dissect": lambda r: [r.scale.probe_images, r.scale.concepts, r.scale.broden_concepts, r.scale.top_k],
+    "report": lambda r: asdict(r.scale),
+    "site": lambda r: [str(r.args.wasm_pkg), r.scale.describe()],
+}
+
+
 def stage_key(run: Run, name: str, previous: str) -> dict:
-    """What a stage's result depends on; a change reruns it and, through `previous`, every stage after it."""
+    """What a stage's result depends on; a change reruns it and, through `previous`, every stage after it
+    (explain, dissect and report each depend on the build, not on one another)."""
     return {"stage": name, "previous": previous, "sources": sources_hash(STAGE_SOURCES.get(name, [])),
-            "scale": asdict(run.scale), "test_mirror": run.test_mirror, "mirror": str(run.args.mirror),
-            "probe": str(run.args.probe), "python": str(run.args.python), "glassbox": str(run.args.glassbox),
-            "wasm_pkg": str(run.args.wasm_pkg), "places365_sha256": run.args.places365_sha256}
+            "settings": STAGE_SETTINGS.get(name, lambda r: [])(run)}
+
+
+def folder_fingerprint(folder: Path | None) -> str:
+    """Names, sizes and modification times of a folder's files: a changed mirror refetches."""
+    if folder is None:
+        return "none"
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(folder.iterdir()):
+        stat = path.stat()
+        digest.update(f"{path.name} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def sources_hash(paths: list[str]) -> str:

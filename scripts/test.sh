@@ -23,6 +23,15 @@ echo "== cargo check --no-default-features"
 cargo check -p glassbox --no-default-features
 echo "== cargo doc, warnings denied"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ] && [ -z "${GLASSBOX_RANDOM_MODELS:-}" ]; then
+    # The CAM parity test on the ResNet-18 topology reads the seeded random export its fixture was made from.
+    echo "== random-weight ResNet-18 for the CAM parity test (models/export.py --random-weights --seed 0)"
+    PY="$(scripts/reproduce.sh --print-python)"
+    RANDOM_MODELS="${CARGO_TARGET_DIR:-$ROOT/target}/random-models"
+    [ -f "$RANDOM_MODELS/resnet18_imagenet1k_v1_b1.onnx" ] || "$PY" -W ignore models/export.py --random-weights \
+        --seed 0 --models resnet18_imagenet1k_v1 --batch 1 --out "$RANDOM_MODELS"
+    export GLASSBOX_RANDOM_MODELS="$RANDOM_MODELS"
+fi
 echo "== cargo test"
 cargo test --workspace
 echo "== yamllint"

@@ -99,6 +99,16 @@ async function show() {
   $('provenance').textContent = `${d.model.name} (${d.model.weights}; ${d.model.file}, sha256 ${d.model.sha256.slice(0, 12)}…), ` +
     `layer ${d.layer}; probe set ${d.probe.folder} (${d.probe.n_images} images); concept set ${d.concept_set.name} ` +
     `(${d.concept_set.n_concepts} concepts); concept matcher: ${d.matcher.method}; ${d.similarity_fn}.`;
+  // Jobs with published labels of the same model record how far ours agree (the truth check of a dissection).
+  const p = d.published;
+  $('published').hidden = !p;
+  if (p) {
+    const pct = (x) => `${(100 * x).toFixed(1)}%`;
+    $('published').textContent = `Against ${p.description} (${p.source}): ${p.same_label} of ${p.units_compared} ` +
+      `neurons (${pct(p.same_label_share)}) have the published label (chance ${pct(p.chance_same_label_share)}); ` +
+      `mean CLIP text similarity of the two labels ${p.mean_text_similarity.toFixed(3)} ` +
+      `(unrelated labels: ${p.chance_text_similarity.toFixed(3)}).`;
+  }
   const neuron = params.get('neuron');
   $('neuron').hidden = neuron === null;
   $('layer').hidden = neuron !== null;

@@ -98,6 +98,14 @@ fn lime_masks_agree_with_the_lime_package() {
             v
         };
         let same = between(&ours, &theirs, true);
+        // README: our mask equals lime's for the same seed on every (image, seed) pair run.
+        for (run, iou) in runs.iter().zip(&same) {
+            assert_eq!(
+                *iou, 1.0,
+                "{stem}, seed {}: IoU {iou} between our LIME mask and lime's",
+                run["seed"]
+            );
+        }
         let cross = between(&ours, &theirs, false);
         let lime_lime = within(&theirs);
         let ours_ours = within(&ours);

@@ -73,7 +73,7 @@ test('dissection: layer2/3/4 of both ResNet-18s with CLIP, and the published-lab
   assert.ok(pair, 'the two ResNet-18s are compared');
   for (const layer of LAYERS) {
     const table = json('precomputed', 'dissect', `resnet18_places365_broden_${layer}.json`);
-    assert.equal(table.concept_set.name, 'broden_labels_clean_first200.txt');
+    assert.equal(table.concept_set.name, 'broden_labels_clean_first200');
     const p = table.published;
     assert.ok(p, `${layer}: no comparison with the published labels`);
     assert.equal(p.units_compared, table.units.length);
@@ -148,9 +148,11 @@ test('the site under a sub-path: banner, Grad-CAM on a gallery image equal to th
     assert.ok(diff <= 1e-3, `Grad-CAM in the page differs from the run's by ${diff}`);
     await page.screenshot({ path: path.join(OUT, 'site-explain.png'), fullPage: true });
 
-    await page.goto(`${site.url}glassbox/dissect.html`);
+    await page.goto(`${site.url}glassbox/dissect.html#table=resnet18_places365_broden_layer3.json`);
     await page.waitForSelector('#histogram .hist-row', { timeout: 60_000 });
     assert.match(await page.textContent('.site-banner'), /TEST MIRROR/);
+    assert.match(await page.textContent('#published'), /have the published label \(chance/);
+    await page.screenshot({ path: path.join(OUT, 'site-dissect.png'), fullPage: false });
     assert.deepEqual(notFound, [], `files the site asked for and does not have: ${notFound.join(', ')}`);
   } finally {
     await context.close();

@@ -240,7 +240,11 @@ test('dissection pages show the committed tables, a histogram and a neuron with 
     assert.equal(options, summary.models.reduce((n, m) => n + m.layers.length, 0), 'one entry per model/layer table');
     const firstBar = await page.textContent('#histogram .hist-row');
     assert.ok(firstBar.includes(String(layer.histogram[0][1])), `histogram starts with ${layer.histogram[0]}: ${firstBar}`);
-    assert.match(await page.textContent('#provenance'), /NOT CLIP|CLIP/);
+    // The page states which matcher and weights made the table, exactly as the table records them.
+    const table = JSON.parse(readFileSync(path.join(repo, 'precomputed', 'dissect', layer.table), 'utf8'));
+    const provenance = await page.textContent('#provenance');
+    assert.ok(provenance.includes(`concept matcher: ${table.matcher.method}`), `provenance: ${provenance}`);
+    assert.ok(provenance.includes(table.model.weights), `provenance lacks the weights: ${provenance}`);
     const rows = await page.$$eval('#neurons tbody tr', (r) => r.length);
     assert.equal(rows, Math.min(500, layer.n_units));
     await page.click('#neurons tbody tr:first-child a');

@@ -48,23 +48,36 @@ class FetchTest(unittest.TestCase):
         self.assertFalse(record["matches_pin"])
         self.assertEqual(record["sha256"], sha(b"random weights"))
 
-    def test_a_matching_file_is_taken_and_then_reused_from_the_cache(self):
-        (self.mirror / "weights.pth").write_bytes(b"official weights")
-        pin = self.pin(b"official weights")
+    def test_a_download_in_the_cache_is_reused_without_the_network(self):
+        content = b"official weights"
+        (self.mirror / "weights.pth").write_bytes(content)
+        # Port 9 on the loopback refuses at once: only the cache can answer.
+        pin = reproduce.Pin("http://127.0.0.1:9/models/weights.pth", sha(content), None, "test weights")
         first = reproduce.Fetcher(self.cache, self.mirror, test_mirror=False)
-        self.assertEqual(first.get(pin).read_bytes(), b"official weights")
+        self.assertEqual(first.get(pin).read_bytes(), content)
         self.assertTrue(first.records["weights.pth"]["matches_pin"])
-        (self.mirror / "weights.pth").unlink()
-        again = reproduce.Fetcher(self.cache, self.mirror, test_mirror=False)
-        again.get(pin)
+        again = reproduce.Fetcher(self.cache, None, test_mirror=False)
+        self.assertEqual(again.get(pin).read_bytes(), content)
         self.assertEqual(again.records["weights.pth"]["from"], "cache")
 
-    def test_a_cached_file_that_does_not_match_is_fetched_again(self):
+    def test_a_mirror_is_read_again_when_it_changes(self):
+        (self.mirror / "weights.pth").write_bytes(b"random weights, version 1")
+        pin = self.pin(b"official weights")
+        reproduce.Fetcher(self.cache, self.mirror, test_mirror=True).get(pin)
+        (self.mirror / "weights.pth").write_bytes(b"random weights, version 2")
+        path = reproduce.Fetcher(self.cache, self.mirror, test_mirror=True).get(pin)
+        self.assertEqual(path.read_bytes(), b"random weights, version 2")
+
+    def test_a_cached_file_that_does_not_match_is_not_used(self):
         self.cache.mkdir()
         (self.cache / "weights.pth").write_bytes(b"left by a test mirror run")
-        (self.mirror / "weights.pth").write_bytes(b"official weights")
-        fetcher = reproduce.Fetcher(self.cache, self.mirror, test_mirror=False)
-        self.assertEqual(fetcher.get(self.pin(b"official weights")).read_bytes(), b"official weights")
+        pin = reproduce.Pin("http://127.0.0.1:9/models/weights.pth", sha(b"official weights"), None, "w")
+        fetcher = reproduce.Fetcher(self.cache, None, test_mirror=False)
+        # It is dropped and fetched again (here the network refuses, so the run stops with that error).
+        with self.assertRaises(reproduce.Refused) as caught:
+            fetcher.get(pin, show_bar=False)
+        self.assertIn("cannot download http://127.0.0.1:9/models/weights.pth", str(caught.exception.code))
+        self.assertFalse((self.cache / "weights.pth").exists())
 
     def test_torchvision_prefix_pins(self):
         content = b"torchvision weights"

@@ -22,7 +22,9 @@ use ndarray::{Array2, ArrayView2, Axis};
 use crate::progress::{check_cancelled, Progress};
 
 /// The parameters of `similarity.soft_wpmi`, with its defaults.
+/// In a job file any subset may be given (`{"top_k": 16}`); the rest keep these defaults.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SoftWpmiParams {
     pub top_k: usize,
     pub a: f64,

@@ -46,7 +46,8 @@ pub fn mobilenet_onnx(stem: &str) -> Vec<u8> {
         .expect("mobilenet onnx")
 }
 
-/// Whether wgpu finds an adapter; prints why a test is skipped when not.
+/// Whether wgpu finds an adapter; prints why a test is skipped when not. Under `CI=true` a missing
+/// adapter fails the test instead: CI installs lavapipe, so no adapter there means a broken install.
 #[cfg(feature = "webgpu")]
 pub fn webgpu_available(test: &str) -> bool {
     match futures::executor::block_on(glassbox::engine::webgpu::find_adapter()) {
@@ -54,11 +55,23 @@ pub fn webgpu_available(test: &str) -> bool {
             eprintln!("{test}: WebGPU adapter {adapter}");
             true
         }
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: CI=true but no WebGPU adapter ({e:#}); .ci/run installs mesa-vulkan-drivers")
+        }
         Err(e) => {
             eprintln!("SKIPPED {test}: {e:#}");
             false
         }
     }
+}
+
+/// For a test input that only some machines have: prints why the test is skipped, except under `CI=true`,
+/// where CI provides the input and its absence fails the test.
+pub fn skip_unless_ci(test: &str, what: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: CI=true but {what}");
+    }
+    eprintln!("SKIPPED {test}: {what}");
 }
 
 /// Deterministic pseudo-random numbers (xorshift64*), so graphs are reproducible without a rand crate.
