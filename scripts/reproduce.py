@@ -62,6 +62,8 @@ class Scale:
     scorecam: bool
     # soft-WPMI's top_k (CLIP-Dissect: 100 most activating images); at most the number of probe images.
     top_k: int | None
+    # Pixels per deletion/insertion step of the faithfulness curves (None: the report's 224*7, 32 steps).
+    causal_step: int | None
 
     def describe(self) -> str:
         if self == FULL:
@@ -70,7 +72,7 @@ class Scale:
                 f"{self.probe_images} probe images, the first {self.concepts} of the 20k concepts and "
                 f"{self.broden_concepts} of the Broden concepts, sanity check on {self.sanity_images} image(s) "
                 f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)")
-                + f", soft-WPMI top_k {self.top_k}")
+                + f", soft-WPMI top_k {self.top_k}, faithfulness curves in steps of {self.causal_step} pixels")
 
     def explain_methods(self) -> str:
         cams = ["gradcam", "ablationcam", "scorecam", "gradcamplusplus", "xgradcam", "layercam", "eigencam",
@@ -81,12 +83,12 @@ class Scale:
         return "gradcam,ablationcam,scorecam" if self.scorecam else "gradcam,ablationcam"
 
 
-# The real run's cut (see README "Real results"): the sanity check re-explains 2 images (each cascade stage
-# costs a ScoreCAM and a LIME run on ResNet-50); everything else is the mission's full size.
+# The real run's cut (see README "Real results"): the sanity check re-explains 1 image (each cascade stage
+# costs a ScoreCAM and a LIME run on ResNet-50: 3049 passes); everything else is the mission's full size.
 FULL = Scale(images=10, lime_samples=1000, probe_images=None, concepts=None, broden_concepts=None,
-             sanity_images=2, cascade="1,2,5", scorecam=True, top_k=None)
-QUICK = Scale(images=2, lime_samples=64, probe_images=32, concepts=200, broden_concepts=200,
-              sanity_images=1, cascade="1", scorecam=False, top_k=16)
+             sanity_images=1, cascade="1,2,5", scorecam=True, top_k=None, causal_step=None)
+QUICK = Scale(images=2, lime_samples=32, probe_images=32, concepts=100, broden_concepts=100,
+              sanity_images=1, cascade="1", scorecam=False, top_k=16, causal_step=224 * 28)
 
 
 def log(message: str) -> None:
@@ -483,6 +485,8 @@ class Run:
             "--out", self.precomputed / "report", "--lime-samples", str(self.scale.lime_samples),
             "--sanity-images", str(self.scale.sanity_images), "--cascade", self.scale.cascade, "--no-objects",
             "--cams", self.scale.report_cams(), "--run-note", self.scale.describe()]
+        if self.scale.causal_step:
+            command += ["--causal-step", str(self.scale.causal_step)]
         self.sh(command)
         return {}
 

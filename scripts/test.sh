@@ -19,8 +19,8 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo clippy -D warnings, the wasm32 web build"
 scripts/build-wasm.sh clippy
-echo "== cargo check --no-default-features"
-cargo check -p glassbox --no-default-features
+echo "== cargo clippy -D warnings --no-default-features (the library alone: no CLI, no WebGPU)"
+cargo clippy -p glassbox --no-default-features -- -D warnings
 echo "== cargo doc, warnings denied"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ] && [ -z "${GLASSBOX_RANDOM_MODELS:-}" ]; then

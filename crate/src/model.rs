@@ -208,7 +208,8 @@ impl Manifest {
             ))
         } else if self.random_weights {
             Some(
-                "RANDOM WEIGHTS (seeded, untrained): nothing here is a result of a trained model.".to_string(),
+                "RANDOM WEIGHTS (seeded, untrained): nothing here is a result of a trained model."
+                    .to_string(),
             )
         } else {
             None

@@ -4,7 +4,7 @@
 //! stay small, which that crate cannot read, and because the same code serves the browser (bytes in,
 //! bytes out, no filesystem).
 //!
-//! - write: `f32`, `f64`, `u8`, `i32`, `i64` ([`to_bytes`], [`write`]), little-endian, C order.
+//! - write: `f32`, `f64`, `u8`, `i32`, `i64` ([`to_bytes`], [`write()`]), little-endian, C order.
 //! - read: the same exact types ([`from_bytes`], [`read`]), or any of `f2/f4/f8/u1/i4/i8` converted
 //!   to `f32` ([`from_bytes_f32`], [`read_f32`]); Fortran-ordered arrays are returned in C order.
 

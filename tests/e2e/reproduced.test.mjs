@@ -73,7 +73,7 @@ test('dissection: layer2/3/4 of both ResNet-18s with CLIP, and the published-lab
   assert.ok(pair, 'the two ResNet-18s are compared');
   for (const layer of LAYERS) {
     const table = json('precomputed', 'dissect', `resnet18_places365_broden_${layer}.json`);
-    assert.equal(table.concept_set.name, 'broden_labels_clean_first200');
+    assert.equal(table.concept_set.name, 'broden_labels_clean_first100');
     const p = table.published;
     assert.ok(p, `${layer}: no comparison with the published labels`);
     assert.equal(p.units_compared, table.units.length);

@@ -416,7 +416,11 @@ struct ReportArgs {
     #[arg(long, default_value = "")]
     run_note: String,
     /// The CAMs compared with LIME.
-    #[arg(long, value_delimiter = ',', default_value = "gradcam,ablationcam,scorecam")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gradcam,ablationcam,scorecam"
+    )]
     cams: Vec<String>,
 }
 

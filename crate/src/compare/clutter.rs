@@ -49,11 +49,14 @@ mod tests {
         let flat = RgbImage::from_pixel(16, 16, image::Rgb([120, 120, 120]));
         assert_eq!(edge_density(&flat), 0.0);
         // One vertical step from black to white: the two interior columns beside it are edges.
-        let step = RgbImage::from_fn(10, 10, |x, _| image::Rgb(if x < 5 { [0; 3] } else { [255; 3] }));
+        let step = RgbImage::from_fn(10, 10, |x, _| {
+            image::Rgb(if x < 5 { [0; 3] } else { [255; 3] })
+        });
         assert!((edge_density(&step) - 2.0 / 8.0).abs() < 1e-12);
         // 2-pixel stripes: every interior pixel has a black and a white horizontal neighbour.
-        let stripes =
-            RgbImage::from_fn(12, 12, |x, _| image::Rgb(if (x / 2) % 2 == 0 { [0; 3] } else { [255; 3] }));
+        let stripes = RgbImage::from_fn(12, 12, |x, _| {
+            image::Rgb(if (x / 2) % 2 == 0 { [0; 3] } else { [255; 3] })
+        });
         assert_eq!(edge_density(&stripes), 1.0);
         assert_eq!(edge_density(&RgbImage::new(2, 2)), 0.0);
     }

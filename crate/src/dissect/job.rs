@@ -352,9 +352,13 @@ impl TextSpace {
         let mut rows = self.embeddings;
         let mut names = concepts.to_vec();
         if !missing.is_empty() {
-            let more =
-                ClipMatcher::encode_texts(self.engine.as_ref(), &self.tokenizer, &missing, progress)
-                    .await?;
+            let more = ClipMatcher::encode_texts(
+                self.engine.as_ref(),
+                &self.tokenizer,
+                &missing,
+                progress,
+            )
+            .await?;
             rows = ndarray::concatenate(ndarray::Axis(0), &[rows.view(), more.view()])?;
             names.extend(missing);
         }

@@ -37,6 +37,7 @@ pub use pipeline::{dissect, DissectOptions, DissectionRun, TargetModel, Timings}
 use anyhow::{ensure, Result};
 use sha2::{Digest, Sha256};
 
+#[cfg(not(target_arch = "wasm32"))]
 use tables::ConceptSetRecord;
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

@@ -23,9 +23,10 @@ impl PublishedLabels {
     pub fn from_csv_path(path: &Path) -> Result<PublishedLabels> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the published labels {}", path.display()))?;
-        let file = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let file = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         Self::from_csv(&file, &text)
     }
 
@@ -40,7 +41,10 @@ impl PublishedLabels {
         for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let fields: Vec<&str> = line.split(',').collect();
             let [layer, unit, description, _similarity] = fields[..] else {
-                bail!("{file} line {}: expected 4 comma-separated fields, found `{line}`", i + 2);
+                bail!(
+                    "{file} line {}: expected 4 comma-separated fields, found `{line}`",
+                    i + 2
+                );
             };
             let unit: usize = unit
                 .parse()
@@ -95,7 +99,11 @@ pub fn compare(
     let pairs: Vec<(&str, &str)> = table
         .units
         .iter()
-        .filter_map(|u| theirs.get(&u.unit).map(|p| (u.concept.as_str(), p.as_str())))
+        .filter_map(|u| {
+            theirs
+                .get(&u.unit)
+                .map(|p| (u.concept.as_str(), p.as_str()))
+        })
         .collect();
     ensure!(
         !pairs.is_empty(),
@@ -137,10 +145,7 @@ pub fn compare(
             .fold(Array1::<f32>::zeros(rows[0].len()), |acc, r| acc + r)
             / rows.len() as f32
     };
-    let chance_similarity = cosine(
-        mean_of(&ours).view(),
-        mean_of(&published_embeddings).view(),
-    );
+    let chance_similarity = cosine(mean_of(&ours).view(), mean_of(&published_embeddings).view());
     Ok(Some(PublishedAgreement {
         source: published.file.clone(),
         description: description.to_string(),
@@ -186,18 +191,24 @@ mod tests {
         assert!((a.mean_text_similarity - 0.75).abs() < 1e-6);
         // mean(ours) = (3/4, 0, 1/4), mean(theirs) = (1/2, 1/4, 1/4): dot = 3/8 + 1/16.
         assert!((a.chance_text_similarity - 0.4375).abs() < 1e-6);
-        assert!(compare(&table("layer9", &["sky"]), &published, "t", &embedding)
-            .unwrap()
-            .is_none());
+        assert!(
+            compare(&table("layer9", &["sky"]), &published, "t", &embedding)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn refuses_a_file_that_is_not_clip_dissects_format() {
         let err = PublishedLabels::from_csv("x.csv", "unit,label\n0,sky\n").unwrap_err();
-        assert!(err.to_string().contains("layer,unit,description,similarity"));
-        let err =
-            PublishedLabels::from_csv("x.csv", "layer,unit,description,similarity\nlayer2,zero,sky,0\n")
-                .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("layer,unit,description,similarity"));
+        let err = PublishedLabels::from_csv(
+            "x.csv",
+            "layer,unit,description,similarity\nlayer2,zero,sky,0\n",
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("unit `zero` is not a number"));
     }
 }

@@ -1,7 +1,7 @@
 //! LIME for images, equal to the `lime` package's `LimeImageExplainer` as its PyTorch tutorial runs it.
 //!
 //! Pipeline (each step matches the Python reference to the digit where the reference is deterministic):
-//! 1. superpixels: [`quickshift`] (scikit-image's, bit-exact noise and CIELAB) or [`slic`];
+//! 1. superpixels: [`quickshift()`] (scikit-image's, bit-exact noise and CIELAB) or [`slic()`];
 //! 2. perturbations: `RandomState(seed)` draws `randint(0, 1000)` (LIME's unused segmentation seed),
 //!    then the binary matrix `randint(0, 2, num_samples × n_features)`, first row all ones
 //!    ([`sample`], [`rng`]); hidden superpixels take `hide_color`;

@@ -9,7 +9,7 @@
 //! - `results.md`: the headline tables and figures with relative links (the README links to it), and
 //!   `results.json`: every number.
 //!
-//! [`write`] runs it all from one call; `glassbox report` is a thin shell over it.
+//! [`write()`] runs it all from one call; `glassbox report` is a thin shell over it.
 
 pub mod chart;
 pub mod dissection;

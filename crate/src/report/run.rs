@@ -30,7 +30,7 @@ use crate::progress::Progress;
 use crate::render;
 
 /// The CAMs the report compares with LIME by default.
-pub const CAMS: [CamMethod; 3] = [
+const CAMS: [CamMethod; 3] = [
     CamMethod::GradCam,
     CamMethod::AblationCam,
     CamMethod::ScoreCam,
@@ -74,7 +74,7 @@ pub struct ReportConfig {
     pub explained: Option<PathBuf>,
     /// A sentence about the run's scale (e.g. a quick run's cut), written at the top of every document.
     pub run_note: String,
-    /// The CAMs compared with LIME ([`CAMS`] unless a quick run leaves ScoreCAM out).
+    /// The CAMs compared with LIME (`CAMS` unless a quick run leaves ScoreCAM out).
     pub cams: Vec<CamMethod>,
 }
 
@@ -120,7 +120,7 @@ impl ReportConfig {
     }
 }
 
-/// What [`write`] produced.
+/// What [`write()`] produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportSummary {
     pub files: Vec<PathBuf>,
@@ -195,8 +195,7 @@ async fn analyse_explained(
     file: &str,
     expected: Option<usize>,
     explained: &Path,
-    cam_methods: &[CamMethod],
-    lime_params: &LimeParams,
+    methods: Methods<'_>,
     progress: &dyn Progress,
 ) -> Result<Analysed> {
     let stem = Path::new(file)
@@ -240,31 +239,50 @@ async fn analyse_explained(
         target.class,
         explanation.target.class
     );
-    let methods = &recorded["methods"];
+    let recorded_methods = &recorded["methods"];
     let mut cams = Vec::new();
-    for &method in cam_methods {
+    for &method in methods.cams {
         let path = dir.join(format!("{}.npy", method.name()));
         let map = crate::npy::read_f32(&path)?
             .into_dimensionality::<ndarray::Ix2>()
             .with_context(|| format!("{} is not a 2-D map", path.display()))?;
-        let seconds = methods[method.name()]["seconds"].as_f64().with_context(|| {
-            format!("{}: no {} (run explain with --methods all)", json_path.display(), method.name())
-        })?;
+        let seconds = recorded_methods[method.name()]["seconds"]
+            .as_f64()
+            .with_context(|| {
+                format!(
+                    "{}: no {} (run explain with --methods all)",
+                    json_path.display(),
+                    method.name()
+                )
+            })?;
         cams.push((method, map, seconds));
     }
-    let mut lime: LimeExplanation =
-        serde_json::from_value(methods["lime"]["explanation"].clone()).with_context(|| {
-            format!("{}: no LIME explanation (run explain with lime)", json_path.display())
-        })?;
+    let mut lime: LimeExplanation = serde_json::from_value(
+        recorded_methods["lime"]["explanation"].clone(),
+    )
+    .with_context(|| {
+        format!(
+            "{}: no LIME explanation (run explain with lime)",
+            json_path.display()
+        )
+    })?;
     let segments_path = dir.join("lime_segments.npy");
     lime.segments = crate::npy::read::<i32>(&segments_path)?
         .into_dimensionality()
         .with_context(|| format!("{} is not a 2-D label image", segments_path.display()))?;
     let top = *lime.top_labels.first().context("LIME explained no label")?;
-    lime.top_mask = lime.mask_for(top).context("LIME's top label has no surrogate")?;
-    let lime_seconds = methods["lime"]["seconds"].as_f64().unwrap_or(f64::NAN);
-    let (lime_mask, lime_weights) =
-        lime_mask_and_weights(&lime, &explanation.view, target.class, lime_params.mask_features)?;
+    lime.top_mask = lime
+        .mask_for(top)
+        .context("LIME's top label has no surrogate")?;
+    let lime_seconds = recorded_methods["lime"]["seconds"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    let (lime_mask, lime_weights) = lime_mask_and_weights(
+        &lime,
+        &explanation.view,
+        target.class,
+        methods.lime.mask_features,
+    )?;
     Ok(Analysed {
         name: short_name(file),
         file: file.to_string(),
@@ -283,6 +301,22 @@ async fn analyse_explained(
         lime_mask,
         lime_weights,
     })
+}
+
+/// Which methods explain an image: these CAMs and LIME with these parameters.
+#[derive(Clone, Copy)]
+struct Methods<'a> {
+    cams: &'a [CamMethod],
+    lime: &'a LimeParams,
+}
+
+impl ReportConfig {
+    fn methods(&self) -> Methods<'_> {
+        Methods {
+            cams: &self.cams,
+            lime: &self.lime,
+        }
+    }
 }
 
 /// The logit index of the image's true class from its file name (`n01443537_goldfish.JPEG`).
@@ -310,10 +344,10 @@ async fn analyse(
     file: &str,
     expected: Option<usize>,
     target: Option<usize>,
-    cam_methods: &[CamMethod],
-    lime_params: &LimeParams,
+    methods: Methods<'_>,
     progress: &dyn Progress,
 ) -> Result<Analysed> {
+    let (cam_methods, lime_params) = (methods.cams, methods.lime);
     let explanation = explain_cams(
         classifier,
         image,
@@ -445,8 +479,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
                     &file,
                     expected,
                     dir,
-                    &config.cams,
-                    &config.lime,
+                    config.methods(),
                     progress,
                 )
                 .await?
@@ -458,8 +491,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
                     &file,
                     expected,
                     None,
-                    &config.cams,
-                    &config.lime,
+                    config.methods(),
                     progress,
                 )
                 .await?
@@ -578,8 +610,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
                 &case.name,
                 None,
                 None,
-                &config.cams,
-                &config.lime,
+                config.methods(),
                 progress,
             )
             .await?;
@@ -646,8 +677,10 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
                 &a.file,
                 a.expected,
                 Some(a.target.class),
-                &config.cams,
-                &lime_all,
+                Methods {
+                    cams: &config.cams,
+                    lime: &lime_all,
+                },
                 progress,
             )
             .await?;
@@ -1529,7 +1562,10 @@ fn reading_note(lime_samples: usize, geometry: &Geometry) -> String {
 
 /// "Simple vs cluttered", answered from two clutter measures of the images that ran (edge density and
 /// LIME's superpixel count), never from which images they are. `ranked`: most agreement first.
-fn clutter_insight(ranked: &[&ImageNumbers], score: &dyn Fn(&ImageNumbers) -> Option<f64>) -> String {
+fn clutter_insight(
+    ranked: &[&ImageNumbers],
+    score: &dyn Fn(&ImageNumbers) -> Option<f64>,
+) -> String {
     let scored: Vec<&ImageNumbers> = ranked
         .iter()
         .copied()
@@ -1547,7 +1583,8 @@ fn clutter_insight(ranked: &[&ImageNumbers], score: &dyn Fn(&ImageNumbers) -> Op
     let by_edges = rho(scored.iter().map(|n| n.edge_density).collect());
     let by_segments = rho(scored.iter().map(|n| n.lime_segments as f64).collect());
     let rank = |n: &ImageNumbers| scored.iter().position(|m| m.image == n.image).unwrap_or(0) + 1;
-    let edge_order = |a: &&&ImageNumbers, b: &&&ImageNumbers| a.edge_density.total_cmp(&b.edge_density);
+    let edge_order =
+        |a: &&&ImageNumbers, b: &&&ImageNumbers| a.edge_density.total_cmp(&b.edge_density);
     let most = scored.iter().max_by(edge_order).expect("at least 3 images");
     let least = scored.iter().min_by(edge_order).expect("at least 3 images");
     let verdict = match by_edges {
