@@ -6,9 +6,9 @@
 // workflow copies the manifests (and the exported ONNX files) into the site; set `sharedBase` to a
 // public copy of the sample images if you have one (the images are not committed to the repository).
 //
-// A site assembled by scripts/reproduce.sh carries `site.json` next to this file: the models it ships
-// (listed first, the first is the default), a run note, and a banner that every page shows when the
-// weights are not the official ones (a TEST MIRROR run). Without it the defaults below are used.
+// `site.json` next to this file: empty here (the defaults below are used); a site assembled by
+// scripts/reproduce.sh replaces it with the models it ships (the first is the default), a run note, and a
+// banner that every page shows when the weights are not the official ones (a TEST MIRROR run).
 const here = new URL('.', import.meta.url);
 const site = await fetch(new URL('site.json', here)).then((r) => (r.ok ? r.json() : null)).catch(() => null);
 
