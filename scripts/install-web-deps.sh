@@ -16,11 +16,17 @@ apt_install() {
     fi
 }
 
+# `--build-only`: just what building the wasm package needs (the Pages workflow: no browser, no test tools).
+build_only=0
+[ "${1:-}" = --build-only ] && build_only=1
+
 need_apt=()
-command -v chromium >/dev/null || need_apt+=(chromium)
-command -v yamllint >/dev/null || need_apt+=(yamllint)
-command -v node >/dev/null || need_apt+=(nodejs)
-command -v npm >/dev/null || need_apt+=(npm)
+if [ "$build_only" = 0 ]; then
+    command -v chromium >/dev/null || need_apt+=(chromium)
+    command -v yamllint >/dev/null || need_apt+=(yamllint)
+    command -v node >/dev/null || need_apt+=(nodejs)
+    command -v npm >/dev/null || need_apt+=(npm)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "install-web-deps: apt-get install ${need_apt[*]}"
     apt_install "${need_apt[@]}"
@@ -86,7 +92,7 @@ fi
 case ":$PATH:" in *":$cargo_bin:"*) ;; *) echo "install-web-deps: add $cargo_bin to PATH (wasm-bindgen is there)";; esac
 
 # e2e test driver (playwright-core only: it never downloads a browser).
-if [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
+if [ "$build_only" = 0 ] && [ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]; then
     (cd "$ROOT/tests/e2e" && npm ci --no-audit --no-fund)
 fi
 echo "install-web-deps: done"
