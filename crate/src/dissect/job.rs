@@ -1,6 +1,7 @@
 //! A whole dissection run described as data (what the `dissect` CLI subcommand and the precompute example
 //! build from their arguments): load the models, run [`super::dissect`], write the tables.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -319,7 +320,7 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
         for table in &mut run.tables {
             table.published =
                 published::compare(table, labels, &spec.description, &|label: &str| {
-                    embeddings.get(label).cloned()
+                    embeddings.get(label)
                 })?;
         }
     }
@@ -341,16 +342,19 @@ impl TextSpace {
         concepts: &[String],
         extra: impl Iterator<Item = &'a String>,
         progress: &dyn Progress,
-    ) -> Result<std::collections::HashMap<String, ndarray::Array1<f32>>> {
-        let known: std::collections::HashSet<&String> = concepts.iter().collect();
+    ) -> Result<LabelEmbeddings> {
+        let mut index: HashMap<String, usize> = concepts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i))
+            .collect();
         let missing: Vec<String> = extra
-            .filter(|l| !known.contains(l))
+            .filter(|l| !index.contains_key(*l))
             .cloned()
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
         let mut rows = self.embeddings;
-        let mut names = concepts.to_vec();
         if !missing.is_empty() {
             let more = ClipMatcher::encode_texts(
                 self.engine.as_ref(),
@@ -360,14 +364,22 @@ impl TextSpace {
             )
             .await?;
             rows = ndarray::concatenate(ndarray::Axis(0), &[rows.view(), more.view()])?;
-            names.extend(missing);
+            index.extend(missing.into_iter().zip(concepts.len()..));
         }
         super::matcher::l2_normalize_rows(&mut rows);
-        Ok(names
-            .into_iter()
-            .zip(rows.rows())
-            .map(|(name, row)| (name, row.to_owned()))
-            .collect())
+        Ok(LabelEmbeddings { index, rows })
+    }
+}
+
+/// Normalised CLIP text embeddings by label: row `index[label]` of `rows`.
+struct LabelEmbeddings {
+    index: HashMap<String, usize>,
+    rows: ndarray::Array2<f32>,
+}
+
+impl LabelEmbeddings {
+    fn get(&self, label: &str) -> Option<ndarray::Array1<f32>> {
+        self.index.get(label).map(|&i| self.rows.row(i).to_owned())
     }
 }
 

@@ -139,7 +139,7 @@ pub fn compare(
         .map(|(a, b)| cosine(a.view(), b.view()))
         .sum::<f64>()
         / n;
-    // Mean over all pairs = cos of the two mean embeddings' dot product (rows are unit vectors).
+    // The mean cosine over all (ours, theirs) pairs is the dot product of the two mean embeddings.
     let mean_of = |rows: &[Array1<f32>]| {
         rows.iter()
             .fold(Array1::<f32>::zeros(rows[0].len()), |acc, r| acc + r)
