@@ -6,6 +6,7 @@
 //               {type: 'cancel'}                                   -> the running explanation stops
 // Messages out: {id, ok: true, result} | {id, ok: false, error} and {id, type: 'progress', stage, done, total}.
 import init, * as glassbox from './pkg/glassbox.js';
+import { browserJpegPixels } from './jpeg.js';
 
 let session = null;
 const ready = init();
@@ -83,7 +84,11 @@ const handlers = {
 
   async image({ id, bytes, name }) {
     if (!session) throw new Error('load a model first');
-    const view = session.set_image(new Uint8Array(bytes), name);
+    const data = new Uint8Array(bytes);
+    const jpeg = await browserJpegPixels(data);
+    const view = jpeg
+      ? session.set_jpeg_image(data, name, jpeg.width, jpeg.height, jpeg.rgba)
+      : session.set_image(data, name);
     const prediction = await session.classify(5);
     return { view, prediction };
   },

@@ -124,6 +124,34 @@ impl Session {
     pub fn set_image(&self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
         let img =
             preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(js_error)?;
+        self.use_image(img, name)
+    }
+
+    /// [`Session::set_image`] for a JPEG the browser has decoded and turned upright (`createImageBitmap`
+    /// with colour-space conversion off, then `getImageData`: `width × height` RGBA): the pixels
+    /// Pillow's libjpeg-turbo gives, so the page's explanations equal the native CLI's. The file bytes
+    /// are still checked as in `set_image`.
+    pub fn set_jpeg_image(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        width: u32,
+        height: u32,
+        rgba: &[u8],
+    ) -> Result<JsValue, JsError> {
+        let img = preprocess::decode_named_with_jpeg_pixels(
+            bytes,
+            name,
+            &ImageLimits::default(),
+            (width, height),
+            rgba,
+        )
+        .map_err(js_error)?;
+        self.use_image(img, name)
+    }
+
+    /// Prepares a decoded image as the model expects and returns the model's view of it (not exported).
+    fn use_image(&self, img: image::RgbImage, name: &str) -> Result<JsValue, JsError> {
         let (view, tensor) = self.inner.classifier.prepare(&img);
         let out = object(&[
             ("width", view.width().into()),

@@ -1,5 +1,7 @@
 //! Every CAM method against pytorch-grad-cam 1.5.7 run on the same ONNX graphs (onnx2torch), from
-//! `tests/fixtures/cam/` (made by `tests/reference/cam_reference.py`; semantics in SEMANTICS.md there).
+//! `tests/fixtures/cam/` (made by `tests/reference/cam_reference.py`; semantics in SEMANTICS.md there),
+//! starting from the same JPEG files: glassbox decodes and preprocesses each one, and its tensor must equal
+//! the reference's (Pillow + torchvision/PIL) before any map is compared.
 //!
 //! The real MobileNet v2 runs on both engines: tract for every method, wonnx (lavapipe natively, a
 //! few forward passes only) for the methods that need one pass. ScoreCAM needs 1280 passes per
@@ -16,6 +18,7 @@ use glassbox::cam::{self, CamMethod, CamOptions};
 use glassbox::engine::EngineKind;
 use glassbox::model::{Classifier, Model};
 use glassbox::npy;
+use glassbox::preprocess::{self, ImageLimits};
 use glassbox::progress::Silent;
 use ndarray::{Array2, Array3, Axis, Ix2, Ix3};
 use serde_json::Value;
@@ -50,13 +53,50 @@ fn max_abs_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Checks every method of one fixture case on `classifier`; returns the worst difference.
-fn check_case(classifier: &Classifier, case: &Value, methods: &[CamMethod]) -> f32 {
-    let dir = fixtures().join(case["dir"].as_str().unwrap());
-    let input: Array3<f32> = npy::read_f32(&dir.join("input.npy"))
+/// The model's input made by glassbox from the case's JPEG file (decode, view, normalise), checked equal
+/// to the reference's tensor (`input.npy`, from Pillow's decode and torchvision/PIL preprocessing), so
+/// the CAMs below are compared from the same input bytes.
+fn input_from_jpeg(classifier: &Classifier, case: &Value, dir: &Path) -> Array3<f32> {
+    let reference: Array3<f32> = npy::read_f32(&dir.join("input.npy"))
         .unwrap()
         .into_dimensionality::<Ix3>()
         .unwrap();
+    let jpeg = support::data_dir()
+        .join("imagenet-samples")
+        .join(case["image"].as_str().unwrap());
+    let img = preprocess::load(&jpeg, &ImageLimits::default()).unwrap();
+    let spec = classifier.preprocessing();
+    let view = match case["input_preprocessing"]["crop_box_ltrb"].as_array() {
+        // The MobileNet cases crop an integer box (cam_reference.py), one pixel off the float box of
+        // glassbox's TF-slim view: crop that box, then Pillow's bilinear resize, as the reference does.
+        Some(ltrb) => {
+            let [l, t, r, b] = [0, 1, 2, 3].map(|i| ltrb[i].as_u64().unwrap() as u32);
+            let crop = image::imageops::crop_imm(&img, l, t, r - l, b - t).to_image();
+            let (h, w) = classifier.input_hw();
+            preprocess::resize(&crop, w as u32, h as u32, preprocess::Filter::Bilinear)
+        }
+        None => preprocess::model_view(&img, spec),
+    };
+    let ours = preprocess::to_tensor(&view, spec);
+    assert_eq!(ours.dim(), reference.dim());
+    // torchvision normalises as (v / 255 - mean) / std and glassbox in one step: an ulp or so apart.
+    let diff = ours
+        .iter()
+        .zip(reference.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    eprintln!(
+        "{}: input from the JPEG vs the reference's: max |diff| = {diff:.1e}",
+        case["dir"]
+    );
+    assert!(diff <= 1e-6, "{}: input differs by {diff}", case["dir"]);
+    ours
+}
+
+/// Checks every method of one fixture case on `classifier`; returns the worst difference.
+fn check_case(classifier: &Classifier, case: &Value, methods: &[CamMethod]) -> f32 {
+    let dir = fixtures().join(case["dir"].as_str().unwrap());
+    let input = input_from_jpeg(classifier, case, &dir);
     let batch = input.clone().insert_axis(Axis(0));
     let forward = pollster::block_on(classifier.forward(batch.view(), &Silent)).unwrap();
     let target = case["target"].as_u64().unwrap() as usize;

@@ -1,6 +1,7 @@
 //! Preprocessing parity with the Python references (tests/reference/preprocess_reference.py):
-//! torchvision `Resize(256)+CenterCrop(224)` and the TF-slim central crop, on the 10 ImageNet samples
-//! (JPEG: decoders may differ by a level or two) and on lossless synthetic images (must be bit-exact).
+//! torchvision `Resize(256)+CenterCrop(224)` and the TF-slim central crop, on the 10 ImageNet samples and
+//! on lossless synthetic images, all bit-exact; and JPEG decoding identical to Pillow's on the 1010 JPEGs
+//! of `shared/data` (tests/reference/pil_decode_reference.py).
 
 use crate::support;
 
@@ -11,6 +12,7 @@ use glassbox::npy;
 use glassbox::preprocess::{self, decode_named, model_view, to_tensor, ImageLimits};
 use image::RgbImage;
 use ndarray::{Array3, ArrayD};
+use sha2::{Digest, Sha256};
 
 fn fixtures() -> PathBuf {
     support::repo_dir().join("tests/fixtures/preprocess")
@@ -53,7 +55,7 @@ fn compare(mine: &RgbImage, reference: &Path) -> (u8, usize) {
 }
 
 #[test]
-fn views_of_the_imagenet_samples_match_torchvision_and_pil_within_two_levels() {
+fn views_of_the_imagenet_samples_equal_torchvision_and_pil() {
     let mut worst = (0u8, 0u8);
     for path in support::sample_images() {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
@@ -73,7 +75,56 @@ fn views_of_the_imagenet_samples_match_torchvision_and_pil_within_two_levels() {
         "worst max per-pixel difference: torchvision {}, central crop {}",
         worst.0, worst.1
     );
-    assert!(worst.0 <= 2 && worst.1 <= 2, "{worst:?}");
+    assert_eq!(
+        worst,
+        (0, 0),
+        "max level difference (torchvision, central crop)"
+    );
+}
+
+/// Every JPEG of the samples and the probe set decodes to Pillow's pixels, byte for byte (compared by
+/// sha256 of the RGB bytes, which `pil_decode.json` records for each file).
+#[test]
+fn jpeg_pixels_equal_pillows_on_all_1010_images() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("pil_decode.json")).unwrap())
+            .unwrap();
+    let mut checked = 0;
+    let mut different = Vec::new();
+    for (folder, images) in reference["sets"].as_object().unwrap() {
+        for (name, want) in images.as_object().unwrap() {
+            let path = support::data_dir().join(folder).join(name);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                hex::encode(Sha256::digest(&bytes)),
+                want["file_sha256"].as_str().unwrap(),
+                "{}: not the file the reference decoded",
+                path.display()
+            );
+            let img = decode_named(&bytes, name, &ImageLimits::default()).unwrap();
+            assert_eq!(
+                [img.width() as u64, img.height() as u64],
+                [
+                    want["width"].as_u64().unwrap(),
+                    want["height"].as_u64().unwrap()
+                ],
+                "{folder}/{name}: size"
+            );
+            if hex::encode(Sha256::digest(img.as_raw())) != want["rgb_sha256"].as_str().unwrap() {
+                different.push(format!("{folder}/{name}"));
+            }
+            checked += 1;
+        }
+    }
+    println!(
+        "{checked} JPEGs decoded; {} differ from Pillow",
+        different.len()
+    );
+    assert_eq!(checked, 1010);
+    assert!(
+        different.is_empty(),
+        "pixels differ from Pillow's: {different:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //      (`glassbox explain`, CPU engine) to 1e-3, the top-1 class matches, and LIME's superpixels and top-5
 //      mask equal the native ones for the same seed;
 //   3. no-WebGPU path (Chromium without --enable-unsafe-webgpu): the page says so, falls back to the CPU
-//      engine (tract in wasm) and gives the same numbers.
+//      engine (tract in wasm) and gives the same numbers;
+//   4. the page's JPEG decoding (www/jpeg.js, the browser's libjpeg-turbo) gives Pillow's pixels, byte for
+//      byte, on all 1010 JPEGs of shared/data (hashes from tests/reference/pil_decode_reference.py).
 // A screenshot of the page after the explanation is written to $E2E_OUT (default tests/e2e/artifacts/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -175,6 +177,48 @@ before(async () => {
 after(() => {
   site?.server.close();
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+test("the page decodes every JPEG to Pillow's pixels", { timeout: 300_000 }, async () => {
+  const reference = JSON.parse(readFileSync(path.join(repo, 'tests/fixtures/preprocess/pil_decode.json'), 'utf8'));
+  const context = await launch({ webgpu: false });
+  try {
+    const page = await context.newPage();
+    watch(page, 'jpeg');
+    await page.goto(`${site.url}config.js`);
+    let checked = 0;
+    const differing = [];
+    for (const [folder, images] of Object.entries(reference.sets)) {
+      const names = Object.keys(images);
+      const decoded = await page.evaluate(async ({ folder, names }) => {
+        const { browserJpegPixels } = await import('/jpeg.js');
+        const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
+        const out = [];
+        for (const name of names) {
+          const bytes = new Uint8Array(await (await fetch(`/shared/data/${folder}/${name}`)).arrayBuffer());
+          const image = await browserJpegPixels(bytes);
+          if (!image) { out.push(null); continue; }
+          const rgb = new Uint8Array(image.width * image.height * 3);
+          for (let i = 0, j = 0; i < image.rgba.length; i += 4, j += 3) rgb.set(image.rgba.subarray(i, i + 3), j);
+          out.push({ width: image.width, height: image.height, sha256: hex(await crypto.subtle.digest('SHA-256', rgb)) });
+        }
+        return out;
+      }, { folder, names });
+      names.forEach((name, i) => {
+        const want = images[name];
+        const got = decoded[i];
+        assert.ok(got, `${folder}/${name}: the page did not decode it`);
+        assert.deepEqual([got.width, got.height], [want.width, want.height], `${folder}/${name}: size`);
+        if (got.sha256 !== want.rgb_sha256) differing.push(`${folder}/${name}`);
+        checked += 1;
+      });
+    }
+    console.log(`# page JPEG decoding: ${checked} images, ${differing.length} differ from Pillow`);
+    assert.equal(checked, 1010);
+    assert.deepEqual(differing, [], 'JPEG pixels in the page differ from Pillow');
+  } finally {
+    await context.close();
+  }
 });
 
 test('Chromium exposes a WebGPU adapter', async () => {
