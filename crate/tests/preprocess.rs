@@ -123,7 +123,9 @@ fn jpeg_pixels_equal_pillows_on_all_1010_images() {
     assert_eq!(checked, 1010);
     assert!(
         different.is_empty(),
-        "pixels differ from Pillow's: {different:?}"
+        "{} JPEGs decode to other pixels than Pillow's, e.g. {:?}",
+        different.len(),
+        &different[..different.len().min(5)]
     );
 }
 
