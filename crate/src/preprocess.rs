@@ -59,8 +59,8 @@ pub fn decode_named(bytes: &[u8], name: &str, limits: &ImageLimits) -> Result<Rg
 }
 
 /// [`decode_named`] for the browser build, with a JPEG's pixels already decoded by the browser:
-/// Chromium's decoder is libjpeg-turbo too, and its `createImageBitmap` (colour-space conversion and
-/// off) gives Pillow's pixels exactly (measured on all 1010 JPEGs of the tests), which no pure-Rust
+/// Chromium's decoder is libjpeg-turbo too, and its `createImageBitmap` (colour-space conversion off)
+/// gives Pillow's pixels exactly (measured on all 1010 JPEGs of the tests), which no pure-Rust
 /// decoder does. The browser applies the EXIF orientation itself; the file is still checked here as
 /// every input is (header, size limit, truncation), and `rgba` must have the upright size. The page
 /// sends pixels for YCbCr and greyscale JPEGs only (`www/jpeg.js`); for other formats `rgba` is ignored.
