@@ -20,7 +20,7 @@ use glassbox::model::{Classifier, Model};
 use glassbox::npy;
 use glassbox::preprocess::{self, ImageLimits};
 use glassbox::progress::Silent;
-use ndarray::{Array2, Array3, Axis, Ix2, Ix3};
+use ndarray::{Array, Array2, Array3, Axis, Dimension, Ix2, Ix3};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -45,7 +45,7 @@ fn read2(path: &Path) -> Array2<f32> {
         .unwrap()
 }
 
-fn max_abs_diff(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+fn max_abs_diff<D: Dimension>(a: &Array<f32, D>, b: &Array<f32, D>) -> f32 {
     assert_eq!(a.dim(), b.dim());
     a.iter()
         .zip(b.iter())
@@ -78,13 +78,8 @@ fn input_from_jpeg(classifier: &Classifier, case: &Value, dir: &Path) -> Array3<
         None => preprocess::model_view(&img, spec),
     };
     let ours = preprocess::to_tensor(&view, spec);
-    assert_eq!(ours.dim(), reference.dim());
     // torchvision normalises as (v / 255 - mean) / std and glassbox in one step: an ulp or so apart.
-    let diff = ours
-        .iter()
-        .zip(reference.iter())
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
+    let diff = max_abs_diff(&ours, &reference);
     eprintln!(
         "{}: input from the JPEG vs the reference's: max |diff| = {diff:.1e}",
         case["dir"]
