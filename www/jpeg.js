@@ -6,7 +6,7 @@
 
 // The most pixels the browser is asked to decode; glassbox's own limit (preprocess::ImageLimits) is the
 // same, so a bigger picture goes to the wasm decoder, which refuses it with a message before decoding.
-const MAX_PIXELS = 64 * 1024 * 1024;
+const MAX_PIXELS = 64_000_000;
 
 /** Width, height and number of components from a JPEG's frame header (SOFn), or null when there is none. */
 function jpegSize(bytes) {

@@ -33,7 +33,7 @@ pub struct ImageLimits {
 
 impl ImageLimits {
     /// 64 megapixels: a large camera photo fits, a decompression bomb does not.
-    pub const DEFAULT_MAX_PIXELS: u64 = 64 * 1024 * 1024;
+    pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
 }
 
 impl Default for ImageLimits {
@@ -104,6 +104,11 @@ fn decode_checked(
         ),
         "{name}: {format:?} images are not supported; use JPEG, PNG, BMP or WebP"
     );
+    if format == ImageFormat::Jpeg {
+        // Before the header decoder: a cut file is reported as truncated, not as whatever header field
+        // the cut happened to fall in.
+        check_jpeg_complete(bytes).with_context(|| format!("{name}: corrupt JPEG"))?;
+    }
     // The decoder's own allocation limit backs up the header check below (some headers lie).
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(1 << 20));
@@ -121,9 +126,6 @@ fn decode_checked(
         pixels as f64 / 1e6,
         limits.max_pixels
     );
-    if format == ImageFormat::Jpeg {
-        check_jpeg_complete(bytes).with_context(|| format!("{name}: corrupt JPEG"))?;
-    }
     let orientation = decoder
         .orientation()
         .with_context(|| format!("{name}: unreadable EXIF orientation"))?;
@@ -202,7 +204,11 @@ fn decode_jpeg_like_pil(bytes: &[u8]) -> Result<Option<RgbImage>> {
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown error".into());
-            bail!("libjpeg: {message}")
+            // The crate words it "libjpeg fatal error: <libjpeg's message>".
+            bail!(
+                "libjpeg: {}",
+                message.trim_start_matches("libjpeg fatal error: ")
+            )
         }
     };
     let Some((width, height, pixels)) = decoded else {

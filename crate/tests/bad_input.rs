@@ -3,6 +3,8 @@
 
 use crate::support;
 
+use std::path::Path;
+
 use futures::executor::block_on;
 use glassbox::engine::{cpu::CpuEngine, Engine, EngineKind, Tensor};
 use glassbox::model::{Manifest, Model};
@@ -190,4 +192,151 @@ fn wrong_input_shapes_and_types_are_refused_by_the_engine() {
     let ints = Tensor::I64(ndarray::ArrayD::zeros(ndarray::IxDyn(&[1, 3, 128, 128])));
     assert!(message(block_on(engine.run(&ints))).contains("expects f32"));
     assert!(message("tpu".parse::<EngineKind>()).contains("unknown engine"));
+}
+
+/// The bad-input corpus (`tests/fixtures/bad-inputs/corpus.json`, made by `tests/reference/make_bad_inputs.py`).
+fn corpus() -> (std::path::PathBuf, serde_json::Value) {
+    let dir = support::repo_dir().join("tests/fixtures/bad-inputs");
+    let text = std::fs::read_to_string(dir.join("corpus.json")).unwrap();
+    (dir, serde_json::from_str(&text).unwrap())
+}
+
+/// Runs the `glassbox` binary; a run that has not ended after `deadline` is killed and fails the test
+/// (bad input must never hang).
+fn run_cli(args: &[&std::ffi::OsStr], deadline: std::time::Duration) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the glassbox binary runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > deadline {
+            child.kill().unwrap();
+            panic!("glassbox {args:?} still runs after {deadline:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Checks one CLI run against its corpus entry: `error` entries exit non-zero (not by a signal: no crash)
+/// with the entry's message and the file's name in stderr; `ok` entries succeed and write `explained`.
+fn check_outcome(entry: &serde_json::Value, run: &std::process::Output, explained: &Path) {
+    let file = entry["file"].as_str().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    println!(
+        "{file}: {:?}\n  {}",
+        run.status,
+        stderr.trim().replace('\n', "\n  ")
+    );
+    if entry["outcome"] == "ok" {
+        assert!(run.status.success(), "{file}: expected success\n{stderr}");
+        assert!(
+            explained.is_file(),
+            "{file}: {} was not written",
+            explained.display()
+        );
+    } else {
+        assert_eq!(
+            run.status.code(),
+            Some(1),
+            "{file}: expected exit status 1\n{stderr}"
+        );
+        let message = entry["message"].as_str().unwrap();
+        assert!(
+            stderr.contains(message),
+            "{file}: the error does not say {message:?}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(file),
+            "{file}: the error does not name the file\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{file}: a panic\n{stderr}");
+    }
+}
+
+#[test]
+fn every_corpus_image_gets_its_listed_outcome_from_the_cli() {
+    let (dir, corpus) = corpus();
+    let model = manifest("mobilenet_v1_0.25_128");
+    let deadline = std::time::Duration::from_secs(120);
+    for entry in corpus["images"].as_array().unwrap() {
+        let file = entry["file"].as_str().unwrap();
+        let out = std::env::temp_dir().join(format!("glassbox-bad-{}-{file}", std::process::id()));
+        let path = dir.join(file);
+        let args = [
+            "explain".as_ref(),
+            "--model".as_ref(),
+            model.as_os_str(),
+            "--methods".as_ref(),
+            "gradcam".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            path.as_os_str(),
+        ];
+        let run = run_cli(&args, deadline);
+        let stem = Path::new(file).file_stem().unwrap();
+        check_outcome(entry, &run, &out.join(stem).join("explanation.json"));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
+#[test]
+fn every_corpus_model_gets_its_listed_outcome_from_the_cli() {
+    let (dir, corpus) = corpus();
+    let image = sample_images()[0].clone();
+    let deadline = std::time::Duration::from_secs(120);
+    for entry in corpus["models"].as_array().unwrap() {
+        let file = entry["file"].as_str().unwrap();
+        let out = std::env::temp_dir().join(format!("glassbox-bad-{}-{file}", std::process::id()));
+        let path = dir.join(file);
+        let args = [
+            "explain".as_ref(),
+            "--model".as_ref(),
+            path.as_os_str(),
+            "--methods".as_ref(),
+            "gradcam".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            image.as_os_str(),
+        ];
+        let run = run_cli(&args, deadline);
+        let stem = image.file_stem().unwrap();
+        check_outcome(entry, &run, &out.join(stem).join("explanation.json"));
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
+/// README's reliability section lists every corpus file with the message it gets.
+#[test]
+fn the_readme_lists_the_corpus_with_its_messages() {
+    let (_, corpus) = corpus();
+    let readme = std::fs::read_to_string(support::repo_dir().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Reliability")
+        .nth(1)
+        .expect("README.md has a `## Reliability` section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    for entry in corpus["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(corpus["models"].as_array().unwrap())
+    {
+        let file = entry["file"].as_str().unwrap();
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{file}`")))
+            .unwrap_or_else(|| panic!("README's reliability table has no row for `{file}`"));
+        let said = entry["message"].as_str().unwrap_or("explained");
+        assert!(
+            row.contains(said),
+            "README's row for `{file}` does not say {said:?}: {row}"
+        );
+    }
 }

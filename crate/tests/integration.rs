@@ -23,3 +23,4 @@ mod lime_ridge;
 mod lime_rng;
 mod preprocess;
 mod render_reference;
+mod report;

@@ -326,3 +326,58 @@ test('comparison page shows the committed report: agreement of 10 images, object
     await context.close();
   }
 });
+
+test('every bad-input corpus file gets its listed outcome in the page', { timeout: 600_000 }, async () => {
+  const dir = path.join(repo, 'tests', 'fixtures', 'bad-inputs');
+  const corpus = JSON.parse(readFileSync(path.join(dir, 'corpus.json'), 'utf8'));
+  const context = await launch({ webgpu: false });
+  // The corpus is served under /bad-inputs/, and site.json lists its manifests as the page's models.
+  const pageModels = corpus.models.filter((m) => !m.cli_only);
+  await context.route('**/bad-inputs/**', (route) =>
+    route.fulfill({ path: path.join(dir, decodeURIComponent(new URL(route.request().url()).pathname.split('/bad-inputs/')[1])) }));
+  try {
+    const page = await context.newPage();
+    watch(page, 'bad-inputs');
+    // Images: through the page's own file input, with a small real model loaded on the CPU engine.
+    await page.goto(`${site.url}index.html?model=mobilenet_v1_0.25_128_b8&engine=cpu&autoload=1`);
+    await page.waitForSelector('#engine-status[data-state=ready]', { timeout: 300_000 });
+    for (const entry of corpus.images) {
+      await page.evaluate(() => { window.glassbox.prediction = null; document.querySelector('#image-error').hidden = true; });
+      await page.setInputFiles('#file', path.join(dir, entry.file));
+      await page.waitForFunction(() => window.glassbox.prediction || !document.querySelector('#image-error').hidden,
+        null, { timeout: 120_000 });
+      const shown = await page.evaluate(() => ({ error: document.querySelector('#image-error').hidden ? null
+        : document.querySelector('#image-error').textContent, top: window.glassbox.prediction?.top?.length ?? 0 }));
+      console.log(`# [bad-inputs] ${entry.file}: ${shown.error ?? `explained (top-${shown.top})`}`);
+      if (entry.outcome === 'ok') {
+        assert.equal(shown.error, null, `${entry.file}: expected a prediction, the page says ${shown.error}`);
+        assert.equal(shown.top, 5, `${entry.file}: no top-5`);
+      } else {
+        assert.ok(shown.error?.includes(entry.message), `${entry.file}: the page does not say "${entry.message}": ${shown.error}`);
+        assert.ok(shown.error.includes(entry.file), `${entry.file}: the page's error does not name the file: ${shown.error}`);
+      }
+    }
+    // Models: each manifest as the page's model list (site.json), loaded as a visitor would.
+    await context.route('**/site.json', (route) => route.fulfill({ json: { banner: '', run: '',
+      models: pageModels.map((m) => ({ id: m.file, title: m.what, manifest: `bad-inputs/${m.file}` })) } }));
+    for (const entry of pageModels) {
+      const modelPage = await context.newPage();
+      watch(modelPage, `bad-inputs ${entry.file}`);
+      await modelPage.goto(`${site.url}index.html?model=${encodeURIComponent(entry.file)}&engine=cpu&autoload=1`);
+      await modelPage.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 120_000 });
+      const status = await modelPage.textContent('#engine-status');
+      const error = await modelPage.evaluate(() => document.querySelector('#model-error').hidden ? null
+        : document.querySelector('#model-error').textContent);
+      console.log(`# [bad-inputs] ${entry.file}: ${error ?? status}`);
+      if (entry.outcome === 'ok') {
+        assert.equal(error, null, `${entry.file}: expected the model to load, the page says ${error}`);
+        assert.match(status, /ready/);
+      } else {
+        assert.ok(error?.includes(entry.message), `${entry.file}: the page does not say "${entry.message}": ${error}`);
+      }
+      await modelPage.close();
+    }
+  } finally {
+    await context.close();
+  }
+});

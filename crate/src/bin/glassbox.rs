@@ -191,8 +191,8 @@ fn parse_methods(names: &[String]) -> Result<(Vec<CamMethod>, bool)> {
 }
 
 async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
-    let model = Model::from_path(&args.model)
-        .with_context(|| format!("loading the model {}", args.model.display()))?;
+    // Every error of `from_path` names the file it is about.
+    let model = Model::from_path(&args.model)?;
     Classifier::load(model, args.engine.into(), args.batch).await
 }
 
@@ -390,8 +390,9 @@ struct ReportArgs {
     /// Pixels changed per deletion/insertion step.
     #[arg(long, default_value_t = 224 * 7)]
     causal_step: usize,
-    /// Numbers of top layers re-initialised by the sanity check, in cascade order (empty: skip it).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,5")]
+    /// Numbers of top layers re-initialised by the sanity check, in cascade order (`--cascade` with no
+    /// value: skip the sanity check).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1,2,5")]
     cascade: Vec<usize>,
     /// Images the sanity check re-explains.
     #[arg(long, default_value_t = 3)]
