@@ -109,6 +109,11 @@ fn decode_checked(
         // the cut happened to fall in.
         check_jpeg_complete(bytes).with_context(|| format!("{name}: corrupt JPEG"))?;
     }
+    // PNG and JPEG sizes are read here, before any decoder: on wasm32 (a 32-bit usize) the `image` crate
+    // fails a bomb's header with "Memory limit exceeded" instead of saying how big the picture claims to be.
+    if let Some((w, h)) = declared_size(bytes, format) {
+        check_pixel_limit(name, w, h, limits)?;
+    }
     // The decoder's own allocation limit backs up the header check below (some headers lie).
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).max(1 << 20));
@@ -117,15 +122,7 @@ fn decode_checked(
         .into_decoder()
         .with_context(|| format!("{name}: corrupt or unsupported {format:?} header"))?;
     let (w, h) = decoder.dimensions();
-    let pixels = u64::from(w) * u64::from(h);
-    ensure!(w > 0 && h > 0, "{name}: the image has zero size ({w}×{h})");
-    ensure!(
-        pixels <= limits.max_pixels,
-        "{name}: {w}×{h} = {pixels} pixels ({:.1} megapixels) exceeds the limit of {} pixels; downscale the \
-         image first or raise the limit (--max-megapixels)",
-        pixels as f64 / 1e6,
-        limits.max_pixels
-    );
+    check_pixel_limit(name, w, h, limits)?;
     let orientation = decoder
         .orientation()
         .with_context(|| format!("{name}: unreadable EXIF orientation"))?;
@@ -218,6 +215,51 @@ fn decode_jpeg_like_pil(bytes: &[u8]) -> Result<Option<RgbImage>> {
     RgbImage::from_raw(size(width)?, size(height)?, pixels)
         .map(Some)
         .context("libjpeg returned fewer pixels than the header promised")
+}
+
+fn check_pixel_limit(name: &str, w: u32, h: u32, limits: &ImageLimits) -> Result<()> {
+    let pixels = u64::from(w) * u64::from(h);
+    ensure!(w > 0 && h > 0, "{name}: the image has zero size ({w}×{h})");
+    ensure!(
+        pixels <= limits.max_pixels,
+        "{name}: {w}×{h} = {pixels} pixels ({:.1} megapixels) exceeds the limit of {} pixels; downscale the \
+         image first or raise the limit (--max-megapixels)",
+        pixels as f64 / 1e6,
+        limits.max_pixels
+    );
+    Ok(())
+}
+
+/// Width and height as a PNG's IHDR or a JPEG's frame header (SOFn) states them; `None` for other formats
+/// or a header too short to say (the decoder then reports it).
+fn declared_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+    let be16 = |i: usize| {
+        bytes
+            .get(i..i + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let be32 = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match format {
+        // Signature (8 bytes), then the IHDR chunk: length, "IHDR", width, height.
+        ImageFormat::Png if bytes.get(12..16) == Some(b"IHDR") => Some((be32(16)?, be32(20)?)),
+        ImageFormat::Jpeg => {
+            let mut i = 2;
+            while bytes.get(i) == Some(&0xFF) {
+                let marker = *bytes.get(i + 1)?;
+                // SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC): length, precision, height, width.
+                if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+                    return Some((u32::from(be16(i + 7)?), u32::from(be16(i + 5)?)));
+                }
+                i += 2 + usize::from(be16(i + 2)?);
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 /// JPEG decoders conceal truncation (they fill the missing rows with grey), which would silently
@@ -537,4 +579,22 @@ pub fn stack(tensors: &[Array3<f32>]) -> Result<ndarray::Array4<f32>> {
     let views: Vec<_> = tensors.iter().map(|t| t.view()).collect();
     ndarray::stack(ndarray::Axis(0), &views)
         .context("images of different sizes cannot share a batch")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_size_is_the_header_size_of_png_and_jpeg() {
+        let img = RgbImage::from_fn(37, 23, |x, y| image::Rgb([x as u8 * 6, y as u8 * 11, 90]));
+        for format in [ImageFormat::Png, ImageFormat::Jpeg] {
+            let mut bytes = Vec::new();
+            img.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+            assert_eq!(declared_size(&bytes, format), Some((37, 23)), "{format:?}");
+            // Cut inside the header: no size, and no panic.
+            assert_eq!(declared_size(&bytes[..14], format), None, "{format:?}");
+        }
+        assert_eq!(declared_size(b"BM", ImageFormat::Bmp), None);
+    }
 }

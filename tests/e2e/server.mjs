@@ -29,7 +29,7 @@ const TYPES = {
 };
 
 /** The development mounts: the site from www/ with the repository's models and tables and the shared data. */
-function developmentMounts() {
+export function developmentMounts() {
   return [
     ['/shared/', sharedDir()],
     ['/models/', path.join(repo, 'models')],

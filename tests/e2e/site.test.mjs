@@ -10,6 +10,8 @@
 //      engine (tract in wasm) and gives the same numbers;
 //   4. the page's JPEG decoding (www/jpeg.js, the browser's libjpeg-turbo) gives Pillow's pixels, byte for
 //      byte, on all 1010 JPEGs of shared/data (hashes from tests/reference/pil_decode_reference.py).
+//   5. every file of the bad-input corpus (tests/fixtures/bad-inputs/corpus.json) gets its listed outcome: a bad
+//      image or model an error naming the problem (and the image file), a valid odd one a prediction.
 // A screenshot of the page after the explanation is written to $E2E_OUT (default tests/e2e/artifacts/).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { serve, sharedDir } from './server.mjs';
+import { developmentMounts, serve, sharedDir } from './server.mjs';
 import { readNpy } from './npy.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -330,16 +332,15 @@ test('comparison page shows the committed report: agreement of 10 images, object
 test('every bad-input corpus file gets its listed outcome in the page', { timeout: 600_000 }, async () => {
   const dir = path.join(repo, 'tests', 'fixtures', 'bad-inputs');
   const corpus = JSON.parse(readFileSync(path.join(dir, 'corpus.json'), 'utf8'));
-  const context = await launch({ webgpu: false });
-  // The corpus is served under /bad-inputs/, and site.json lists its manifests as the page's models.
+  // The development site with the corpus under /bad-inputs/; site.json (routed below) lists its manifests.
+  const corpusSite = await serve({ mounts: [['/bad-inputs/', dir], ...developmentMounts()] });
   const pageModels = corpus.models.filter((m) => !m.cli_only);
-  await context.route('**/bad-inputs/**', (route) =>
-    route.fulfill({ path: path.join(dir, decodeURIComponent(new URL(route.request().url()).pathname.split('/bad-inputs/')[1])) }));
+  const context = await launch({ webgpu: false });
   try {
     const page = await context.newPage();
     watch(page, 'bad-inputs');
     // Images: through the page's own file input, with a small real model loaded on the CPU engine.
-    await page.goto(`${site.url}index.html?model=mobilenet_v1_0.25_128_b8&engine=cpu&autoload=1`);
+    await page.goto(`${corpusSite.url}index.html?model=mobilenet_v1_0.25_128_b8&engine=cpu&autoload=1`);
     await page.waitForSelector('#engine-status[data-state=ready]', { timeout: 300_000 });
     for (const entry of corpus.images) {
       await page.evaluate(() => { window.glassbox.prediction = null; document.querySelector('#image-error').hidden = true; });
@@ -363,7 +364,7 @@ test('every bad-input corpus file gets its listed outcome in the page', { timeou
     for (const entry of pageModels) {
       const modelPage = await context.newPage();
       watch(modelPage, `bad-inputs ${entry.file}`);
-      await modelPage.goto(`${site.url}index.html?model=${encodeURIComponent(entry.file)}&engine=cpu&autoload=1`);
+      await modelPage.goto(`${corpusSite.url}index.html?model=${encodeURIComponent(entry.file)}&engine=cpu&autoload=1`);
       await modelPage.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 120_000 });
       const status = await modelPage.textContent('#engine-status');
       const error = await modelPage.evaluate(() => document.querySelector('#model-error').hidden ? null
@@ -379,5 +380,6 @@ test('every bad-input corpus file gets its listed outcome in the page', { timeou
     }
   } finally {
     await context.close();
+    corpusSite.server.close();
   }
 });
