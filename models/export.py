@@ -178,16 +178,45 @@ class ClipText(torch.nn.Module):
         return self.clip.encode_text(tokens)
 
 
-def randomise_batchnorm(module: torch.nn.Module, generator: torch.Generator) -> None:
-    """torchvision initialises BatchNorm to the identity (mean 0, var 1, weight 1, bias 0); random but
-    non-trivial statistics make the random graphs exercise BatchNorm folding for real."""
-    for m in module.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            c = m.num_features
-            m.weight.data = torch.rand(c, generator=generator) * 0.5 + 0.75
-            m.bias.data = torch.randn(c, generator=generator) * 0.1
-            m.running_mean.data = torch.randn(c, generator=generator) * 0.1
-            m.running_var.data = torch.rand(c, generator=generator) * 0.5 + 0.75
+def seeded_random_init(resnet: torch.nn.Module, seed: int) -> None:
+    """Replaces every weight, bias and BatchNorm statistic of a torchvision ResNet with seeded uniform draws
+    from numpy's PCG64.
+
+    torch's own init (`kaiming_normal_` under `torch.manual_seed`) is not the same bits on every machine:
+    its `normal_` has CPU-specific vector kernels (measured: ATEN_CPU_CAPABILITY=default and =avx2 export
+    different ResNet-18 graphs from the same seed, and a CI machine a third one). Uniform draws are integer
+    arithmetic and one float multiply-add, so the same seed gives the same graph everywhere.
+
+    Scales: He-uniform conv weights (variance 2/fan_in), torch's nn.Linear bound 1/sqrt(fan_in) for the
+    classifier and every bias, non-trivial BatchNorm statistics so that BatchNorm folding is exercised for
+    real (torchvision's default BatchNorm is the identity). The BatchNorm that ends each residual branch gets
+    gamma in [0.2, 0.4]: with gamma ~1 every block doubles the variance (a random ResNet-50's logits reached
+    ~3400, a one-hot softmax that makes ScoreCAM's weights trivial); with ~0.3 the stack stays near unit scale."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    branch_ends = set()
+    for name, block in resnet.named_modules():
+        if isinstance(block, (BasicBlock, Bottleneck)):
+            last = "bn3" if isinstance(block, Bottleneck) else "bn2"
+            branch_ends.add(f"{name}.{last}")
+    batchnorm = {name for name, m in resnet.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    rng = np.random.default_rng(seed)
+    state = resnet.state_dict()  # detached views of the module's own tensors: copy_ writes into them
+    for key, tensor in state.items():
+        if not tensor.is_floating_point():
+            continue  # num_batches_tracked
+        owner, _, field = key.rpartition(".")
+        if owner in batchnorm:
+            gamma = (0.2, 0.4) if owner in branch_ends else (0.75, 1.25)
+            low, high = {"weight": gamma, "bias": (-0.1, 0.1), "running_mean": (-0.1, 0.1),
+                         "running_var": (0.75, 1.25)}[field]
+        else:
+            fan_in = state[owner + ".weight"][0].numel()
+            is_conv = state[owner + ".weight"].dim() == 4
+            bound = float(np.sqrt(6.0 / fan_in)) if field == "weight" and is_conv else float(1.0 / np.sqrt(fan_in))
+            low, high = -bound, bound
+        values = rng.uniform(low, high, size=tuple(tensor.shape)).astype(np.float32)
+        tensor.copy_(torch.from_numpy(values))
 
 
 def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
@@ -196,12 +225,11 @@ def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
     arch = "resnet50" if name.startswith("resnet50") else "resnet18"
     classes = 365 if name == "resnet18_places365" else 1000
     if args.random_weights:
-        torch.manual_seed(args.seed)
         net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
-        randomise_batchnorm(net, torch.Generator().manual_seed(args.seed + 1))
+        seeded_random_init(net, args.seed)
         weights = {"random_weights": True, "seed": args.seed,
-                   "init": "torchvision default init under torch.manual_seed(seed), BatchNorm statistics "
-                           "randomised (see randomise_batchnorm in export.py)"}
+                   "init": "numpy default_rng(seed) uniform draws for every parameter and BatchNorm statistic "
+                           "(see seeded_random_init in export.py)"}
     elif name in TORCHVISION_WEIGHTS:
         url = TORCHVISION_WEIGHTS[name]
         path = download(url, args.cache, expected_prefix=url.rsplit("-", 1)[1].split(".")[0],

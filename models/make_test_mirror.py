@@ -31,7 +31,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "models"))
-from export import randomise_batchnorm, shared_dir  # noqa: E402  (the same init the random exports use)
+from export import seeded_random_init, shared_dir  # noqa: E402  (the same init the random exports use)
 
 
 def url_name(url: str) -> str:
@@ -41,12 +41,11 @@ def url_name(url: str) -> str:
 def random_resnet(arch: str, classes: int, seed: int) -> torch.nn.Module:
     import torchvision
 
-    torch.manual_seed(seed)
     net = getattr(torchvision.models, arch)(weights=None, num_classes=classes).eval()
-    randomise_batchnorm(net, torch.Generator().manual_seed(seed + 1))
-    # Random residual stacks blow activations up (a random ResNet-50's logits reach ~200, so its softmax is
-    # one-hot and every perturbation scores 1.0). The classifier is scaled so that the largest logit on
-    # seeded noise is 8: the softmax then varies and every number a run computes is a real computation.
+    seeded_random_init(net, seed)
+    # The classifier is scaled so that the largest logit on seeded noise is 8: the softmax then neither
+    # saturates (every perturbation would score 1.0) nor is flat, so every number a run computes is a real
+    # computation.
     with torch.no_grad():
         noise = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(seed + 2))
         scale = 8.0 / float(net(noise).abs().max())

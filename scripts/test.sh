@@ -24,12 +24,15 @@ cargo clippy -p glassbox --no-default-features -- -D warnings
 echo "== cargo doc, warnings denied"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ] && [ -z "${GLASSBOX_RANDOM_MODELS:-}" ]; then
-    # The CAM parity test on the ResNet-18 topology reads the seeded random export its fixture was made from.
-    echo "== random-weight ResNet-18 for the CAM parity test (models/export.py --random-weights --seed 0)"
+    # The CAM parity tests on the ResNet-18/50 topologies read the seeded random exports their fixtures were
+    # made from (export.py's seeded init is the same bits on every CPU; the tests check the sha256).
+    echo "== random-weight ResNet-18 and ResNet-50 for the CAM parity tests (models/export.py --random-weights --seed 0)"
     PY="$(scripts/reproduce.sh --print-python)"
     RANDOM_MODELS="${CARGO_TARGET_DIR:-$ROOT/target}/random-models"
-    [ -f "$RANDOM_MODELS/resnet18_imagenet1k_v1_b1.onnx" ] || "$PY" -W ignore models/export.py --random-weights \
-        --seed 0 --models resnet18_imagenet1k_v1 --batch 1 --out "$RANDOM_MODELS"
+    if [ ! -f "$RANDOM_MODELS/resnet18_imagenet1k_v1_b1.onnx" ] || [ ! -f "$RANDOM_MODELS/resnet50_imagenet1k_v2_b1.onnx" ]; then
+        "$PY" -W ignore models/export.py --random-weights --seed 0 \
+            --models resnet18_imagenet1k_v1 resnet50_imagenet1k_v2 --batch 1 --out "$RANDOM_MODELS"
+    fi
     export GLASSBOX_RANDOM_MODELS="$RANDOM_MODELS"
 fi
 echo "== cargo test"

@@ -7,18 +7,19 @@ the target layer is the torch module that produces the graph output `features`.
 
 Cases:
   * the REAL pretrained MobileNet v2 1.0 224 (shared data), images goldfish, kite, West Highland terrier;
-  * a seeded random-weight ResNet-18 produced by `models/export.py --random-weights` (its sha256 goes into
+  * seeded random-weight ResNet-18 (all methods) and ResNet-50 (Grad-CAM, AblationCAM, ScoreCAM: the
+    mission's three) produced by `models/export.py --random-weights --seed 0` (their sha256 go into
     index.json, so the Rust test can check it is looking at the same graph), image goldfish.
 
 For every case we save the exact float input tensor (so the CAM test does not depend on preprocessing
-parity), the logits, the target class and, per method, the final 224x224 cam (float16, [0,1]), the raw
+parity), the logits, the target class and, per method, the final 224x224 cam (float32, [0,1]), the raw
 low-resolution map before ReLU/normalisation (float32) and, for weight-based methods, the per-channel
 weights (float32). The maths of each method is written down in tests/fixtures/cam/SEMANTICS.md.
 
 Usage (from the repo root, with the venv of tests/reference/requirements.txt):
   python tests/reference/cam_reference.py                 # everything
   python tests/reference/cam_reference.py --only mobilenet
-  python tests/reference/cam_reference.py --only resnet18 --resnet18-onnx /tmp/rand/resnet18_imagenet1k_v1_b1.onnx
+  python tests/reference/cam_reference.py --only resnet18 resnet50 --random-models /tmp/rand   # export.py --out
 The shared data folder is ../shared/data next to the repo, or $GLASSBOX_SHARED.
 """
 
@@ -78,7 +79,17 @@ METHODS = {
     ),
     # ScoreCAM reads `self.batch_size` if the attribute exists, else uses 16.
     "scorecam": (ScoreCAM, {}, {"batch_size": SCORECAM_BATCH_SIZE}),
+    # AblationCAM again with the model and input in float64 (see FLOAT64_METHODS).
+    "ablationcam_float64": (
+        AblationCAM,
+        {"batch_size": ABLATION_BATCH_SIZE, "ratio_channels_to_ablate": ABLATION_RATIO_CHANNELS},
+        {},
+    ),
 }
+# Methods run on `model.double()`: AblationCAM's weights are (y - y_k) / y with each ablated logit y_k from a
+# float32 forward pass in the float32 run, whose rounding moves its final map by up to ~4e-5 (measured:
+# 1.9e-5 on MobileNet v2 goldfish between the two runs). The float64 run is the reference for the exact value.
+FLOAT64_METHODS = {"ablationcam_float64"}
 
 MOBILENET_IMAGES = [
     "n01443537_goldfish.JPEG",
@@ -87,6 +98,13 @@ MOBILENET_IMAGES = [
 ]
 RESNET_IMAGES = ["n01443537_goldfish.JPEG"]
 RESNET_SEED = 0
+# fixture key -> (export.py model name, methods): ScoreCAM on ResNet-50 is 2048 forward passes, so the
+# ResNet-50 case has the mission's three methods only.
+RANDOM_RESNETS = {
+    "resnet18": ("resnet18_random_seed0", "resnet18_imagenet1k_v1", list(METHODS)),
+    "resnet50": ("resnet50_random_seed0", "resnet50_imagenet1k_v2",
+                 ["gradcam", "ablationcam", "ablationcam_float64", "scorecam"]),
+}
 
 
 def shared_dir() -> Path:
@@ -257,7 +275,11 @@ def write_case(case_dir: Path, model_key: str, image_file: str, x: np.ndarray, i
     still_valid = previous and previous.get("input_sha256") == input_sha256 and previous["target"] == target
     methods = dict(previous["methods"]) if still_valid else {}
     for name in methods_to_run:
-        result = run_method(name, model, target_layer, xt, target)
+        if name in FLOAT64_METHODS:
+            result = run_method(name, model.double(), target_layer, xt.double(), target)
+            model.float()
+        else:
+            result = run_method(name, model, target_layer, xt, target)
         cam = result["cam"]
         entry = {
             "cam": f"{name}.npy",
@@ -268,7 +290,7 @@ def write_case(case_dir: Path, model_key: str, image_file: str, x: np.ndarray, i
             "cam_argmax_yx": [int(v) for v in np.unravel_index(np.argmax(cam), cam.shape)],
             "seconds": round(result["seconds"], 2),
         }
-        np.save(case_dir / entry["cam"], cam.astype(np.float16))
+        np.save(case_dir / entry["cam"], cam.astype(np.float32))
         np.save(case_dir / entry["raw"], result["raw"])
         if "eigencam_sign" in result:
             entry["eigencam_sign"] = result["eigencam_sign"]
@@ -296,12 +318,12 @@ def write_case(case_dir: Path, model_key: str, image_file: str, x: np.ndarray, i
     }
 
 
-def export_random_resnet18(seed: int, out: Path) -> Path:
+def export_random(export_name: str, seed: int, out: Path) -> Path:
     cmd = [sys.executable, str(REPO / "models" / "export.py"), "--random-weights", "--seed", str(seed),
-           "--models", "resnet18_imagenet1k_v1", "--batch", "1", "--out", str(out)]
+           "--models", export_name, "--batch", "1", "--out", str(out)]
     print("running", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    return out / "resnet18_imagenet1k_v1_b1.onnx"
+    return out / f"{export_name}_b1.onnx"
 
 
 def package_versions() -> dict:
@@ -312,8 +334,10 @@ def package_versions() -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["mobilenet", "resnet18"], help="regenerate only these cases")
-    parser.add_argument("--resnet18-onnx", type=Path, help="random ResNet-18 from export.py (else exported now)")
+    parser.add_argument("--only", nargs="+", choices=["mobilenet", *RANDOM_RESNETS],
+                        help="regenerate only these cases")
+    parser.add_argument("--random-models", type=Path,
+                        help="folder of `export.py --random-weights --seed 0 --batch 1` (else exported now)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
                         help="recompute only these methods (the others are kept from index.json)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
@@ -328,7 +352,8 @@ def main():
     cases = {c["dir"]: c for c in index.get("cases", [])}
     models = index.get("models", {})
 
-    if args.only in (None, "mobilenet"):
+    only = args.only or ["mobilenet", *RANDOM_RESNETS]
+    if "mobilenet" in only:
         onnx_path = data / "models" / "mobilenet_onnx" / "mobilenet_v2_1.0_224_b1.onnx"
         models["mobilenet_v2_1.0_224"] = {
             "onnx": "shared/data/models/mobilenet_onnx/mobilenet_v2_1.0_224_b1.onnx",
@@ -343,12 +368,18 @@ def main():
                               cases.get(str(case_dir.relative_to(OUT_DIR))))
             cases[case["dir"]] = case
 
-    if args.only in (None, "resnet18"):
+    for key in only:
+        if key not in RANDOM_RESNETS:
+            continue
+        model_key, export_name, methods = RANDOM_RESNETS[key]
         with tempfile.TemporaryDirectory() as tmp:
-            onnx_path = args.resnet18_onnx or export_random_resnet18(RESNET_SEED, Path(tmp))
-            models["resnet18_random_seed0"] = {
-                "onnx": "made by: python models/export.py --random-weights --seed 0 --models "
-                "resnet18_imagenet1k_v1 --batch 1 --out DIR  ->  DIR/resnet18_imagenet1k_v1_b1.onnx",
+            folder = args.random_models or Path(tmp)
+            onnx_path = folder / f"{export_name}_b1.onnx"
+            if not onnx_path.exists():
+                export_random(export_name, RESNET_SEED, folder)
+            models[model_key] = {
+                "onnx": f"made by: python models/export.py --random-weights --seed {RESNET_SEED} --models "
+                f"{export_name} --batch 1 --out DIR  ->  DIR/{onnx_path.name}",
                 "sha256": sha256_file(onnx_path),
                 "random_weights": True,
                 "seed": RESNET_SEED,
@@ -356,8 +387,9 @@ def main():
             }
             for image_file in RESNET_IMAGES:
                 x, info = torchvision_input(data / "imagenet-samples" / image_file)
-                case_dir = OUT_DIR / "resnet18_random_seed0" / short_name(image_file)
-                case = write_case(case_dir, "resnet18_random_seed0", image_file, x, info, onnx_path, args.methods,
+                case_dir = OUT_DIR / model_key / short_name(image_file)
+                case = write_case(case_dir, model_key, image_file, x, info, onnx_path,
+                                  [m for m in args.methods if m in methods],
                                   cases.get(str(case_dir.relative_to(OUT_DIR))))
                 cases[case["dir"]] = case
 
@@ -367,8 +399,8 @@ def main():
         "versions": package_versions(),
         "torch_threads": torch.get_num_threads(),
         "target": "ClassifierOutputTarget(top-1 class of the logits), i.e. the raw logit, no softmax",
-        "cam_storage": "float16 .npy [224,224] in [0,1] (float16 rounding: |error| <= 2.5e-4 for values <= 1); "
-        "raw maps (before BaseCAM's ReLU/min-max/resize) and weights: float32",
+        "cam_storage": "float32 .npy [224,224] in [0,1]; raw maps (before BaseCAM's ReLU/min-max/resize) and "
+        "weights: float32",
         "settings": {
             "ablationcam": {"batch_size": ABLATION_BATCH_SIZE, "ratio_channels_to_ablate": ABLATION_RATIO_CHANNELS,
                             "ablation_layer": "AblationLayer() default: value 0 when min(activations)==0, "
