@@ -322,7 +322,7 @@ fn random_resnet50_gradcam_and_ablationcam_equal_pytorch_grad_cam() {
 }
 
 #[test]
-#[ignore = "2048 ResNet-50 forward passes (~8 min on 2 cores); GLASSBOX_RANDOM_MODELS=DIR cargo test --test \
+#[ignore = "2048 ResNet-50 forward passes (~6.5 min on 2 cores); GLASSBOX_RANDOM_MODELS=DIR cargo test --test \
             integration random_resnet50_scorecam -- --ignored"]
 fn random_resnet50_scorecam_equals_pytorch_grad_cam() {
     let classifier = random_resnet("resnet50_random_seed0", "resnet50_imagenet1k_v2_b1.onnx")
