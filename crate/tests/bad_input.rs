@@ -258,29 +258,33 @@ fn check_outcome(entry: &serde_json::Value, run: &std::process::Output, explaine
     }
 }
 
+/// `glassbox explain --methods gradcam` of `image` with `model` (one of them the corpus entry's file), checked
+/// against the entry's listed outcome.
+fn explain_corpus_entry(entry: &serde_json::Value, model: &Path, image: &Path) {
+    let file = entry["file"].as_str().unwrap();
+    let out = std::env::temp_dir().join(format!("glassbox-bad-{}-{file}", std::process::id()));
+    let args = [
+        "explain".as_ref(),
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--methods".as_ref(),
+        "gradcam".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        image.as_os_str(),
+    ];
+    let run = run_cli(&args, std::time::Duration::from_secs(120));
+    let stem = image.file_stem().unwrap();
+    check_outcome(entry, &run, &out.join(stem).join("explanation.json"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[test]
 fn every_corpus_image_gets_its_listed_outcome_from_the_cli() {
     let (dir, corpus) = corpus();
     let model = manifest("mobilenet_v1_0.25_128");
-    let deadline = std::time::Duration::from_secs(120);
     for entry in corpus["images"].as_array().unwrap() {
-        let file = entry["file"].as_str().unwrap();
-        let out = std::env::temp_dir().join(format!("glassbox-bad-{}-{file}", std::process::id()));
-        let path = dir.join(file);
-        let args = [
-            "explain".as_ref(),
-            "--model".as_ref(),
-            model.as_os_str(),
-            "--methods".as_ref(),
-            "gradcam".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            path.as_os_str(),
-        ];
-        let run = run_cli(&args, deadline);
-        let stem = Path::new(file).file_stem().unwrap();
-        check_outcome(entry, &run, &out.join(stem).join("explanation.json"));
-        let _ = std::fs::remove_dir_all(&out);
+        explain_corpus_entry(entry, &model, &dir.join(entry["file"].as_str().unwrap()));
     }
 }
 
@@ -288,25 +292,8 @@ fn every_corpus_image_gets_its_listed_outcome_from_the_cli() {
 fn every_corpus_model_gets_its_listed_outcome_from_the_cli() {
     let (dir, corpus) = corpus();
     let image = sample_images()[0].clone();
-    let deadline = std::time::Duration::from_secs(120);
     for entry in corpus["models"].as_array().unwrap() {
-        let file = entry["file"].as_str().unwrap();
-        let out = std::env::temp_dir().join(format!("glassbox-bad-{}-{file}", std::process::id()));
-        let path = dir.join(file);
-        let args = [
-            "explain".as_ref(),
-            "--model".as_ref(),
-            path.as_os_str(),
-            "--methods".as_ref(),
-            "gradcam".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            image.as_os_str(),
-        ];
-        let run = run_cli(&args, deadline);
-        let stem = image.file_stem().unwrap();
-        check_outcome(entry, &run, &out.join(stem).join("explanation.json"));
-        let _ = std::fs::remove_dir_all(&out);
+        explain_corpus_entry(entry, &dir.join(entry["file"].as_str().unwrap()), &image);
     }
 }
 
