@@ -10,7 +10,8 @@
 //      engine (tract in wasm) and gives the same numbers;
 //   4. the page's JPEG decoding (www/jpeg.js, the browser's libjpeg-turbo) gives Pillow's pixels, byte for
 //      byte, on all 1010 JPEGs of shared/data (hashes from tests/reference/pil_decode_reference.py).
-//   5. every file of the bad-input corpus (tests/fixtures/bad-inputs/corpus.json) gets its listed outcome: a bad
+//   5. "auto" takes the CPU engine when the only WebGPU adapter is a software one (SwiftShader), and says so;
+//   6. every file of the bad-input corpus (tests/fixtures/bad-inputs/corpus.json) gets its listed outcome: a bad
 //      image or model an error naming the problem (and the image file), a valid odd one a prediction.
 // A screenshot of the page after the explanation is written to $E2E_OUT (default tests/e2e/artifacts/).
 import { test, before, after } from 'node:test';
@@ -268,6 +269,32 @@ test('no WebGPU: the page says so and the CPU fallback gives the same numbers', 
     const shot = path.join(outDir, 'explain-cpu-fallback.png');
     await run.page.screenshot({ path: shot, fullPage: true });
     console.log(`# screenshot: ${shot}`);
+  } finally {
+    await context.close();
+  }
+});
+
+test('"auto" on a browser whose only WebGPU adapter is software (SwiftShader) picks the CPU engine and says why', { timeout: 300_000 }, async (t) => {
+  const context = await launch({ webgpu: true });
+  try {
+    const page = await context.newPage();
+    watch(page, 'auto-software');
+    await page.goto(`${site.url}config.js`);
+    const fallback = await page.evaluate(async () => (await navigator.gpu.requestAdapter())?.info?.isFallbackAdapter);
+    if (fallback !== true) {
+      // A machine with a hardware GPU: nothing to test here. CI's Chromium has SwiftShader only.
+      assert.notEqual(process.env.CI, 'true', 'CI=true but the WebGPU adapter is not a fallback (SwiftShader) one');
+      t.skip(`the WebGPU adapter is not a fallback one (isFallbackAdapter: ${fallback})`);
+      return;
+    }
+    await page.goto(`${site.url}index.html?model=${MODEL}&engine=auto&autoload=1`);
+    await page.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 300_000 });
+    const model = await page.evaluate(() => window.glassbox.model);
+    const warning = await page.textContent('#gpu-warning');
+    console.log(`# [auto-software] engine ${model.kind} (${model.engine}); the page says: ${warning}`);
+    assert.equal(model.kind, 'cpu');
+    assert.ok(await page.isVisible('#gpu-warning'), 'the reason is not shown');
+    assert.match(warning, /software renderer/);
   } finally {
     await context.close();
   }
