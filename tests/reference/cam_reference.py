@@ -98,8 +98,8 @@ MOBILENET_IMAGES = [
 ]
 RESNET_IMAGES = ["n01443537_goldfish.JPEG"]
 RESNET_SEED = 0
-# fixture key -> (export.py model name, methods): ScoreCAM on ResNet-50 is 2048 forward passes, so the
-# ResNet-50 case has the mission's three methods only.
+# `--only` name -> (fixture model key, export.py model name, methods): ScoreCAM on ResNet-50 is 2048 forward
+# passes, so the ResNet-50 case has the mission's three methods only.
 RANDOM_RESNETS = {
     "resnet18": ("resnet18_random_seed0", "resnet18_imagenet1k_v1", list(METHODS)),
     "resnet50": ("resnet50_random_seed0", "resnet50_imagenet1k_v2",
