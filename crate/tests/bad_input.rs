@@ -202,24 +202,46 @@ fn corpus() -> (std::path::PathBuf, serde_json::Value) {
 }
 
 /// Runs the `glassbox` binary; a run that has not ended after `deadline` is killed and fails the test
-/// (bad input must never hang).
+/// (bad input must never hang). Its output goes to files, not pipes: a full pipe would block the child and
+/// look like a hang.
 fn run_cli(args: &[&std::ffi::OsStr], deadline: std::time::Duration) -> std::process::Output {
     use std::process::{Command, Stdio};
+    let logs = tempfile_dir("glassbox-bad-logs");
+    let (stdout, stderr) = (logs.join("stdout"), logs.join("stderr"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
         .spawn()
         .expect("the glassbox binary runs");
     let start = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if start.elapsed() > deadline {
             child.kill().unwrap();
             panic!("glassbox {args:?} still runs after {deadline:?}");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    };
+    let output = std::process::Output {
+        status,
+        stdout: std::fs::read(&stdout).unwrap(),
+        stderr: std::fs::read(&stderr).unwrap(),
+    };
+    let _ = std::fs::remove_dir_all(&logs);
+    output
+}
+
+/// A fresh folder under the system temp dir, unique to this process and call.
+fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Checks one CLI run against its corpus entry: `error` entries exit non-zero (not by a signal: no crash)
