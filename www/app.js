@@ -1,5 +1,12 @@
 // The explain page: gallery / drop zone -> worker (wasm) -> top-5 and four explanations side by side.
+//
+// Every answer belongs to one question: the page numbers each model load (`modelId`, the load request's id)
+// and each picked image (`imageId`); the worker's replies carry both, and a reply for a model or image
+// that is no longer the current one is dropped. An image's prediction and explanations live in its own
+// record (`current`), so nothing drawn or downloaded can mix two images. Picking another image or model
+// cancels the running explanation.
 import { config } from './config.js';
+import { drawLegend } from './legend.js';
 
 const $ = (id) => document.getElementById(id);
 const METHODS = [
@@ -8,35 +15,95 @@ const METHODS = [
   { id: 'scorecam', name: 'ScoreCAM' },
   { id: 'lime', name: 'LIME' },
 ];
+// Below this share of the model's input side an image is mostly made up by upscaling.
+const SMALL_IMAGE_SHARE = 0.25;
+// A run estimated longer than this is marked as long next to its button.
+const LONG_RUN_MS = 60_000;
 
-// State the e2e tests (and curious users, from the console) can read: window.glassbox.
-const state = { model: null, view: null, prediction: null, results: {}, imageName: null, busy: false };
-window.glassbox = state;
+let nextImageId = 1;
+/** The loaded model (worker info plus `modelId`), or null. */
+let model = null;
+/** The id of the latest load request, while it runs. */
+let loadingModelId = null;
+/** The current image: {id, name, bytes, view, prediction, results: {method: result}}, or null. */
+let current = null;
+/** The running explanation: {image, method}, or null. */
+let running = null;
+/** Milliseconds of one forward pass (one batch) on the loaded model, measured on the last image. */
+let passMs = null;
+// Replies the page dropped because they belonged to an earlier image or model (tests/e2e reads it).
+let staleReplies = 0;
 
-// ---- worker RPC -----------------------------------------------------------------------------------
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-let nextId = 0;
+// What the e2e tests (and curious visitors, from the console) can read: window.glassbox. Read-only views
+// of the current image, so `results` and `prediction` always belong to `imageName`.
+window.glassbox = {
+  get model() { return model; },
+  get imageId() { return current?.id ?? null; },
+  get imageName() { return current?.name ?? null; },
+  get view() { return current?.view ?? null; },
+  get prediction() { return current?.prediction ?? null; },
+  get results() { return current?.results ?? {}; },
+  get staleReplies() { return staleReplies; },
+};
+
+// ---- worker protocol (see worker.js) --------------------------------------------------------------
+// The worker, and with it the 20+ MB wasm engine, starts with the first model load.
+let worker = null;
+// True once a load succeeded: the worker keeps the wasm, later loads fetch only the model.
+let engineDownloaded = false;
+let nextRequestId = 1;
 const pending = new Map();
-worker.onmessage = ({ data }) => {
-  const p = pending.get(data.id);
-  if (!p) return;
-  if (data.type === 'progress') return p.onProgress?.(data);
-  pending.delete(data.id);
-  data.ok ? p.resolve(data.result) : p.reject(new Error(data.error));
-};
-worker.onerror = (e) => {
-  // A module worker that cannot load its imports reports an ErrorEvent without a message.
-  showError('model-error', `the worker failed: ${e.message || 'it could not start; is the wasm package built (scripts/build-wasm.sh writes www/pkg/)?'}`);
-  setStatus('no model loaded', 'error');
-};
-function call(type, payload = {}, onProgress = null, transfer = []) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject, onProgress });
-    worker.postMessage({ id, type, ...payload }, transfer);
-  });
+
+function startWorker() {
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = ({ data }) => {
+    const request = pending.get(data.id);
+    if (!request) return;
+    if (data.type === 'progress') return request.onProgress?.(data);
+    pending.delete(data.id);
+    document.body.dataset.forwardPasses = String(data.forwardPasses);
+    request.settle(data);
+  };
+  worker.onerror = (e) => {
+    // A module worker that cannot load its imports reports an ErrorEvent without a message.
+    showError('model-error', `The explanation engine could not start${e.message ? `: ${e.message}` : ''}. ` +
+      'Reload the page; if it happens again, this browser may lack WebAssembly support.');
+    for (const request of pending.values()) request.settle({ ok: false, error: 'the engine stopped' });
+    pending.clear();
+    worker = null;
+    engineDownloaded = false;
+    model = null;
+    loadingModelId = null;
+    setStatus('no model loaded', 'error');
+    updateBusy();
+  };
 }
 
+/** Sends a request; resolves to the worker's reply `{ok, result | error, superseded, modelId, imageId}`. */
+function request(type, payload = {}, onProgress = null, transfer = []) {
+  if (!worker) startWorker();
+  const id = nextRequestId++;
+  return {
+    id,
+    reply: new Promise((settle) => {
+      pending.set(id, { settle, onProgress });
+      worker.postMessage({ id, type, ...payload }, transfer);
+    }),
+  };
+}
+
+function cancelExplanation() {
+  if (running) worker?.postMessage({ type: 'cancel' });
+}
+
+/** True when a reply belongs to the current model and image; counts the ones dropped. */
+function isCurrent(reply, image) {
+  const fresh = model !== null && reply.modelId === model.modelId && image === current && reply.imageId === image.id;
+  if (!fresh) staleReplies += 1;
+  return fresh;
+}
+
+// ---- page helpers ---------------------------------------------------------------------------------
 function showError(where, message) {
   const el = $(where);
   el.textContent = message ?? '';
@@ -47,40 +114,116 @@ function setStatus(text, kind) {
   el.textContent = text;
   el.dataset.state = kind;
 }
+const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+/** An estimated duration in words: "under a second", "about 40 s", "about 3 min", "about 1.5 h". */
+function duration(ms) {
+  if (ms < 1000) return 'under a second';
+  if (ms < 90_000) return `about ${Math.round(ms / 1000)} s`;
+  if (ms < 90 * 60_000) return `about ${Math.round(ms / 60_000)} min`;
+  return `about ${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+/** Disables what cannot be used now and says why (one line under the setup). */
+function updateBusy() {
+  const loading = loadingModelId !== null;
+  const reason = loading ? `Loading ${selectedModel().title}: the model menus wait until it is ready` +
+      (current ? `, then ${current.name} is classified.` : '.')
+    : running ? `Running ${METHODS.find((m) => m.id === running.method).name} on ${running.image.name}. ` +
+      'Cancel stops it (LIME keeps the samples done); picking another image or model stops it too.'
+    : '';
+  $('busy').textContent = reason;
+  $('busy').hidden = !reason;
+  for (const id of ['load', 'model', 'engine']) $(id).disabled = loading;
+  const explainLocked = loading || running !== null || !current?.prediction;
+  for (const el of document.querySelectorAll('#methods .run, #run-all, #target, #lime-samples, #lime-seed')) {
+    el.disabled = explainLocked;
+    el.title = explainLocked && reason ? reason : '';
+  }
+  $('cancel').disabled = running === null;
+  $('download-json').disabled = !current || Object.keys(current.results).length === 0;
+  document.body.dataset.explained = current ? Object.keys(current.results).sort().join(',') : '';
+}
 
 // ---- model ----------------------------------------------------------------------------------------
 for (const m of config.models) $('model').append(new Option(m.title, m.id));
 const params = new URLSearchParams(location.search);
 if (params.get('model')) $('model').value = params.get('model');
 if (params.get('engine')) $('engine').value = params.get('engine');
+const selectedModel = () => config.models.find((x) => x.id === $('model').value);
+
+/** Bytes a URL would download (HEAD), or null when the server does not say or the file is missing. */
+async function sizeOf(url) {
+  const head = await fetch(url, { method: 'HEAD' }).catch(() => null);
+  return head?.ok ? Number(head.headers.get('content-length')) || null : null;
+}
+
+/** Says before the download what loading the selected model fetches: the engine (once) and the model. */
+async function describeDownload() {
+  const m = selectedModel();
+  const note = $('download-size');
+  const manifest = await fetch(m.manifest).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  if (m !== selectedModel()) return; // the visitor picked another model meanwhile
+  if (!manifest) {
+    note.textContent = `${m.title} is not available on this site. ${m.howToGet}`;
+    return;
+  }
+  const [wasm, onnx] = await Promise.all([engineDownloaded ? null : sizeOf(new URL('pkg/glassbox_bg.wasm', location.href)),
+    sizeOf(new URL(manifest.onnx, m.manifest))]);
+  if (m !== selectedModel()) return;
+  const parts = [];
+  if (!engineDownloaded) parts.push(wasm ? `the engine (${megabytes(wasm)}, once)` : 'the engine (once)');
+  parts.push(onnx ? `the model (${megabytes(onnx)})` : 'the model');
+  note.textContent = `Loading downloads ${parts.join(' and ')}; nothing is uploaded.`;
+}
+$('model').onchange = describeDownload;
 
 async function loadModel() {
-  const m = config.models.find((x) => x.id === $('model').value);
+  const m = selectedModel();
+  cancelExplanation();
   showError('model-error', null);
-  state.model = null;
+  model = null;
+  passMs = null;
+  hideResults();
   setStatus(`loading ${m.title}…`, 'busy');
   const bar = $('load-progress');
   bar.hidden = false;
-  try {
-    const head = await fetch(m.manifest, { method: 'HEAD' }).catch(() => null);
-    if (!head || !head.ok) throw new Error(`The manifest ${m.manifest} is missing. ${m.howToGet}`);
-    state.model = await call('load', { manifestUrl: m.manifest, engine: $('engine').value }, ({ stage, done, total }) => {
-      setStatus(`${stage}…`, 'busy');
-      bar.max = total || 1;
+  bar.removeAttribute('value'); // indeterminate until a stage reports counts
+  const started = performance.now();
+  let stageText = 'starting';
+  // Compilation reports no counts; the elapsed seconds show it is still going.
+  const ticker = setInterval(() => setStatus(`${stageText} · ${Math.round((performance.now() - started) / 1000)} s`, 'busy'), 1000);
+  const load = request('load', { manifestUrl: m.manifest, engine: $('engine').value }, ({ stage, done, total, step, steps }) => {
+    stageText = `step ${step} of ${steps}: ${stage}${total ? ` ${megabytes(done)} of ${megabytes(total)}` : ''}`;
+    setStatus(stageText, 'busy');
+    if (total) {
+      bar.max = total;
       bar.value = done;
-    });
-    const info = state.model;
-    setStatus(`${info.name} on ${info.engine}${info.adapter ? ` (${info.adapter})` : ''}: ready`, 'ready');
-    const warn = $('gpu-warning');
-    warn.hidden = !info.note || info.kind === 'webgpu';
-    warn.textContent = info.note ?? '';
-    if (state.imageBytes) await classify(state.imageBytes, state.imageName);
-  } catch (e) {
+    } else {
+      bar.removeAttribute('value');
+    }
+  });
+  loadingModelId = load.id;
+  updateBusy();
+  const reply = await load.reply;
+  clearInterval(ticker);
+  if (loadingModelId !== load.id) return; // a later load replaced this one
+  loadingModelId = null;
+  bar.hidden = true;
+  if (!reply.ok) {
     setStatus('no model loaded', 'error');
-    showError('model-error', e.message.includes('missing') ? e.message : `${e.message}\n${m.howToGet}`);
-  } finally {
-    bar.hidden = true;
+    showError('model-error', `${m.title} could not be loaded: ${reply.error}\n${m.howToGet}`);
+    updateBusy();
+    return;
   }
+  model = { ...reply.result, modelId: reply.modelId };
+  engineDownloaded = true;
+  setStatus(`${model.name} on ${model.label}: ready`, 'ready');
+  const warn = $('gpu-warning');
+  warn.hidden = !model.note || model.kind === 'webgpu';
+  warn.textContent = model.note ?? '';
+  describeDownload();
+  updateBusy();
+  if (current) await classify(current);
 }
 $('load').onclick = loadModel;
 
@@ -93,13 +236,13 @@ for (const s of config.samples) {
   b.querySelector('img').src = new URL(s.url, config.sharedBase).href;
   b.querySelector('img').onerror = () => {
     b.disabled = true;
-    b.title = `sample image not available at ${config.sharedBase} (set sharedBase in config.js)`;
+    b.title = 'this sample image is not available on this site; drop your own image below';
   };
   b.querySelector('span').textContent = s.title;
   b.onclick = async () => {
     for (const other of $('gallery').children) other.setAttribute('aria-pressed', String(other === b));
-    const response = await fetch(new URL(s.url, config.sharedBase));
-    if (!response.ok) return showError('image-error', `could not fetch ${s.url}: HTTP ${response.status}`);
+    const response = await fetch(new URL(s.url, config.sharedBase)).catch(() => null);
+    if (!response?.ok) return showError('image-error', `The sample image ${s.title} could not be downloaded; try another one.`);
     await useImage(await response.arrayBuffer(), s.file);
   };
   $('gallery').append(b);
@@ -115,36 +258,60 @@ drop.ondrop = async (e) => {
 };
 $('file').onchange = async (e) => {
   const file = e.target.files[0];
+  e.target.value = ''; // picking the same file again is a new pick
   if (file) await useImage(await file.arrayBuffer(), file.name);
 };
 
+/** A new image replaces the current one: its running explanation stops, and it is classified once. */
 async function useImage(bytes, name) {
-  state.imageBytes = bytes;
-  state.imageName = name;
-  if (!state.model) await loadModel();
-  if (state.model) await classify(bytes, name);
+  cancelExplanation();
+  current = { id: nextImageId++, name, bytes, view: null, prediction: null, results: {} };
+  hideResults();
+  showError('image-error', null);
+  // While a model loads, the load classifies the image that is current when it is ready.
+  if (loadingModelId !== null) return;
+  if (!model) return loadModel();
+  await classify(current);
 }
 
-async function classify(bytes, name) {
-  showError('image-error', null);
-  state.results = {};
-  try {
-    const { view, prediction } = await call('image', { bytes: bytes.slice(0), name });
-    state.view = view;
-    state.prediction = prediction;
-  } catch (e) {
-    $('prediction').hidden = $('explain').hidden = true;
-    return showError('image-error', e.message);
+function hideResults() {
+  $('prediction').hidden = $('explain').hidden = true;
+  $('image-warning').hidden = true;
+  updateBusy();
+}
+
+async function classify(image) {
+  setStatus(`${model.name} on ${model.label}: classifying ${image.name}…`, 'busy');
+  const reply = await request('image', { imageId: image.id, bytes: image.bytes.slice(0), name: image.name }).reply;
+  if (!isCurrent(reply, image)) return;
+  setStatus(`${model.name} on ${model.label}: ready`, 'ready');
+  if (!reply.ok) {
+    showError('image-error', reply.error);
+    return updateBusy();
   }
+  image.view = reply.result.view;
+  image.prediction = reply.result.prediction;
+  if (image.prediction.forward_ms > 0) passMs = image.prediction.forward_ms;
+  showPrediction(image);
+}
+
+function showPrediction(image) {
+  const { view, prediction } = image;
   const canvas = $('view');
-  canvas.width = state.view.width;
-  canvas.height = state.view.height;
-  canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(state.view.rgba), state.view.width, state.view.height), 0, 0);
+  canvas.width = view.width;
+  canvas.height = view.height;
+  canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(view.rgba), view.width, view.height), 0, 0);
+  const [inputH, inputW] = model.input;
+  const small = view.source_width < SMALL_IMAGE_SHARE * inputW || view.source_height < SMALL_IMAGE_SHARE * inputH;
+  $('image-warning').hidden = !small;
+  $('image-warning').textContent = small ? `${image.name} is only ${view.source_width}×${view.source_height} pixels, ` +
+    `far smaller than the ${inputW}×${inputH} the model looks at: it was blown up from very few pixels, so the ` +
+    'prediction and its explanations say little about it. A larger picture gives a meaningful answer.' : '';
   const top5 = $('top5');
   top5.replaceChildren();
   const target = $('target');
   target.replaceChildren();
-  for (const p of state.prediction.top) {
+  for (const p of prediction.top) {
     const li = document.createElement('li');
     li.textContent = `${p.label} (#${p.class}) ${(100 * p.probability).toFixed(1)}%`;
     const bar = document.createElement('span');
@@ -155,16 +322,52 @@ async function classify(bytes, name) {
     target.append(new Option(`${p.label} (#${p.class})`, p.class));
   }
   $('forward-time').textContent =
-    `one forward pass on ${state.model.engine}: ${state.prediction.forward_ms.toFixed(1)} ms (batch of ${state.model.batch})`;
+    `one forward pass on ${model.label}: ${prediction.forward_ms.toFixed(1)} ms (batch of ${model.batch})`;
   $('prediction').hidden = $('explain').hidden = false;
-  buildCards();
+  buildCards(image);
+  updateEstimates();
+  updateBusy();
 }
 
 // ---- explanations ---------------------------------------------------------------------------------
 $('lime-samples').value = config.lime.numSamples;
 $('lime-seed').value = config.lime.seed;
+drawLegend($('legend-cam'), 'cam');
+drawLegend($('legend-lime'), 'lime');
 
-function buildCards() {
+function limeOptions() {
+  return { num_samples: Number($('lime-samples').value), seed: Number($('lime-seed').value), batch_size: config.lime.batchSize };
+}
+
+/** Forward passes (engine batches) a method needs beyond the image's own, cached one. */
+function batchesFor(method) {
+  const batches = (images) => Math.ceil(images / model.batch);
+  if (method === 'ablationcam' || method === 'scorecam') return batches(model.feature_channels);
+  if (method === 'lime') return Math.ceil(limeOptions().num_samples / config.lime.batchSize);
+  return 0; // Grad-CAM: the gradient of the linear head, no extra pass
+}
+
+/** Each card's estimated time (passes × the measured pass time) and the total of "Explain (all four)". */
+function updateEstimates() {
+  if (!model || !passMs) return;
+  let total = 0;
+  for (const m of METHODS) {
+    const batches = batchesFor(m.id);
+    const ms = batches * passMs;
+    total += ms;
+    const el = document.querySelector(`.method[data-method=${m.id}] .estimate`);
+    if (!el) continue;
+    el.textContent = batches ? `${duration(ms)} (${batches} passes × ${(passMs / 1000).toFixed(2)} s)` : 'under a second (no extra pass)';
+    el.classList.toggle('long', ms > LONG_RUN_MS);
+  }
+  const all = $('estimate-all');
+  all.textContent = `All four: ${duration(total)}.` +
+    (total > LONG_RUN_MS ? ' LIME samples set most of it: fewer samples are faster and rougher.' : '');
+  all.classList.toggle('long', total > LONG_RUN_MS);
+}
+$('lime-samples').oninput = updateEstimates;
+
+function buildCards(image) {
   const box = $('methods');
   box.replaceChildren();
   for (const m of METHODS) {
@@ -172,74 +375,95 @@ function buildCards() {
     card.dataset.method = m.id;
     card.querySelector('.name').textContent = m.name;
     const canvas = card.querySelector('canvas');
-    canvas.width = state.view.width;
-    canvas.height = state.view.height;
-    card.querySelector('.run').onclick = () => runMethods([m.id]);
-    card.querySelector('.png').onclick = () => canvas.toBlob((b) => download(b, `${baseName()}_${m.id}.png`));
-    card.querySelector('.csv').onclick = () => download(new Blob([toCsv(m.id)], { type: 'text/csv' }), `${baseName()}_${m.id}.csv`);
+    canvas.width = image.view.width;
+    canvas.height = image.view.height;
+    card.querySelector('.run').onclick = () => runMethods(image, [m.id]);
+    card.querySelector('.png').onclick = () => canvas.toBlob((b) => download(b, `${baseName(image)}_${m.id}.png`));
+    card.querySelector('.csv').onclick = () => download(new Blob([toCsv(image, m.id)], { type: 'text/csv' }), `${baseName(image)}_${m.id}.csv`);
+    card.querySelector('.discard').onclick = () => {
+      delete image.results[m.id];
+      resetCard(card, 'partial result discarded');
+      updateBusy();
+    };
     box.append(card);
   }
 }
 
-async function runMethods(ids) {
-  if (state.busy) return;
-  state.busy = true;
-  $('cancel').disabled = false;
-  $('run-all').disabled = true;
+function resetCard(card, text) {
+  const canvas = card.querySelector('canvas');
+  canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+  card.querySelector('progress').value = 0;
+  card.querySelector('.stage').textContent = text;
+  card.querySelector('.png').disabled = card.querySelector('.csv').disabled = true;
+  card.querySelector('.discard').hidden = true;
+  delete card.dataset.partial;
+}
+
+async function runMethods(image, ids) {
+  if (running || image !== current) return;
   showError('explain-error', null);
   const target = Number($('target').value);
-  try {
-    for (const id of ids) {
-      const card = document.querySelector(`.method[data-method=${id}]`);
-      const bar = card.querySelector('progress');
-      const stage = card.querySelector('.stage');
-      const options = id === 'lime' ? {
-        num_samples: Number($('lime-samples').value), seed: Number($('lime-seed').value), batch_size: config.lime.batchSize,
-      } : {};
-      const t0 = performance.now();
-      try {
-        const result = await call('explain', { method: id, target, options }, ({ stage: s, done, total }) => {
-          bar.max = total || 1;
-          bar.value = done;
-          stage.textContent = `${s}: ${done}/${total}`;
-        });
-        state.results[id] = result;
-        bar.value = bar.max;
-        stage.textContent = `${result.summary} · ${((performance.now() - t0) / 1000).toFixed(1)} s`;
-        card.querySelector('.png').disabled = card.querySelector('.csv').disabled = false;
-        draw(id);
-      } catch (e) {
-        stage.textContent = e.message;
-        if (/cancel/i.test(e.message)) break;
-        showError('explain-error', `${id}: ${e.message}`);
-      }
+  for (const id of ids) {
+    if (image !== current) break;
+    const card = document.querySelector(`.method[data-method=${id}]`);
+    const bar = card.querySelector('progress');
+    const stage = card.querySelector('.stage');
+    resetCard(card, 'starting…');
+    delete image.results[id];
+    running = { image, method: id };
+    updateBusy();
+    const t0 = performance.now();
+    const options = id === 'lime' ? limeOptions() : {};
+    const reply = await request('explain', { imageId: image.id, method: id, target, options }, ({ stage: s, done, total }) => {
+      if (image !== current) return;
+      bar.max = total || 1;
+      bar.value = done;
+      stage.textContent = `${s}: ${done}/${total}`;
+    }).reply;
+    running = null;
+    if (!isCurrent(reply, image)) break;
+    if (!reply.ok) {
+      const cancelled = /cancel/i.test(reply.error);
+      stage.textContent = cancelled ? 'cancelled' : reply.error;
+      if (!cancelled) showError('explain-error', `${id}: ${reply.error}`);
+      updateBusy();
+      break;
     }
-  } finally {
-    state.busy = false;
-    $('cancel').disabled = true;
-    $('run-all').disabled = false;
-    $('download-json').disabled = Object.keys(state.results).length === 0;
-    document.body.dataset.explained = Object.keys(state.results).sort().join(',');
+    const result = reply.result;
+    image.results[id] = result;
+    // A partial LIME shows how far it got.
+    bar.value = result.partial ? result.samples_used : bar.max;
+    stage.textContent = `${result.summary} · ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    card.querySelector('.png').disabled = card.querySelector('.csv').disabled = false;
+    if (result.partial) {
+      card.dataset.partial = 'true';
+      card.querySelector('.discard').hidden = false;
+    }
+    draw(image, id);
+    updateBusy();
+    if (result.partial) break; // a cancel: the methods after this one do not start
   }
+  updateBusy();
 }
-$('run-all').onclick = () => runMethods(METHODS.map((m) => m.id));
-$('cancel').onclick = () => worker.postMessage({ type: 'cancel' });
-$('opacity').oninput = () => Object.keys(state.results).forEach(draw);
-$('boundaries').onchange = () => Object.keys(state.results).forEach(draw);
+$('run-all').onclick = () => runMethods(current, METHODS.map((m) => m.id));
+$('cancel').onclick = cancelExplanation;
+$('opacity').oninput = () => Object.keys(current?.results ?? {}).forEach((id) => draw(current, id));
+$('boundaries').onchange = $('opacity').oninput;
 $('download-json').onclick = () => {
-  const numbers = { image: state.imageName, model: state.model, prediction: state.prediction, results: {} };
-  for (const [id, r] of Object.entries(state.results)) numbers.results[id] = plain(r);
-  download(new Blob([JSON.stringify(numbers)], { type: 'application/json' }), `${baseName()}_explanations.json`);
+  const image = current;
+  const numbers = { image: image.name, model, prediction: image.prediction, results: {} };
+  for (const [id, r] of Object.entries(image.results)) numbers.results[id] = plain(r);
+  download(new Blob([JSON.stringify(numbers)], { type: 'application/json' }), `${baseName(image)}_explanations.json`);
 };
 
 /** Draws one method's picture: the model's view, its heat map (or LIME weights) at the chosen opacity. */
-function draw(id) {
-  const r = state.results[id];
+function draw(image, id) {
+  const r = image.results[id];
   const canvas = document.querySelector(`.method[data-method=${id}] canvas`);
-  const { width: w, height: h } = state.view;
+  const { width: w, height: h } = image.view;
   const ctx = canvas.getContext('2d');
   const alpha = Number($('opacity').value);
-  const view = state.view.rgba;
+  const view = image.view.rgba;
   const heat = r.heat_rgba; // colour map RGBA, h×w
   const out = new ImageData(w, h);
   for (let i = 0; i < w * h * 4; i += 4) {
@@ -266,14 +490,14 @@ function draw(id) {
   ctx.putImageData(out, 0, 0);
 }
 
-function toCsv(id) {
-  const r = state.results[id];
+function toCsv(image, id) {
+  const r = image.results[id];
   if (id === 'lime') {
     const rows = ['superpixel,weight,in_mask'];
     r.weights.forEach((wgt, k) => rows.push(`${k},${wgt},${r.mask_superpixels.includes(k) ? 1 : 0}`));
     return rows.join('\n') + '\n';
   }
-  const { width: w, height: h } = state.view;
+  const { width: w, height: h } = image.view;
   const rows = [];
   for (let y = 0; y < h; y++) rows.push(Array.from(r.map.subarray(y * w, (y + 1) * w), (v) => v.toPrecision(6)).join(','));
   return rows.join('\n') + '\n';
@@ -288,9 +512,7 @@ function plain(r) {
   return out;
 }
 
-function baseName() {
-  return (state.imageName ?? 'image').replace(/\.[^.]+$/, '');
-}
+const baseName = (image) => image.name.replace(/\.[^.]+$/, '');
 function download(blob, name) {
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
@@ -299,5 +521,7 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
+describeDownload();
+updateBusy();
 // A link like ?model=…&engine=…&autoload=1 loads at once (the e2e tests use it).
 if (params.get('autoload')) loadModel();

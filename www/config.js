@@ -19,19 +19,20 @@ export const config = {
       id: 'mobilenet_v2_1.0_224_b8',
       title: 'MobileNet v2 1.0 224 (ImageNet, real weights, batch 8)',
       manifest: new URL('models/mobilenet_v2_1.0_224_b8.json', here).href,
-      howToGet: 'The real MobileNet v2 ships in shared/data/models/mobilenet_onnx/ (served under /shared/ by scripts/site.sh serve).',
+      howToGet: 'This site does not provide the MobileNet v2 file right now; choose another model.',
     },
     {
       id: 'mobilenet_v1_0.25_128_b8',
       title: 'MobileNet v1 0.25 128 (ImageNet, small and fast, batch 8)',
       manifest: new URL('models/mobilenet_v1_0.25_128_b8.json', here).href,
-      howToGet: 'The real MobileNet v1 ships in shared/data/models/mobilenet_onnx/ (served under /shared/ by scripts/site.sh serve).',
+      howToGet: 'This site does not provide the MobileNet v1 file right now; choose another model.',
     },
     {
       id: 'resnet50_imagenet1k_v2_b8',
       title: 'ResNet-50 (torchvision IMAGENET1K_V2, batch 8)',
       manifest: new URL('models/resnet50_imagenet1k_v2_b8.json', here).href,
-      howToGet: 'ResNet-50 is not in git. Make it with `python models/export.py --out models/ --models resnet50_imagenet1k_v2 --batch 8` (downloads the torchvision weights; see models/README.md), which writes models/resnet50_imagenet1k_v2_b8.json and .onnx.',
+      // Not in git (98 MB of weights): a site built by scripts/reproduce.sh ships it (models/README.md).
+      howToGet: 'ResNet-50 is not published on this site; choose one of the MobileNets.',
     },
   ],
   samples: [
@@ -47,7 +48,7 @@ export const config = {
 
 if (site?.models?.length) {
   config.models = site.models.map((m) => ({ ...m, manifest: new URL(m.manifest, here).href,
-    howToGet: 'This site was published without this model file; the page cannot load it.' }));
+    howToGet: 'This site was published without this model file; choose another model.' }));
 }
 if (config.banner && typeof document !== 'undefined') {
   const show = () => {

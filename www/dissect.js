@@ -80,6 +80,19 @@ async function table(file) {
   return tables.get(file);
 }
 
+/**
+ * The table the page opens on: the mission's model (a ResNet-18, ImageNet weights first) when the run
+ * dissected it, else the first model; of its layers the deepest convolutional one (layer4, features),
+ * the layer CLIP-Dissect's labels are about, rather than the logits.
+ */
+function defaultTable() {
+  const resnet18 = (m) => /resnet-?18/i.test(m.model.name);
+  const model = summary.models.find((m) => resnet18(m) && /imagenet/i.test(m.model.name))
+    ?? summary.models.find(resnet18) ?? summary.models[0];
+  const convolutional = model?.layers.filter((l) => !/logits|fc$/i.test(l.layer)) ?? [];
+  return (convolutional.at(-1) ?? model?.layers[0])?.table;
+}
+
 function layerSummary(file) {
   for (const m of summary.models) for (const l of m.layers) if (l.table === file) return l;
   return null;
@@ -87,7 +100,7 @@ function layerSummary(file) {
 
 async function show() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const file = params.get('table') ?? summary.models[0]?.layers[0]?.table;
+  const file = params.get('table') ?? defaultTable();
   if (!file) return fail('precomputed/dissect/summary.json lists no tables');
   $('table').value = file;
   try {

@@ -1,42 +1,65 @@
 // The Web Worker that owns the wasm module: the page never blocks while models load or explain.
 //
-// Messages in:  {id, type: 'load', manifestUrl, engine}            -> model info
-//               {id, type: 'image', bytes, name}                   -> the model's view of the image + top-5
-//               {id, type: 'explain', method, target, options}     -> numbers and pictures of one method
-//               {type: 'cancel'}                                   -> the running explanation stops
-// Messages out: {id, ok: true, result} | {id, ok: false, error} and {id, type: 'progress', stage, done, total}.
+// Requests (from www/app.js), each with a fresh `id`:
+//   {id, type: 'load', manifestUrl, engine}                     -> model info; the session's modelId is `id`
+//   {id, type: 'image', imageId, bytes, name}                   -> {view, prediction}: the image explains use
+//   {id, type: 'explain', imageId, method, target, options}     -> numbers and pictures of one method
+//   {type: 'cancel'}                                            -> the running explanation stops at its next
+//                                                                  batch (LIME keeps the samples done)
+// Replies name the request and what it belongs to, so the page can drop the ones it no longer wants:
+//   {id, type: 'reply', ok, result | error, superseded?, modelId, imageId, forwardPasses}
+//   {id, type: 'progress', stage, done, total, step?, steps?, modelId, imageId}
+// `forwardPasses` counts the engine runs since the model was loaded (tests/e2e checks a visitor's clicks
+// cost no more than they must).
+//
+// Requests run one at a time, in order: the session holds one image, and an explanation must not see
+// the image change under it. `cancel` acts at once. A queued image or explain request that a later
+// load or image request makes moot, and a load a later load replaces, is answered `superseded` unrun.
 import init, * as glassbox from './pkg/glassbox.js';
 import { browserJpegPixels } from './jpeg.js';
 
+const WASM_URL = new URL('./pkg/glassbox_bg.wasm', import.meta.url).href;
+// The steps of a load, in the order they report; the last three come from the wasm (Session.load).
+const LOAD_STEPS = 5;
+
+let wasmReady = null;
 let session = null;
-const ready = init();
+let modelId = null;
+let imageId = null;
 
 async function fetchBytes(url, what, onProgress) {
   let response;
   try {
     response = await fetch(url);
   } catch (e) {
-    throw new Error(`could not fetch the ${what} at ${url}: ${e.message}`);
+    throw new Error(`could not download the ${what} (${url}): ${e.message}`);
   }
   if (!response.ok) throw new Error(`the ${what} is missing: ${url} answered HTTP ${response.status}`);
+  // content-length counts the bytes on the wire, compressed or not: it only scales the progress.
   const total = Number(response.headers.get('content-length')) || 0;
-  if (!response.body || !total) return new Uint8Array(await response.arrayBuffer());
-  const out = new Uint8Array(total);
-  let done = 0;
+  if (!response.body || !total || !onProgress) return new Uint8Array(await response.arrayBuffer());
+  const chunks = [];
+  let received = 0;
   const reader = response.body.getReader();
   for (;;) {
-    const { done: end, value } = await reader.read();
-    if (end) break;
-    out.set(value, done);
-    done += value.length;
-    onProgress?.(done, total);
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    onProgress(Math.min(received, total), total);
   }
-  return out.subarray(0, done);
+  const out = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
 }
 
 /** 'auto' becomes 'webgpu' when the browser gives a hardware adapter, else 'cpu' with the reason. */
 async function chooseEngine(wanted) {
-  if (wanted === 'cpu') return { engine: 'cpu', note: 'CPU engine chosen' };
+  if (wanted === 'cpu') return { engine: 'cpu' };
   let reason;
   if (!('gpu' in navigator)) reason = 'this browser has no WebGPU (navigator.gpu is missing)';
   else {
@@ -58,18 +81,29 @@ async function chooseEngine(wanted) {
   return { engine: 'cpu', note: `${reason}; using the CPU engine (tract compiled to wasm) instead` };
 }
 
+/** The adapter's name from whatever the browser fills in (Chromium often leaves `device` blank). */
 function describeAdapter(adapter) {
   const info = adapter.info ?? {};
-  return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
+  const parts = [info.vendor, info.architecture, info.device, info.description].filter(Boolean);
+  return [...new Set(parts)].join(' / ') || 'unnamed adapter';
 }
 
 const handlers = {
-  async load({ id, manifestUrl, engine: wanted }) {
-    await ready;
+  async load({ id, manifestUrl, engine: wanted }, progress) {
     session?.free();
     session = null;
+    modelId = null;
+    imageId = null;
+    let step = 0;
+    // Announces the next step at once (a download may be slow to send its first bytes); returns its
+    // byte-progress callback.
+    const stage = (name) => {
+      step += 1;
+      const report = (done, total) => progress({ stage: name, done, total, step, steps: LOAD_STEPS });
+      report(0, 0);
+      return report;
+    };
     const choice = await chooseEngine(wanted);
-    const progress = (stage) => (done, total) => postMessage({ id, type: 'progress', stage, done, total });
     const manifestText = new TextDecoder().decode(await fetchBytes(manifestUrl, 'model manifest'));
     let manifest;
     try {
@@ -77,49 +111,92 @@ const handlers = {
     } catch (e) {
       throw new Error(`the model manifest ${manifestUrl} is not JSON: ${e.message}`);
     }
+    // The engine is fetched here, once a model is about to load: a visitor who never loads one (or picks
+    // one the site lacks) never downloads it.
+    if (!wasmReady) {
+      const wasmProgress = stage('downloading the engine (wasm)');
+      wasmReady = fetchBytes(WASM_URL, 'engine (wasm)', wasmProgress).then((bytes) => init({ module_or_path: bytes }));
+      wasmReady.catch(() => { wasmReady = null; });
+    } else {
+      step += 1;
+    }
+    await wasmReady;
     const onnxUrl = new URL(manifest.onnx, manifestUrl).href;
-    const onnx = await fetchBytes(onnxUrl, 'ONNX model', progress('downloading the model'));
+    const onnx = await fetchBytes(onnxUrl, 'model file', stage('downloading the model'));
     let labels = null;
     if (manifest.labels?.file) {
       labels = new TextDecoder().decode(await fetchBytes(new URL(manifest.labels.file, manifestUrl).href, 'label file'));
     }
-    postMessage({ id, type: 'progress', stage: `compiling the graph for ${choice.engine}`, done: 0, total: 1 });
-    session = await glassbox.Session.load(manifestText, onnx, labels, choice.engine);
-    return { ...session.info(), adapter: choice.adapter ?? null, note: choice.note ?? null, onnxUrl };
+    // Session.load names its own stages (sha256 check, graph compilation, check pass) as each begins.
+    session = await glassbox.Session.load(manifestText, onnx, labels, choice.engine, (name) => { stage(name); });
+    modelId = id;
+    const info = session.info();
+    // The engine's own name may carry an empty adapter name (wgpu in the browser); the page names the adapter.
+    const label = choice.engine === 'webgpu' ? `WebGPU (wonnx) on ${choice.adapter}` : info.engine;
+    return { ...info, label, adapter: choice.adapter ?? null, note: choice.note ?? null, onnxUrl };
   },
 
-  async image({ id, bytes, name }) {
+  async image({ imageId: requested, bytes, name }) {
     if (!session) throw new Error('load a model first');
+    imageId = null;
     const data = new Uint8Array(bytes);
     const jpeg = await browserJpegPixels(data);
     const view = jpeg
       ? session.set_jpeg_image(data, name, jpeg.width, jpeg.height, jpeg.rgba)
       : session.set_image(data, name);
+    imageId = requested;
     const prediction = await session.classify(5);
     return { view, prediction };
   },
 
-  async explain({ id, method, target, options }) {
+  async explain({ imageId: requested, method, target, options }, progress) {
     if (!session) throw new Error('load a model first');
-    const onProgress = (stage, done, total) => postMessage({ id, type: 'progress', stage, done, total });
-    return await session.explain(method, target, options ?? {}, onProgress);
-  },
-
-  cancel() {
-    session?.cancel();
+    if (requested !== imageId) throw new Error('the image changed before this explanation started');
+    return await session.explain(method, target, options ?? {}, (stage, done, total) => progress({ stage, done, total }));
   },
 };
 
-self.onmessage = async ({ data }) => {
-  const handler = handlers[data.type];
-  if (!handler) {
-    postMessage({ id: data.id, ok: false, error: `unknown request ${data.type}` });
+const queue = [];
+let draining = false;
+
+function isSuperseded(request) {
+  return queue.some((later) => later.type === 'load' || (request.type !== 'load' && later.type === 'image'));
+}
+
+function reply(request, fields) {
+  postMessage({ id: request.id, type: 'reply', ...fields, modelId: request.type === 'load' ? request.id : modelId,
+    imageId: request.imageId ?? null, forwardPasses: session?.forward_passes() ?? 0 });
+}
+
+async function drain() {
+  draining = true;
+  while (queue.length) {
+    const request = queue.shift();
+    const handler = handlers[request.type];
+    if (!handler) {
+      reply(request, { ok: false, error: `unknown request ${request.type}` });
+      continue;
+    }
+    if (isSuperseded(request)) {
+      reply(request, { ok: false, superseded: true, error: 'superseded by a later request' });
+      continue;
+    }
+    const progress = (fields) => postMessage({ id: request.id, type: 'progress', ...fields,
+      modelId: request.type === 'load' ? request.id : modelId, imageId: request.imageId ?? null });
+    try {
+      reply(request, { ok: true, result: await handler(request, progress) });
+    } catch (e) {
+      reply(request, { ok: false, error: e?.message ?? String(e) });
+    }
+  }
+  draining = false;
+}
+
+self.onmessage = ({ data }) => {
+  if (data.type === 'cancel') {
+    session?.cancel();
     return;
   }
-  try {
-    const result = await handler(data);
-    if (data.id !== undefined) postMessage({ id: data.id, ok: true, result });
-  } catch (e) {
-    postMessage({ id: data.id, ok: false, error: e?.message ?? String(e) });
-  }
+  queue.push(data);
+  if (!draining) drain();
 };

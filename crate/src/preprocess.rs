@@ -217,16 +217,43 @@ fn decode_jpeg_like_pil(bytes: &[u8]) -> Result<Option<RgbImage>> {
         .context("libjpeg returned fewer pixels than the header promised")
 }
 
+/// The error for an image larger than [`ImageLimits::max_pixels`], typed so that a front end can say it in
+/// its own words (the browser page has no `--max-megapixels`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{name}: {width}×{height} = {} pixels ({:.1} megapixels) exceeds the limit of {max_pixels} pixels; \
+     downscale the image first or raise the limit (--max-megapixels)",
+    self.pixels(),
+    self.megapixels()
+)]
+pub struct ImageTooLarge {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub max_pixels: u64,
+}
+
+impl ImageTooLarge {
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    pub fn megapixels(&self) -> f64 {
+        self.pixels() as f64 / 1e6
+    }
+}
+
 fn check_pixel_limit(name: &str, w: u32, h: u32, limits: &ImageLimits) -> Result<()> {
-    let pixels = u64::from(w) * u64::from(h);
     ensure!(w > 0 && h > 0, "{name}: the image has zero size ({w}×{h})");
-    ensure!(
-        pixels <= limits.max_pixels,
-        "{name}: {w}×{h} = {pixels} pixels ({:.1} megapixels) exceeds the limit of {} pixels; downscale the \
-         image first or raise the limit (--max-megapixels)",
-        pixels as f64 / 1e6,
-        limits.max_pixels
-    );
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(ImageTooLarge {
+            name: name.to_string(),
+            width: w,
+            height: h,
+            max_pixels: limits.max_pixels,
+        }
+        .into());
+    }
     Ok(())
 }
 
@@ -596,5 +623,31 @@ mod tests {
             assert_eq!(declared_size(&bytes[..14], format), None, "{format:?}");
         }
         assert_eq!(declared_size(b"BM", ImageFormat::Bmp), None);
+    }
+
+    #[test]
+    fn an_image_over_the_limit_is_a_typed_error_naming_its_size() {
+        let img = RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3]));
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+            .unwrap();
+        let limits = ImageLimits { max_pixels: 1000 };
+        let err = decode_named(&bytes, "big.png", &limits).unwrap_err();
+        let too_large = err
+            .downcast_ref::<ImageTooLarge>()
+            .expect("an ImageTooLarge error");
+        assert_eq!(
+            too_large,
+            &ImageTooLarge {
+                name: "big.png".into(),
+                width: 40,
+                height: 30,
+                max_pixels: 1000
+            }
+        );
+        assert_eq!(too_large.pixels(), 1200);
+        assert!(format!("{err:#}")
+            .contains("big.png: 40×30 = 1200 pixels (0.0 megapixels) exceeds the limit"));
+        assert!(decode_named(&bytes, "big.png", &ImageLimits { max_pixels: 1200 }).is_ok());
     }
 }

@@ -8,7 +8,8 @@
 //! Cancellation: the worker is single-threaded, so a `cancel` message can only be handled while the
 //! computation awaits. WebGPU read-backs await naturally; the CPU engine (tract) computes synchronously, so
 //! [`YieldingEngine`] yields to the event loop after every batch. The cancel flag is then seen by
-//! [`Progress::is_cancelled`] between batches.
+//! [`Progress::is_cancelled`] between batches. A cancelled LIME run keeps what it computed: its surrogates
+//! are fitted on the samples done so far and the result says it is partial ([`OnCancel::KeepSamplesSoFar`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -27,9 +28,9 @@ use web_time::Instant;
 use crate::cam::{self, CamMethod, CamOptions};
 use crate::engine::{self, Engine, EngineKind, Tensor};
 use crate::explain::{self, top_k};
-use crate::lime::LimeParams;
+use crate::lime::{LimeParams, OnCancel};
 use crate::model::{Classifier, Forward, Manifest, Model};
-use crate::preprocess::{self, ImageLimits};
+use crate::preprocess::{self, ImageLimits, ImageTooLarge};
 use crate::progress::Progress;
 use crate::render;
 
@@ -51,6 +52,23 @@ fn js_error(e: anyhow::Error) -> JsError {
     JsError::new(&format!("{e:#}"))
 }
 
+/// An image error in the page's words: the library's oversize message names the CLI's option, which a
+/// visitor does not have.
+fn image_error(e: anyhow::Error) -> JsError {
+    match e.downcast_ref::<ImageTooLarge>() {
+        Some(big) => JsError::new(&format!(
+            "{}: the picture is {}×{} pixels ({:.0} megapixels), which exceeds the limit of this page ({:.0} \
+             megapixels). Pick a smaller image, or shrink this one first.",
+            big.name,
+            big.width,
+            big.height,
+            big.megapixels(),
+            big.max_pixels as f64 / 1e6
+        )),
+        None => js_error(e),
+    }
+}
+
 /// One model loaded into an engine, plus the image being explained.
 #[wasm_bindgen]
 pub struct Session {
@@ -61,6 +79,8 @@ struct Inner {
     classifier: Classifier,
     image: RefCell<Option<Prepared>>,
     cancel: Rc<Cell<bool>>,
+    /// Engine runs (one batch each) since the model was loaded, the load's own check excluded.
+    forward_passes: Rc<Cell<u64>>,
 }
 
 /// The current image: what the model sees (u8 view and normalised tensor) and its forward pass.
@@ -75,31 +95,53 @@ struct Prepared {
 #[wasm_bindgen]
 impl Session {
     /// Builds a session from the manifest text, the ONNX bytes (sha256-checked against the manifest) and
-    /// the text of the manifest's label file; `engine` is `"webgpu"` or `"cpu"`.
+    /// the text of the manifest's label file; `engine` is `"webgpu"` or `"cpu"`. `on_progress(stage, done,
+    /// total)` names each stage (checking the file, compiling the graph, the check pass) as it begins:
+    /// none of them reports finer progress.
     pub async fn load(
         manifest_json: String,
         onnx: Vec<u8>,
         labels: Option<String>,
         engine: String,
+        on_progress: Function,
     ) -> Result<Session, JsError> {
+        let progress = JsProgress::new(on_progress, Rc::new(Cell::new(false)));
         let kind: EngineKind = engine.parse().map_err(js_error)?;
+        progress.stage("checking the model file (sha256)", 0);
         let manifest = Manifest::from_json(&manifest_json).map_err(js_error)?;
         let name = manifest.name.clone();
         let model = Model::from_bytes(manifest, onnx, labels.as_deref()).map_err(js_error)?;
+        // Yield so that the page receives the stage before the (synchronous, on the CPU) compilation.
+        progress.stage(&format!("compiling the graph for {kind}"), 0);
+        gloo_timers::future::TimeoutFuture::new(0).await;
         let engine = engine::create(kind, &model.onnx, None)
             .await
             .with_context(|| format!("loading model `{name}` into the {kind} engine"))
             .map_err(js_error)?;
-        let classifier = Classifier::with_engine(model, Box::new(YieldingEngine(engine)))
+        progress.stage("checking the model on one forward pass", 0);
+        let forward_passes = Rc::new(Cell::new(0));
+        let engine = YieldingEngine {
+            inner: engine,
+            runs: forward_passes.clone(),
+        };
+        let classifier = Classifier::with_engine(model, Box::new(engine))
             .await
             .map_err(js_error)?;
+        forward_passes.set(0);
         Ok(Session {
             inner: Rc::new(Inner {
                 classifier,
                 image: RefCell::new(None),
                 cancel: Rc::new(Cell::new(false)),
+                forward_passes,
             }),
         })
+    }
+
+    /// Engine runs (one batch of up to `batch` images each) since the model was loaded, not counting the
+    /// load's own check: the page shows it, and tests/e2e counts the passes a visitor's clicks cost.
+    pub fn forward_passes(&self) -> f64 {
+        self.inner.forward_passes.get() as f64
     }
 
     /// `{name, description, engine, kind, batch, input: [h, w], classes}`.
@@ -114,6 +156,7 @@ impl Session {
             "batch": c.engine.max_batch(),
             "input": [h, w],
             "classes": c.num_classes(),
+            "feature_channels": c.head.weight.ncols(),
         });
         info.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
             .unwrap_or(JsValue::NULL)
@@ -123,7 +166,7 @@ impl Session {
     /// Returns the model's view of it: `{width, height, rgba: Uint8ClampedArray}`.
     pub fn set_image(&self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
         let img =
-            preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(js_error)?;
+            preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(image_error)?;
         self.use_image(img, name)
     }
 
@@ -146,7 +189,7 @@ impl Session {
             (width, height),
             rgba,
         )
-        .map_err(js_error)?;
+        .map_err(image_error)?;
         self.use_image(img, name)
     }
 
@@ -180,7 +223,8 @@ impl Session {
 
     /// Explains class `target` of the current image with `method` (`gradcam`, `ablationcam`, `scorecam`,
     /// `lime`). `options` (LIME): `{num_samples, seed, batch_size}`. `on_progress(stage, done, total)` is
-    /// called as work advances. Resolves to the numbers and pictures (see `www/app.js`).
+    /// called as work advances. Resolves to the numbers and pictures (see `www/app.js`); a cancelled
+    /// LIME resolves to the surrogates fitted on the samples done so far, `partial: true`.
     pub fn explain(
         &self,
         method: String,
@@ -287,6 +331,8 @@ impl Inner {
             batch_size: options
                 .batch_size
                 .unwrap_or(self.classifier.engine.max_batch()),
+            // The page's Cancel keeps the samples done; its "discard" button drops the result.
+            on_cancel: OnCancel::KeepSamplesSoFar,
             ..defaults
         };
         let (view, name) = self.with_image(|p| (p.view.clone(), p.name.clone()))?;
@@ -312,9 +358,17 @@ impl Inner {
         mask_superpixels.sort_unstable();
         mask_superpixels.dedup();
         let heat = rgba(&render::superpixel_weights(lime.segments.view(), &weights));
+        let samples = if lime.is_partial() {
+            format!(
+                "partial: {} of {} samples",
+                lime.samples_used, lime.samples_requested
+            )
+        } else {
+            format!("{} samples", lime.samples_used)
+        };
         let summary = format!(
-            "{} superpixels, {} samples, seed {}, surrogate R² {:.3}",
-            lime.n_segments, params.num_samples, params.seed, local.score
+            "{} superpixels, {samples}, seed {}, surrogate R² {:.3}",
+            lime.n_segments, params.seed, local.score
         );
         let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
         let (h, w) = lime.segments.dim();
@@ -347,6 +401,8 @@ impl Inner {
                 serde_wasm_bindgen::to_value(&lime.top_labels).unwrap_or(JsValue::NULL),
             ),
             ("num_samples", params.num_samples.into()),
+            ("samples_used", lime.samples_used.into()),
+            ("partial", lime.is_partial().into()),
             ("seed", params.seed.into()),
             ("heat_rgba", Uint8ClampedArray::from(heat.as_slice()).into()),
             ("ms", ms.into()),
@@ -482,28 +538,32 @@ impl Progress for JsProgress {
 }
 
 /// Wraps an engine so that every batch ends with a trip through the event loop: the worker can then
-/// receive a `cancel` message even while the synchronous CPU engine is busy.
-struct YieldingEngine(Box<dyn Engine>);
+/// receive a `cancel` message even while the synchronous CPU engine is busy. It counts the batches run.
+struct YieldingEngine {
+    inner: Box<dyn Engine>,
+    runs: Rc<Cell<u64>>,
+}
 
 #[async_trait(?Send)]
 impl Engine for YieldingEngine {
     fn name(&self) -> String {
-        self.0.name()
+        self.inner.name()
     }
     fn kind(&self) -> EngineKind {
-        self.0.kind()
+        self.inner.kind()
     }
     fn output_names(&self) -> &[String] {
-        self.0.output_names()
+        self.inner.output_names()
     }
     fn input_shape(&self) -> &[usize] {
-        self.0.input_shape()
+        self.inner.input_shape()
     }
     fn max_batch(&self) -> usize {
-        self.0.max_batch()
+        self.inner.max_batch()
     }
     async fn run(&self, input: &Tensor) -> Result<Vec<ArrayD<f32>>> {
-        let out = self.0.run(input).await;
+        self.runs.set(self.runs.get() + 1);
+        let out = self.inner.run(input).await;
         gloo_timers::future::TimeoutFuture::new(0).await;
         out
     }

@@ -12,8 +12,17 @@
 //      byte, on all 1010 JPEGs of shared/data (hashes from tests/reference/pil_decode_reference.py).
 //   5. "auto" takes the CPU engine when the only WebGPU adapter is a software one (SwiftShader), and says so;
 //   6. every file of the bad-input corpus (tests/fixtures/bad-inputs/corpus.json) gets its listed outcome: a bad
-//      image or model an error naming the problem (and the image file), a valid odd one a prediction.
-// A screenshot of the page after the explanation is written to $E2E_OUT (default tests/e2e/artifacts/).
+//      image or model an error naming the problem (and the image file) in a visitor's words (no command-line
+//      options, always what to do), a valid odd one a prediction (a 1×1 image with a warning);
+//   7. a visitor's session (MobileNet v1 0.25 on the CPU engine): the download sizes before anything loads and
+//      the wasm only at load; two images picked before the model is ready cost one forward pass (counted by the
+//      wasm) and show the last; LIME cancelled midway is kept, labelled partial, equal to the native CLI with
+//      that many samples, and can be discarded; switching image during LIME drops the old image's reply, so
+//      the drawn mask and the JSON download belong to the new image;
+//   8. the reports render as HTML, the comparison tables fit a 390 px screen, the dissection page opens on
+//      the mission's ResNet-18 when the run has it.
+// Screenshots of each state are written to $E2E_OUT (default tests/e2e/artifacts/); precomputed/site/ keeps
+// the ones looked at (its README says what each shows).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -98,6 +107,18 @@ async function explainInPage(context, engine, methods, tag) {
   watch(page, tag);
   await page.goto(`${site.url}index.html?model=${MODEL}&engine=${engine}&autoload=1`);
   const t0 = Date.now();
+  if (engine === 'webgpu') {
+    // On SwiftShader the graph compilation and the check pass (shaders compiled on first use) take tens of
+    // seconds and report no counts: the page names the step and counts the seconds, so the status moves.
+    const ticking = () => /step \d of 5: .* · ([2-9]|\d{2,}) s$/.test(document.querySelector('#engine-status').textContent);
+    await page.waitForFunction(ticking, null, { timeout: 300_000 });
+    const first = await page.textContent('#engine-status');
+    await page.screenshot({ path: path.join(outDir, 'explain-compiling.png') });
+    await page.waitForTimeout(1500);
+    const later = await page.textContent('#engine-status');
+    console.log(`# [${tag}] while loading: "${first}", then "${later}"`);
+    assert.notEqual(later, first, 'the load status did not move in 1.5 s');
+  }
   await page.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 300_000 });
   const status = await page.textContent('#engine-status');
   const modelError = await page.textContent('#model-error');
@@ -248,6 +269,10 @@ test('WebGPU: classification, Grad-CAM and LIME equal the native CLI', { timeout
     const run = await explainInPage(context, 'webgpu', ['gradcam', 'lime'], 'webgpu');
     assert.equal(run.model.kind, 'webgpu');
     assert.match(run.model.engine, /wonnx|webgpu/i);
+    // The engine label names the adapter (wgpu leaves its name blank in the browser).
+    const status = await run.page.textContent('#engine-status');
+    assert.ok(run.model.adapter && status.includes(`on WebGPU (wonnx) on ${run.model.adapter}`), `engine label: ${status}`);
+    assert.doesNotMatch(status, /on\s+\(/, `blank adapter name in: ${status}`);
     checkAgainstNative('webgpu', run);
     const shot = path.join(outDir, 'explain-webgpu.png');
     await run.page.screenshot({ path: shot, fullPage: true });
@@ -295,6 +320,195 @@ test('"auto" on a browser whose only WebGPU adapter is software (SwiftShader) pi
     assert.equal(model.kind, 'cpu');
     assert.ok(await page.isVisible('#gpu-warning'), 'the reason is not shown');
     assert.match(warning, /software renderer/);
+  } finally {
+    await context.close();
+  }
+});
+
+// ---- a visitor's session on the small real model (MobileNet v1 0.25 128, CPU engine: fast and deterministic)
+const SMALL_MODEL = 'mobilenet_v1_0.25_128_b8';
+const SHARK = 'n01491361_tiger_shark.JPEG';
+// Enough LIME samples that a run is still going when the test acts on it.
+const LONG_LIME = 5000;
+
+/** The explain page with the small model selected, not loaded. */
+async function openExplain(context, tag, query = '') {
+  const page = await context.newPage();
+  watch(page, tag);
+  await page.goto(`${site.url}index.html?model=${SMALL_MODEL}&engine=cpu${query}`);
+  return page;
+}
+
+async function pickImage(page, file) {
+  const before = await page.evaluate(() => window.glassbox.imageId);
+  await page.click(`#gallery button[data-file="${file}"]`);
+  await page.waitForFunction((before) => window.glassbox.imageId !== before, before);
+}
+
+async function waitForPrediction(page, file) {
+  await page.waitForFunction((f) => window.glassbox.imageName === f && window.glassbox.prediction ||
+    !document.querySelector('#image-error').hidden, file, { timeout: 300_000 });
+  const error = await page.evaluate(() => document.querySelector('#image-error').hidden ? null : document.querySelector('#image-error').textContent);
+  assert.equal(error, null, `classification failed: ${error}`);
+}
+
+/** Starts LIME with `samples` and waits until at least `done` samples are predicted. */
+async function startLime(page, samples, done) {
+  await page.fill('#lime-samples', String(samples));
+  await page.fill('#lime-seed', '0');
+  await page.click('.method[data-method=lime] .run');
+  await page.waitForFunction((n) => document.querySelector('.method[data-method=lime] progress').value >= n &&
+    /LIME forward passes/.test(document.querySelector('.method[data-method=lime] .stage').textContent), done, { timeout: 300_000 });
+}
+
+async function downloadJson(page) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-json')]);
+  return { name: download.suggestedFilename(), numbers: JSON.parse(readFileSync(await download.path(), 'utf8')) };
+}
+
+/** RGBA pixels of a method card's picture. */
+const cardPixels = (page, method) => page.evaluate((m) => {
+  const canvas = document.querySelector(`.method[data-method=${m}] canvas`);
+  return Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data);
+}, method);
+
+test('a visitor who picks images before loading a model: sizes first, the wasm only at load, one forward pass for the last image', { timeout: 300_000 }, async () => {
+  const context = await launch({ webgpu: false });
+  try {
+    // The model download waits until the visitor has clicked twice, so both clicks land while it loads.
+    let releaseModel;
+    const modelHeld = new Promise((ok) => { releaseModel = ok; });
+    await context.route('**/*.onnx', async (route) => {
+      if (route.request().method() === 'GET') await modelHeld;
+      await route.continue();
+    });
+    const wasmRequests = [];
+    context.on('request', (r) => { if (r.url().endsWith('.wasm') && r.method() === 'GET') wasmRequests.push(r.url()); });
+    const page = await openExplain(context, 'before-load');
+    await page.waitForFunction(() => /MB/.test(document.querySelector('#download-size').textContent));
+    const sizes = await page.textContent('#download-size');
+    console.log(`# [before-load] ${sizes}`);
+    assert.match(sizes, /the engine \(\d+\.\d MB, once\) and the model \(\d+\.\d MB\)/);
+    assert.deepEqual(wasmRequests, [], 'the page downloaded the wasm before any model was asked for');
+    await page.screenshot({ path: path.join(outDir, 'explain-before-load.png') });
+
+    await pickImage(page, SAMPLE);
+    await page.waitForFunction(() => /downloading the model/.test(document.querySelector('#engine-status').textContent), null, { timeout: 120_000 });
+    assert.equal(wasmRequests.length, 1, 'the wasm is downloaded once the model loads');
+    await pickImage(page, SHARK);
+    // While loading: the model controls are disabled and the page says why.
+    assert.ok(await page.isDisabled('#load') && await page.isDisabled('#model'), 'model controls enabled while loading');
+    assert.match(await page.textContent('#busy'), /Loading .*wait until it is ready, then n01491361_tiger_shark\.JPEG is classified/);
+    assert.match(await page.textContent('#engine-status'), /step \d of \d: downloading the model/);
+    await page.screenshot({ path: path.join(outDir, 'explain-loading.png') });
+    releaseModel();
+
+    await waitForPrediction(page, SHARK);
+    const passes = await page.evaluate(() => document.body.dataset.forwardPasses);
+    const shown = await page.evaluate(() => ({ name: window.glassbox.imageName, top: window.glassbox.prediction.top[0].label }));
+    console.log(`# [before-load] shown: ${shown.name} (top-1 ${shown.top}); forward passes after load: ${passes}`);
+    assert.equal(shown.name, SHARK, 'the prediction is not of the last image picked');
+    assert.equal(passes, '1', 'two clicks before the model was ready must cost one forward pass');
+    assert.equal(await page.isDisabled('#load'), false);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a visitor cancels LIME midway: the result is kept, fitted on the samples done, labelled partial; discard drops it', { timeout: 300_000 }, async () => {
+  const context = await launch({ webgpu: false });
+  try {
+    const page = await openExplain(context, 'cancel-lime', '&autoload=1');
+    await page.waitForSelector('#engine-status[data-state=ready]', { timeout: 300_000 });
+    await pickImage(page, SAMPLE);
+    await waitForPrediction(page, SAMPLE);
+    // The estimate scales with the samples: lowering them is the visitor's way to a faster run.
+    await page.fill('#lime-samples', String(LONG_LIME));
+    const long = await page.textContent('.method[data-method=lime] .estimate');
+    await page.fill('#lime-samples', '200');
+    const short = await page.textContent('.method[data-method=lime] .estimate');
+    console.log(`# [cancel-lime] estimate with ${LONG_LIME} samples: ${long}; with 200: ${short}`);
+    assert.match(long, new RegExp(`\\(${LONG_LIME / 8} passes × `));
+    assert.match(short, /\(25 passes × /);
+
+    await startLime(page, LONG_LIME, 40);
+    assert.match(await page.textContent('#busy'), /Running LIME on n01443537_goldfish\.JPEG/);
+    assert.ok(await page.isDisabled('#run-all'), 'Explain (all four) is enabled while LIME runs');
+    await page.click('#cancel');
+    await page.waitForFunction(() => (document.body.dataset.explained ?? '').split(',').includes('lime') ||
+      !document.querySelector('#explain-error').hidden, null, { timeout: 120_000 });
+    const stage = await page.textContent('.method[data-method=lime] .stage');
+    const lime = await page.evaluate(() => {
+      const r = window.glassbox.results.lime;
+      return { partial: r.partial, used: r.samples_used, requested: r.num_samples, segments: Array.from(r.segments), mask: Array.from(r.mask) };
+    });
+    console.log(`# [cancel-lime] ${stage}`);
+    assert.equal(lime.partial, true);
+    assert.equal(lime.requested, LONG_LIME);
+    assert.ok(lime.used >= 40 && lime.used < LONG_LIME && lime.used % 8 === 0, `samples used: ${lime.used}`);
+    assert.match(stage, new RegExp(`partial: ${lime.used} of ${LONG_LIME} samples`));
+    assert.equal(await page.getAttribute('.method[data-method=lime]', 'data-partial'), 'true');
+    assert.ok(await page.isVisible('.method[data-method=lime] .discard'), 'no discard button');
+    assert.equal(await page.isVisible('#busy'), false, 'still busy after the cancel');
+    const { numbers } = await downloadJson(page);
+    assert.equal(numbers.image, SAMPLE);
+    assert.equal(numbers.results.lime.partial, true);
+    assert.equal(numbers.results.lime.samples_used, lime.used);
+    await page.screenshot({ path: path.join(outDir, 'explain-lime-partial.png'), fullPage: true });
+
+    // What was kept is LIME with that many samples: the native CLI's mask for --samples <used>.
+    const out = tempDir('glassbox-partial-');
+    execFileSync(glassboxBin(), ['explain', '--model', path.join(repo, 'models', `${SMALL_MODEL}.json`), '--engine', 'cpu',
+      '--methods', 'lime', '--samples', String(lime.used), '--seed', '0', '--out', out,
+      path.join(sharedDir(), 'data', 'imagenet-samples', SAMPLE)], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, GLASSBOX_SHARED: path.join(sharedDir(), 'data') } });
+    const dir = path.join(out, path.parse(SAMPLE).name);
+    assert.deepEqual(lime.segments, readNpy(path.join(dir, 'lime_segments.npy')).data, 'superpixels differ from the native CLI');
+    const nativeMask = readNpy(path.join(dir, 'lime_mask.npy')).data;
+    const differing = lime.mask.reduce((n, v, i) => n + (v !== nativeMask[i] ? 1 : 0), 0);
+    console.log(`# [cancel-lime] partial mask vs native --samples ${lime.used}: ${differing} pixels differ`);
+    assert.equal(differing, 0);
+
+    await page.click('.method[data-method=lime] .discard');
+    assert.equal(await page.evaluate(() => 'lime' in window.glassbox.results), false, 'discard kept the result');
+    assert.ok((await cardPixels(page, 'lime')).every((v) => v === 0), 'the discarded mask is still drawn');
+    assert.ok(await page.isDisabled('#download-json'));
+  } finally {
+    await context.close();
+  }
+});
+
+test('a visitor switches image during LIME: the drawn mask and the download belong to the new image or to nothing', { timeout: 300_000 }, async () => {
+  const context = await launch({ webgpu: false });
+  try {
+    const page = await openExplain(context, 'switch-image', '&autoload=1');
+    await page.waitForSelector('#engine-status[data-state=ready]', { timeout: 300_000 });
+    await pickImage(page, SAMPLE);
+    await waitForPrediction(page, SAMPLE);
+    await startLime(page, LONG_LIME, 16);
+    const staleBefore = await page.evaluate(() => window.glassbox.staleReplies);
+    await pickImage(page, SHARK);
+    await waitForPrediction(page, SHARK);
+    const state = await page.evaluate(() => ({ name: window.glassbox.imageName, results: Object.keys(window.glassbox.results),
+      stale: window.glassbox.staleReplies, explained: document.body.dataset.explained, busy: !document.querySelector('#busy').hidden }));
+    console.log(`# [switch-image] after the switch: ${JSON.stringify(state)}`);
+    assert.equal(state.name, SHARK);
+    assert.deepEqual(state.results, [], 'a result of the goldfish is filed under the shark');
+    assert.equal(state.explained, '');
+    assert.equal(state.busy, false, 'the goldfish LIME still runs');
+    // The goldfish's (cancelled, partial) LIME reply came back and was dropped, not drawn.
+    assert.equal(state.stale, staleBefore + 1, 'the stale LIME reply was not dropped exactly once');
+    assert.ok((await cardPixels(page, 'lime')).every((v) => v === 0), 'a LIME mask is drawn over the shark');
+    assert.ok(await page.isDisabled('#download-json'), 'downloadable numbers for an unexplained image');
+
+    await page.click('.method[data-method=gradcam] .run');
+    await page.waitForFunction(() => (document.body.dataset.explained ?? '') === 'gradcam', null, { timeout: 120_000 });
+    const { name, numbers } = await downloadJson(page);
+    assert.equal(name, 'n01491361_tiger_shark_explanations.json');
+    assert.equal(numbers.image, SHARK);
+    assert.deepEqual(Object.keys(numbers.results), ['gradcam']);
+    assert.equal(numbers.results.gradcam.image, SHARK, 'the worker explained another image than the page shows');
+    await page.screenshot({ path: path.join(outDir, 'explain-switched-image.png'), fullPage: true });
   } finally {
     await context.close();
   }
@@ -356,6 +570,77 @@ test('comparison page shows the committed report: agreement of 10 images, object
   }
 });
 
+test('the reports open as HTML, and the comparison tables fit a phone-wide screen', { timeout: 120_000 }, async () => {
+  const markdown = readFileSync(path.join(repo, 'precomputed', 'report', 'd2_lime.md'), 'utf8');
+  const title = markdown.match(/^# (.*)$/m)[1];
+  // Rows of the Markdown tables: pipe lines that are not the header or its rule.
+  const lines = markdown.split('\n');
+  const bodyRows = lines.filter((l, i) => l.startsWith('|') && !/^\|[-| :]+\|$/.test(l) && !/^\|[-| :]+\|$/.test(lines[i + 1] ?? '')).length;
+  const context = await launch({ webgpu: false });
+  try {
+    const page = await context.newPage();
+    watch(page, 'report');
+    await page.goto(`${site.url}compare.html`);
+    await page.click('a[href="report.html?doc=d2_lime.md"]');
+    await page.waitForSelector('#report h1');
+    assert.equal(await page.textContent('#report h1'), title.replaceAll('**', ''));
+    assert.equal(await page.$$eval('#report tbody tr', (r) => r.length), bodyRows, 'table rows of the Markdown');
+    const text = await page.textContent('#report');
+    assert.doesNotMatch(text, /\|---|!\[|\*\*/, 'raw Markdown in the rendered report');
+    await page.waitForFunction(() => [...document.querySelectorAll('#report img')].every((i) => i.complete && i.naturalWidth > 0),
+      null, { timeout: 30_000 });
+    const figures = await page.$$eval('#report img', (i) => i.length);
+    console.log(`# [report] d2_lime.md: "${title}", ${bodyRows} table rows, ${figures} figures`);
+    await page.screenshot({ path: path.join(outDir, 'report-d2-lime.png') });
+    // Links between reports stay on the report page.
+    await page.goto(`${site.url}report.html?doc=results.md`);
+    await page.waitForSelector('#report h1');
+    assert.ok(await page.$('#report a[href="report.html?doc=d2_lime.md"]'), 'results.md does not link to the D2 report page');
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${site.url}compare.html`);
+    await page.waitForSelector('#agreement tbody tr', { timeout: 60_000 });
+    const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth,
+      table: document.querySelector('#agreement').scrollWidth, box: document.querySelector('#agreement').parentElement.clientWidth }));
+    console.log(`# [compare narrow] page ${widths.page} px wide; agreement table ${widths.table} px in a ${widths.box} px scroll box`);
+    assert.ok(widths.page <= 390, `the page is ${widths.page} px wide on a 390 px screen`);
+    assert.ok(widths.box <= 390);
+    await page.screenshot({ path: path.join(outDir, 'compare-narrow.png') });
+  } finally {
+    await context.close();
+  }
+});
+
+test('the dissection page opens on the mission model (ResNet-18) when the run has it, else on the deepest layer', { timeout: 120_000 }, async () => {
+  const dissect = path.join(repo, 'precomputed', 'dissect');
+  const summary = JSON.parse(readFileSync(path.join(dissect, 'summary.json'), 'utf8'));
+  const first = summary.models[0];
+  const context = await launch({ webgpu: false });
+  try {
+    const page = await context.newPage();
+    watch(page, 'dissect-default');
+    await page.goto(`${site.url}dissect.html`);
+    await page.waitForSelector('#histogram .hist-row', { timeout: 60_000 });
+    const deepest = first.layers.filter((l) => l.layer !== 'logits').at(-1).table;
+    assert.equal(await page.inputValue('#table'), deepest, 'without a ResNet-18 the page opens on the first model\'s deepest layer');
+
+    // A run with the mission's models: the same tables, as a ResNet-18's layers.
+    const resnet = { ...first, model: { ...first.model, name: 'resnet18_imagenet1k_v1' },
+      layers: ['layer2', 'layer3', 'layer4'].map((layer) => ({ ...first.layers.at(-1), layer, table: `resnet18_imagenet1k_v1_${layer}.json` })) };
+    const places = { ...resnet, model: { ...resnet.model, name: 'resnet18_places365' },
+      layers: resnet.layers.map((l) => ({ ...l, table: l.table.replace('imagenet1k_v1', 'places365') })) };
+    await context.route('**/precomputed/dissect/summary.json', (route) => route.fulfill({ json: { ...summary, models: [...summary.models, places, resnet] } }));
+    await context.route('**/precomputed/dissect/resnet18_*.json', (route) => route.fulfill({ path: path.join(dissect, first.layers.at(-1).table) }));
+    await page.goto(`${site.url}dissect.html`);
+    await page.waitForSelector('#histogram .hist-row', { timeout: 60_000 });
+    const opened = await page.inputValue('#table');
+    console.log(`# [dissect-default] committed tables: ${deepest}; with the mission's models: ${opened}`);
+    assert.equal(opened, 'resnet18_imagenet1k_v1_layer4.json');
+  } finally {
+    await context.close();
+  }
+});
+
 test('every bad-input corpus file gets its listed outcome in the page', { timeout: 600_000 }, async () => {
   const dir = path.join(repo, 'tests', 'fixtures', 'bad-inputs');
   const corpus = JSON.parse(readFileSync(path.join(dir, 'corpus.json'), 'utf8'));
@@ -370,20 +655,25 @@ test('every bad-input corpus file gets its listed outcome in the page', { timeou
     await page.goto(`${corpusSite.url}index.html?model=mobilenet_v1_0.25_128_b8&engine=cpu&autoload=1`);
     await page.waitForSelector('#engine-status[data-state=ready]', { timeout: 300_000 });
     for (const entry of corpus.images) {
-      await page.evaluate(() => { window.glassbox.prediction = null; document.querySelector('#image-error').hidden = true; });
+      const before = await page.evaluate(() => window.glassbox.imageId);
       await page.setInputFiles('#file', path.join(dir, entry.file));
-      await page.waitForFunction(() => window.glassbox.prediction || !document.querySelector('#image-error').hidden,
-        null, { timeout: 120_000 });
+      // A new image record, then its prediction or its error.
+      await page.waitForFunction((before) => window.glassbox.imageId !== before &&
+        (window.glassbox.prediction || !document.querySelector('#image-error').hidden), before, { timeout: 120_000 });
       const shown = await page.evaluate(() => ({ error: document.querySelector('#image-error').hidden ? null
-        : document.querySelector('#image-error').textContent, top: window.glassbox.prediction?.top?.length ?? 0 }));
-      console.log(`# [bad-inputs] ${entry.file}: ${shown.error ?? `explained (top-${shown.top})`}`);
+        : document.querySelector('#image-error').textContent, top: window.glassbox.prediction?.top?.length ?? 0,
+      warning: document.querySelector('#image-warning').hidden ? null : document.querySelector('#image-warning').textContent }));
+      console.log(`# [bad-inputs] ${entry.file}: ${shown.error ?? `explained (top-${shown.top})`}${shown.warning ? `; warning: ${shown.warning}` : ''}`);
       if (entry.outcome === 'ok') {
         assert.equal(shown.error, null, `${entry.file}: expected a prediction, the page says ${shown.error}`);
         assert.equal(shown.top, 5, `${entry.file}: no top-5`);
       } else {
         assert.ok(shown.error?.includes(entry.message), `${entry.file}: the page does not say "${entry.message}": ${shown.error}`);
         assert.ok(shown.error.includes(entry.file), `${entry.file}: the page's error does not name the file: ${shown.error}`);
+        assert.doesNotMatch(shown.error, /\s--[a-z]/, `${entry.file}: the page names a command-line option: ${shown.error}`);
       }
+      // A 1×1 picture is classified, with a word that the answer means little.
+      if (entry.file === 'one_pixel.png') assert.match(shown.warning ?? '', /only 1×1 pixels/, 'no warning for a 1×1 image');
     }
     // Models: each manifest as the page's model list (site.json), loaded as a visitor would.
     await context.route('**/site.json', (route) => route.fulfill({ json: { banner: '', run: '',
@@ -402,6 +692,8 @@ test('every bad-input corpus file gets its listed outcome in the page', { timeou
         assert.match(status, /ready/);
       } else {
         assert.ok(error?.includes(entry.message), `${entry.file}: the page does not say "${entry.message}": ${error}`);
+        // Whatever the error says, the visitor is told what they can do.
+        assert.ok(error.includes('choose another model'), `${entry.file}: no help text: ${error}`);
       }
       await modelPage.close();
     }

@@ -20,7 +20,7 @@ pub mod sample;
 pub mod slic;
 
 use crate::engine::{Engine, Tensor};
-use crate::progress::{check_cancelled, Progress};
+use crate::progress::{check_cancelled, Cancelled, Progress};
 use anyhow::{ensure, Context, Result};
 use async_trait::async_trait;
 use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis};
@@ -140,6 +140,21 @@ pub struct LimeParams {
     pub segmenter: Segmenter,
     /// Superpixels in the headline mask (`get_image_and_mask(top label, positive_only=True, num_features=5)`).
     pub mask_features: usize,
+    /// What a cancel during the forward passes does. Not a parameter of the result, so not serialised.
+    #[serde(skip)]
+    pub on_cancel: OnCancel,
+}
+
+/// What [`explain`] does when its [`Progress`] asks it to stop during the forward passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnCancel {
+    /// Return [`Cancelled`]: nothing of the run is kept (the CLI's Ctrl-C).
+    #[default]
+    Discard,
+    /// Fit the surrogates on the samples predicted so far and return them: the explanation LIME gives
+    /// with that many samples, since the first rows of the sample matrix do not depend on its length.
+    /// [`LimeExplanation::is_partial`] tells it apart. With no batch done it is [`Cancelled`] as well.
+    KeepSamplesSoFar,
 }
 
 impl Default for LimeParams {
@@ -155,6 +170,7 @@ impl Default for LimeParams {
             feature_selection: FeatureSelection::Auto,
             segmenter: Segmenter::Quickshift(QuickshiftParams::default()),
             mask_features: 5,
+            on_cancel: OnCancel::Discard,
         }
     }
 }
@@ -196,10 +212,21 @@ pub struct LimeExplanation {
     pub top_mask: Array2<u8>,
     /// Superpixels in each headline mask (`LimeParams::mask_features`).
     pub mask_features: usize,
+    /// Perturbed samples the surrogates were fitted on (the unperturbed image included).
+    #[serde(default)]
+    pub samples_used: usize,
+    /// `LimeParams::num_samples` of the run: more than `samples_used` when it was cancelled and kept.
+    #[serde(default)]
+    pub samples_requested: usize,
     pub timing: LimeTiming,
 }
 
 impl LimeExplanation {
+    /// True when the run was cancelled and the surrogates fitted on fewer samples than requested.
+    pub fn is_partial(&self) -> bool {
+        self.samples_used < self.samples_requested
+    }
+
     /// The surrogate of `label`, if it was explained.
     pub fn for_label(&self, label: usize) -> Option<&LocalExplanation> {
         self.explanations.iter().find(|e| e.label == label)
@@ -304,8 +331,15 @@ pub async fn explain_with_segments(
     progress.stage("LIME forward passes", params.num_samples as u64);
     let mut probabilities: Option<Array2<f32>> = None;
     let mut batch = Array4::<u8>::zeros((params.batch_size, h, w, 3));
+    // Samples whose predictions are in `probabilities`; fewer than requested only after a kept cancel.
+    let mut samples_used = 0;
     for first in (0..params.num_samples).step_by(params.batch_size) {
-        check_cancelled(progress)?;
+        if progress.is_cancelled() {
+            if params.on_cancel == OnCancel::KeepSamplesSoFar && samples_used > 0 {
+                break;
+            }
+            return Err(Cancelled.into());
+        }
         let n = params.batch_size.min(params.num_samples - first);
         let t = Instant::now();
         for k in 0..n {
@@ -337,16 +371,23 @@ pub async fn explain_with_segments(
             probabilities.get_or_insert_with(|| Array2::zeros((params.num_samples, probs.ncols())));
         all.slice_mut(ndarray::s![first..first + n, ..])
             .assign(&probs);
+        samples_used = first + n;
         progress.advance(n as u64);
     }
-    let probabilities = probabilities.expect("at least one batch");
+    let probabilities = probabilities
+        .expect("at least one batch")
+        .slice_move(ndarray::s![..samples_used, ..]);
+    let data = data.slice(ndarray::s![..samples_used, ..]);
 
     let t = Instant::now();
     let top_labels = top_labels(probabilities.row(0).to_vec().as_slice(), params.top_labels);
     let weights = ridge::kernel_weights(data.view(), params.kernel_width);
     let mut explanations = Vec::with_capacity(top_labels.len());
     for &label in &top_labels {
-        check_cancelled(progress)?;
+        // Keeping what was computed means finishing these fits (milliseconds) whatever is asked.
+        if params.on_cancel == OnCancel::Discard {
+            check_cancelled(progress)?;
+        }
         let targets: Array1<f64> = probabilities.column(label).mapv(|p| p as f64);
         explanations.push(ridge::explain_label(
             data.view(),
@@ -368,6 +409,8 @@ pub async fn explain_with_segments(
         explanations,
         top_mask,
         mask_features: params.mask_features,
+        samples_used,
+        samples_requested: params.num_samples,
         timing,
     })
 }
@@ -517,5 +560,108 @@ mod tests {
             assert!((row.sum() - 1.0).abs() < 1e-6);
         }
         assert!(p[[1, 0]] > 0.999);
+    }
+
+    /// Two classes: class 0's probability is the share of visible (non-hidden) pixels, weighted so
+    /// that the four quadrant superpixels matter differently.
+    struct VisibleShare;
+
+    #[async_trait(?Send)]
+    impl BatchPredictor for VisibleShare {
+        async fn predict<'a>(&self, images: ArrayView4<'a, u8>) -> Result<Array2<f32>> {
+            let (n, h, w, _) = images.dim();
+            let mut out = Array2::zeros((n, 2));
+            for k in 0..n {
+                let mut score = 0.0;
+                for y in 0..h {
+                    for x in 0..w {
+                        if images[[k, y, x, 0]] != 0 {
+                            score += (1 + 2 * (y >= h / 2) as usize + (x >= w / 2) as usize) as f32;
+                        }
+                    }
+                }
+                let p = score / (10 * h * w / 4) as f32;
+                out[[k, 0]] = p;
+                out[[k, 1]] = 1.0 - p;
+            }
+            Ok(out)
+        }
+    }
+
+    /// Asks to stop once `batches` batches are done.
+    struct CancelAfter {
+        batches: usize,
+        done: std::cell::Cell<usize>,
+    }
+
+    impl Progress for CancelAfter {
+        fn advance(&self, _n: u64) {
+            self.done.set(self.done.get() + 1);
+        }
+        fn is_cancelled(&self) -> bool {
+            self.done.get() >= self.batches
+        }
+    }
+
+    fn quadrants() -> (Array3<u8>, Array2<i32>) {
+        let segments =
+            Array2::from_shape_fn((8, 8), |(y, x)| 2 * (y >= 4) as i32 + (x >= 4) as i32);
+        (Array3::from_elem((8, 8, 3), 200), segments)
+    }
+
+    async fn run(params: &LimeParams, progress: &dyn Progress) -> Result<LimeExplanation> {
+        let (image, segments) = quadrants();
+        explain_with_segments(&VisibleShare, &image, segments, params, progress, 0.0).await
+    }
+
+    fn params(num_samples: usize, on_cancel: OnCancel) -> LimeParams {
+        LimeParams {
+            num_samples,
+            batch_size: 8,
+            top_labels: 2,
+            on_cancel,
+            ..LimeParams::default()
+        }
+    }
+
+    #[test]
+    fn a_kept_cancel_equals_a_run_with_the_samples_done() {
+        let cancel = CancelAfter {
+            batches: 2,
+            done: Default::default(),
+        };
+        let partial =
+            futures::executor::block_on(run(&params(40, OnCancel::KeepSamplesSoFar), &cancel))
+                .unwrap();
+        assert_eq!((partial.samples_used, partial.samples_requested), (16, 40));
+        assert!(partial.is_partial());
+        let short = futures::executor::block_on(run(
+            &params(16, OnCancel::Discard),
+            &crate::progress::Silent,
+        ))
+        .unwrap();
+        assert!(!short.is_partial());
+        assert_eq!(partial.top_labels, short.top_labels);
+        for (a, b) in partial.explanations.iter().zip(&short.explanations) {
+            assert_eq!(a.weights, b.weights);
+            assert_eq!((a.intercept, a.score), (b.intercept, b.score));
+        }
+        assert_eq!(partial.top_mask, short.top_mask);
+    }
+
+    #[test]
+    fn a_discarded_cancel_or_one_before_any_batch_is_cancelled() {
+        for (batches, on_cancel) in [(2, OnCancel::Discard), (0, OnCancel::KeepSamplesSoFar)] {
+            let cancel = CancelAfter {
+                batches,
+                done: Default::default(),
+            };
+            let err =
+                futures::executor::block_on(run(&params(40, on_cancel), &cancel)).unwrap_err();
+            assert!(
+                err.is::<Cancelled>(),
+                "{on_cancel:?} after {batches} batches: {err:#}"
+            );
+        }
     }
 }
