@@ -15,7 +15,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROFILE="${GLASSBOX_WASM_PROFILE:-release}"
 MODE="${1:-build}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-export RUSTFLAGS="${RUSTFLAGS:-} --cfg=web_sys_unstable_apis"
+# simd128: tract-linalg's wasm matrix kernels exist only with it (without, tract runs its scalar fallback);
+# every current browser has WebAssembly SIMD (Chrome 91, Firefox 89, Safari 16.4 and later).
+export RUSTFLAGS="${RUSTFLAGS:-} --cfg=web_sys_unstable_apis -C target-feature=+simd128"
 TARGET=wasm32-unknown-unknown
 OUT="$ROOT/www/pkg"
 
@@ -76,20 +78,29 @@ if [ "$cli_version" != "$lock_version" ]; then
     exit 1
 fi
 rm -rf "$OUT"
-wasm-bindgen --target web --no-typescript --out-dir "$OUT" --out-name glassbox "$wasm"
+# The published build drops the function-name section (2.4 of its 21.7 MB, 0.6 MB gzip; only panic stack traces
+# read it); the test build keeps it, so a failing browser test names the function.
+strip_names=()
+[ "$PROFILE" = release ] && strip_names=(--remove-name-section --remove-producers-section)
+wasm-bindgen --target web --no-typescript "${strip_names[@]}" --out-dir "$OUT" --out-name glassbox "$wasm"
 
-# Debian bookworm's binaryen 108 emits a module that fails in Chromium ("WebAssembly.Table.set(): Argument 1
-# is invalid"), so wasm-opt runs only when asked for: GLASSBOX_WASM_OPT=1 with a recent binaryen.
-if [ "${GLASSBOX_WASM_OPT:-0}" != 1 ]; then
-    echo "build-wasm: wasm-opt skipped (set GLASSBOX_WASM_OPT=1 with binaryen >= 116 to optimise)"
-elif command -v wasm-opt >/dev/null; then
-    # Rust enables these wasm features by default; an older binaryen must be told about them.
-    wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-        --enable-reference-types --enable-multivalue --enable-mutable-globals \
-        "$OUT/glassbox_bg.wasm" -o "$OUT/glassbox_bg.wasm.opt" && mv "$OUT/glassbox_bg.wasm.opt" "$OUT/glassbox_bg.wasm" \
-        || echo "build-wasm: wasm-opt failed (see above); keeping the unoptimised module"
-else
-    echo "build-wasm: wasm-opt not found (apt-get install binaryen); the module is unoptimised"
+# wasm-opt only when asked for (GLASSBOX_WASM_OPT=1), from npm's binaryen (scripts/wasm-tools, installed here on
+# demand; Debian bookworm's binaryen 108 emits a module Chromium rejects). Measured on the release module
+# (tests/e2e/speed.test.mjs, batch-8 MobileNet v2 in Chromium): -O1 takes 21.7 MB to 17.7 MB (4.9 MB gzip) and
+# -O3 to 17.2 MB (5.1 MB gzip), both valid, but the page's forward pass gets slower (230-259 ms unoptimised,
+# 304-331 ms after -O1, 330-354 ms after -O3), so the published build only drops the name section (above).
+if [ "${GLASSBOX_WASM_OPT:-0}" = 1 ]; then
+    tools="$ROOT/scripts/wasm-tools"
+    [ -x "$tools/node_modules/.bin/wasm-opt" ] || (cd "$tools" && npm ci --no-audit --no-fund)
+    level="${GLASSBOX_WASM_OPT_LEVEL:--O1}"
+    before=$(stat -c %s "$OUT/glassbox_bg.wasm")
+    started=$SECONDS
+    # The features rustc's wasm32 target emits (its defaults, and simd128 above), so binaryen accepts them.
+    "$tools/node_modules/.bin/wasm-opt" "$level" --enable-bulk-memory --enable-nontrapping-float-to-int \
+        --enable-sign-ext --enable-reference-types --enable-multivalue --enable-mutable-globals --enable-simd \
+        "$OUT/glassbox_bg.wasm" -o "$OUT/glassbox_bg.wasm.opt"
+    mv "$OUT/glassbox_bg.wasm.opt" "$OUT/glassbox_bg.wasm"
+    echo "build-wasm: wasm-opt $level: $before -> $(stat -c %s "$OUT/glassbox_bg.wasm") bytes in $((SECONDS - started)) s"
 fi
 raw=$(stat -c %s "$OUT/glassbox_bg.wasm")
 gz=$(gzip -9 -c "$OUT/glassbox_bg.wasm" | wc -c)

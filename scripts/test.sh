@@ -26,6 +26,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ] && [ -z "${GLASSBOX_RANDOM_MODELS:-}" ]; then
     # The CAM parity tests on the ResNet-18/50 topologies read the seeded random exports their fixtures were
     # made from (export.py's seeded init is the same bits on every CPU; the tests check the sha256).
+    # The export venv also carries the onnxruntime wheel, whose library the onnxruntime engine's tests load
+    # (engine::onnxruntime finds it there; under CI=true they fail without it).
     echo "== random-weight ResNet-18 and ResNet-50 for the CAM parity tests (models/export.py --random-weights --seed 0)"
     PY="$(scripts/reproduce.sh --print-python)"
     RANDOM_MODELS="${CARGO_TARGET_DIR:-$ROOT/target}/random-models"

@@ -177,6 +177,14 @@ async function describeDownload() {
 }
 $('model').onchange = describeDownload;
 
+/** The library's model errors, minus advice meant for whoever publishes the site (editing a manifest). */
+function visitorModelError(error) {
+  const sha = /^sha256 mismatch for `([^`]*)`.*?expected (\w+), got (\w+)\./s.exec(error);
+  if (!sha) return error;
+  return `sha256 mismatch for ${sha[1]}: the file this site serves is not the one its manifest names ` +
+    `(expected ${sha[2].slice(0, 12)}…, got ${sha[3].slice(0, 12)}…); it is damaged or a different version.`;
+}
+
 async function loadModel() {
   const m = selectedModel();
   cancelExplanation();
@@ -211,7 +219,7 @@ async function loadModel() {
   bar.hidden = true;
   if (!reply.ok) {
     setStatus('no model loaded', 'error');
-    showError('model-error', `${m.title} could not be loaded: ${reply.error}\n${m.howToGet}`);
+    showError('model-error', `${m.title} could not be loaded: ${visitorModelError(reply.error)}\n${m.howToGet}`);
     updateBusy();
     return;
   }

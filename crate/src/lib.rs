@@ -4,6 +4,7 @@
 //! image bytes → [`preprocess`] → [`engine::Engine`] → method ([`cam`], [`lime`]) → [`render`].
 //! [`dissect`] labels neurons (CLIP-Dissect) and [`compare`] measures agreement and faithfulness.
 
+pub mod bench;
 pub mod cam;
 pub mod compare;
 pub mod dissect;

@@ -230,6 +230,22 @@ fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_cpu_engine() {
     }
 }
 
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_onnxruntime_engine() {
+    if !support::onnxruntime_available("onnxruntime CAM parity") {
+        return;
+    }
+    let classifier = mobilenet(EngineKind::Onnxruntime);
+    for case in mobilenet_cases() {
+        let mut methods = ONE_PASS.to_vec();
+        if case["dir"].as_str().unwrap().ends_with("goldfish") {
+            methods.push(CamMethod::ScoreCam);
+        }
+        check_case(&classifier, &case, &methods);
+    }
+}
+
 #[cfg(feature = "webgpu")]
 #[test]
 fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_webgpu_engine() {
@@ -245,7 +261,7 @@ fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_webgpu_engine() {
 /// The seeded random-weight graph of a fixture model (`resnet18_random_seed0`, ...) from
 /// `GLASSBOX_RANDOM_MODELS`, checked to be the very graph the fixture was made on; `None` (with the reason
 /// printed) where it is missing outside CI.
-fn random_resnet(model_key: &str, file: &str) -> Option<Classifier> {
+fn random_resnet(model_key: &str, file: &str, kind: EngineKind) -> Option<Classifier> {
     let test = format!("{model_key} CAM parity");
     let Some(folder) = std::env::var_os("GLASSBOX_RANDOM_MODELS") else {
         support::skip_unless_ci(
@@ -278,7 +294,7 @@ fn random_resnet(model_key: &str, file: &str) -> Option<Classifier> {
         return None;
     }
     let model = Model::from_onnx_bytes(model_key, bytes).unwrap();
-    Some(pollster::block_on(Classifier::load(model, EngineKind::Cpu, Some(16))).unwrap())
+    Some(pollster::block_on(Classifier::load(model, kind, Some(16))).unwrap())
 }
 
 fn random_resnet_cases(model_key: &str) -> Vec<Value> {
@@ -295,8 +311,11 @@ fn random_resnet_cases(model_key: &str) -> Vec<Value> {
 
 #[test]
 fn random_resnet18_cams_equal_pytorch_grad_cam() {
-    let Some(classifier) = random_resnet("resnet18_random_seed0", "resnet18_imagenet1k_v1_b1.onnx")
-    else {
+    let Some(classifier) = random_resnet(
+        "resnet18_random_seed0",
+        "resnet18_imagenet1k_v1_b1.onnx",
+        EngineKind::Cpu,
+    ) else {
         return;
     };
     let mut methods = ONE_PASS.to_vec();
@@ -308,8 +327,11 @@ fn random_resnet18_cams_equal_pytorch_grad_cam() {
 
 #[test]
 fn random_resnet50_gradcam_and_ablationcam_equal_pytorch_grad_cam() {
-    let Some(classifier) = random_resnet("resnet50_random_seed0", "resnet50_imagenet1k_v2_b1.onnx")
-    else {
+    let Some(classifier) = random_resnet(
+        "resnet50_random_seed0",
+        "resnet50_imagenet1k_v2_b1.onnx",
+        EngineKind::Cpu,
+    ) else {
         return;
     };
     for case in random_resnet_cases("resnet50_random_seed0") {
@@ -321,12 +343,44 @@ fn random_resnet50_gradcam_and_ablationcam_equal_pytorch_grad_cam() {
     }
 }
 
+/// The mission's model topology on the engine `--engine auto` picks where onnxruntime is present; ScoreCAM
+/// too, since on onnxruntime its 2048 passes take minutes rather than the ignored tract test's 6.5.
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn random_resnet50_cams_equal_pytorch_grad_cam_on_the_onnxruntime_engine() {
+    if !support::onnxruntime_available("ResNet-50 onnxruntime CAM parity") {
+        return;
+    }
+    let Some(classifier) = random_resnet(
+        "resnet50_random_seed0",
+        "resnet50_imagenet1k_v2_b1.onnx",
+        EngineKind::Onnxruntime,
+    ) else {
+        return;
+    };
+    for case in random_resnet_cases("resnet50_random_seed0") {
+        check_case(
+            &classifier,
+            &case,
+            &[
+                CamMethod::GradCam,
+                CamMethod::AblationCam,
+                CamMethod::ScoreCam,
+            ],
+        );
+    }
+}
+
 #[test]
 #[ignore = "2048 ResNet-50 forward passes (~6.5 min on 2 cores); GLASSBOX_RANDOM_MODELS=DIR cargo test --test \
             integration random_resnet50_scorecam -- --ignored"]
 fn random_resnet50_scorecam_equals_pytorch_grad_cam() {
-    let classifier = random_resnet("resnet50_random_seed0", "resnet50_imagenet1k_v2_b1.onnx")
-        .expect("set GLASSBOX_RANDOM_MODELS to the folder of the seeded random exports");
+    let classifier = random_resnet(
+        "resnet50_random_seed0",
+        "resnet50_imagenet1k_v2_b1.onnx",
+        EngineKind::Cpu,
+    )
+    .expect("set GLASSBOX_RANDOM_MODELS to the folder of the seeded random exports");
     for case in random_resnet_cases("resnet50_random_seed0") {
         check_case(&classifier, &case, &[CamMethod::ScoreCam]);
     }

@@ -14,13 +14,26 @@ use ndarray::Array2;
 
 const SAMPLES: &str = "20";
 
+/// `glassbox explain` on the goldfish; `--engine cpu` unless `extra` names another (the library side of the
+/// comparisons below is tract).
 fn explain_cli(out: &Path, extra: &[&str]) -> std::process::Output {
+    explain_cli_with_env(out, extra, &[])
+}
+
+fn explain_cli_with_env(out: &Path, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let image = support::sample_images()[0].clone(); // goldfish
+    let engine: &[&str] = if extra.contains(&"--engine") {
+        &[]
+    } else {
+        &["--engine", "cpu"]
+    };
     Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .envs(env.iter().copied())
         .args(["explain", "--model"])
         .arg(support::manifest("mobilenet_v2_1.0_224_b8"))
         .args(["--methods", "gradcam,lime", "--samples", SAMPLES, "--out"])
         .arg(out)
+        .args(engine)
         .args(extra)
         .arg(image)
         .output()
@@ -119,5 +132,44 @@ fn lime_for_a_class_it_did_not_explain_is_a_clear_error() {
         stderr.contains("--target") && stderr.contains("700"),
         "{stderr}"
     );
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn engine_auto_says_what_it_picked_and_a_missing_onnxruntime_is_a_clear_error() {
+    let out = std::env::temp_dir().join(format!("glassbox-cli-engine-{}", std::process::id()));
+    let missing = [("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.32.0")];
+    // auto without a loadable onnxruntime: tract, and the reason.
+    let run = explain_cli_with_env(&out, &["--engine", "auto"], &missing);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("engine (auto): tract, because onnxruntime is not available")
+            && stderr.contains("ORT_DYLIB_PATH names /nonexistent/libonnxruntime.so.1.32.0"),
+        "{stderr}"
+    );
+    let summary = |out: &Path| -> serde_json::Value {
+        let file = out.join("n01443537_goldfish/explanation.json");
+        serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
+    };
+    assert_eq!(summary(&out)["engine"], "cpu (tract 0.23)");
+    // Asked for by name, the same problem is an error that says what to do.
+    let run = explain_cli_with_env(&out, &["--engine", "onnxruntime"], &missing);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ORT_DYLIB_PATH names") && stderr.contains("--engine cpu"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Where onnxruntime is present (CI: the export venv's wheel), auto picks it.
+    if support::onnxruntime_available("engine auto picks onnxruntime") {
+        let run = explain_cli(&out, &["--engine", "auto"]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stderr}");
+        assert!(stderr.contains("engine (auto): onnxruntime"), "{stderr}");
+        let engine = summary(&out)["engine"].as_str().unwrap().to_string();
+        assert!(engine.starts_with("onnxruntime 1."), "{engine}");
+    }
     std::fs::remove_dir_all(&out).ok();
 }

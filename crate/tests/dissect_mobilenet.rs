@@ -7,6 +7,7 @@ use crate::dissect_common;
 
 use dissect_common::committed_job;
 use glassbox::dissect::job::run_job;
+use glassbox::engine::EngineKind;
 use glassbox::progress::Silent;
 
 /// The committed job runs as written (paths, manifests, matcher) on a few probe images; cheap enough for CI.
@@ -16,7 +17,7 @@ fn committed_job_runs_on_a_few_probe_images() {
     job.max_images = Some(8);
     job.cache_dir = None;
     job.params.top_k = 4;
-    let run = pollster::block_on(run_job(&job, &Silent)).unwrap();
+    let run = pollster::block_on(run_job(&job, EngineKind::Cpu, &Silent)).unwrap();
     let layers: Vec<_> = run
         .tables
         .iter()
@@ -32,8 +33,12 @@ fn committed_job_runs_on_a_few_probe_images() {
 #[test]
 #[ignore = "1000 probe images through two MobileNets: minutes; run with `cargo test --release --test integration dissect_mobilenet:: -- --ignored`"]
 fn logit_neurons_are_labelled_with_their_own_class() {
-    let run =
-        pollster::block_on(run_job(&committed_job("mobilenet_v1_0.75_192"), &Silent)).unwrap();
+    let run = pollster::block_on(run_job(
+        &committed_job("mobilenet_v1_0.75_192"),
+        EngineKind::Cpu,
+        &Silent,
+    ))
+    .unwrap();
     let t = &run.timings;
     println!(
         "{} images: decode {:.1}s, target {:.1}s ({}), matcher {:.1}s ({}), soft_wpmi {:.1}s",

@@ -14,6 +14,7 @@ use dissect_common::require;
 use glassbox::dissect::job::{run_job, DissectJob, MatcherSpec, TargetSpec};
 use glassbox::dissect::tables::summarize;
 use glassbox::dissect::wpmi::SoftWpmiParams;
+use glassbox::engine::EngineKind;
 use glassbox::progress::Silent;
 
 const PROBE_IMAGES: usize = 8;
@@ -84,6 +85,7 @@ fn resnet18_with_clip_end_to_end() {
     {
         let run = pollster::block_on(run_job(
             &job(target, concepts.clone(), cache.clone(), PROBE_IMAGES),
+            EngineKind::Cpu,
             &Silent,
         ))
         .unwrap();
@@ -124,6 +126,7 @@ fn resnet18_with_clip_end_to_end() {
     // A different probe set (the first 4 images) never reuses the cached activations or embeddings.
     let fewer = pollster::block_on(run_job(
         &job("resnet18_imagenet1k_v1", concepts, cache, PROBE_IMAGES - 4),
+        EngineKind::Cpu,
         &Silent,
     ))
     .unwrap();

@@ -266,6 +266,79 @@ fn cancellation_stops_between_chunks() {
     assert_eq!(made, 4, "two chunks of two, then stop");
 }
 
+#[cfg(feature = "onnxruntime")]
+mod onnxruntime {
+    use super::*;
+    use glassbox::engine::onnxruntime::OnnxruntimeEngine;
+
+    /// Every output of both engines on the same inputs: equal to float32 rounding of two kernel libraries.
+    fn assert_agree(what: &str, ort: &[ndarray::ArrayD<f32>], tract: &[ndarray::ArrayD<f32>]) {
+        assert_eq!(ort.len(), tract.len());
+        for (o, t) in ort.iter().zip(tract) {
+            assert_eq!(o.shape(), t.shape(), "{what}");
+            let (diff, scale) = max_abs_diff(o, t);
+            println!("{what}: max |onnxruntime - tract| = {diff:.2e} (max |value| {scale:.2})");
+            assert!(
+                diff <= 1e-4 * scale.max(1.0),
+                "{what}: differs by {diff:.3e}"
+            );
+        }
+    }
+
+    #[test]
+    fn onnxruntime_and_tract_agree_on_real_mobilenet_v2_at_batch_1_and_8() {
+        if !onnxruntime_available("onnxruntime_and_tract_agree_on_real_mobilenet_v2") {
+            return;
+        }
+        for (stem, rows) in [("mobilenet_v2_1.0_224", 1), ("mobilenet_v2_1.0_224_b8", 8)] {
+            let model = Model::from_path(&manifest(stem)).unwrap();
+            let tract = block_on(Classifier::load(model.clone(), EngineKind::Cpu, None)).unwrap();
+            // The head check (logits recomputed from the features) runs inside load on this engine too.
+            let ort = block_on(Classifier::load(model, EngineKind::Onnxruntime, None)).unwrap();
+            assert_eq!(ort.engine.kind(), EngineKind::Onnxruntime);
+            assert_eq!(ort.engine.max_batch(), rows);
+            let batch = sample_batch(&tract);
+            // A full batch, and one image (padded by the static-batch graph).
+            for n in [rows, 1] {
+                let x = Tensor::F32(batch.slice(s![0..n, .., .., ..]).to_owned().into_dyn());
+                let o = block_on(ort.engine.run(&x)).unwrap();
+                assert_agree(
+                    &format!("{stem}, {n} image(s)"),
+                    &o,
+                    &block_on(tract.engine.run(&x)).unwrap(),
+                );
+                for (i, row) in o[ort.logits_index()].outer_iter().enumerate() {
+                    assert_eq!(argmax(row.into_dimensionality().unwrap()), V2_TOP1[i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn onnxruntime_runs_a_dynamic_batch_resnet_topology_graph_without_padding() {
+        if !onnxruntime_available("onnxruntime_runs_a_dynamic_batch_resnet_topology_graph") {
+            return;
+        }
+        let onnx = ResNetBuilder::new(7).build(64, 10);
+        let ort = OnnxruntimeEngine::from_bytes(&onnx, Some(4)).unwrap();
+        let tract = CpuEngine::from_bytes(&onnx, Some(4)).unwrap();
+        assert_eq!(ort.max_batch(), 4);
+        for n in [4, 3, 1] {
+            let x = Tensor::F32(Rng::new(n as u64).array(&[n, 3, 64, 64], 1.5));
+            let o = block_on(ort.run(&x)).unwrap();
+            assert!(o.iter().all(|out| out.shape()[0] == n));
+            assert_agree(
+                &format!("resnet-topology, {n} rows"),
+                &o,
+                &block_on(tract.run(&x)).unwrap(),
+            );
+        }
+        let too_many = Tensor::F32(Rng::new(1).array(&[5, 3, 64, 64], 1.0));
+        let err = block_on(ort.run(&too_many)).unwrap_err().to_string();
+        assert!(err.contains("exceeds this engine's maximum of 4"), "{err}");
+    }
+}
+
 #[cfg(feature = "webgpu")]
 mod webgpu {
     use super::*;

@@ -24,7 +24,7 @@ use glassbox::{npy, preprocess, render};
     about = "Explain what image classifiers see: Grad-CAM family, LIME, CLIP-Dissect"
 )]
 struct Cli {
-    /// Threads for the CPU engine's matrix products (default: every core; results do not depend on it).
+    /// Threads of the CPU engines (default: every core; results do not depend on it).
     #[arg(long, global = true)]
     threads: Option<std::num::NonZeroUsize>,
     #[command(subcommand)]
@@ -37,7 +37,8 @@ enum Command {
     Explain(ExplainArgs),
     /// Write the full report (D1-D4 Markdown, figures, results.json): LIME vs CAMs, faithfulness, sanity check.
     Report(ReportArgs),
-    /// Cost of each method as a multiple of one forward pass (ratios measured in one run).
+    /// Forward pass per image of each engine and graph (interleaved rounds, onnxruntime as the yardstick),
+    /// and each method's cost against its passes.
     Bench(BenchArgs),
     /// CLIP-Dissect: label every unit of the job's layers with a concept (soft-WPMI); writes tables.
     Dissect(DissectArgs),
@@ -45,14 +46,27 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum EngineArg {
+    /// onnxruntime when its library is found (ORT_DYLIB_PATH, the export venv, the system), else tract.
+    Auto,
+    /// tract (built in).
     Cpu,
+    /// onnxruntime, loaded at run time.
+    Onnxruntime,
+    /// wonnx on a WebGPU/Vulkan/Metal adapter.
     Webgpu,
 }
 
-impl From<EngineArg> for EngineKind {
-    fn from(e: EngineArg) -> Self {
-        match e {
+impl EngineArg {
+    /// The engine to load; `auto` says on stderr which one it picked and why.
+    fn resolve(self) -> EngineKind {
+        match self {
+            EngineArg::Auto => {
+                let choice = glassbox::engine::fastest_cpu();
+                eprintln!("engine (auto): {}", choice.reason);
+                choice.kind
+            }
             EngineArg::Cpu => EngineKind::Cpu,
+            EngineArg::Onnxruntime => EngineKind::Onnxruntime,
             EngineArg::Webgpu => EngineKind::Webgpu,
         }
     }
@@ -63,8 +77,8 @@ struct ModelArgs {
     /// A model manifest (.json) or a bare .onnx (torchvision preprocessing, ImageNet labels).
     #[arg(long, default_value = "models/mobilenet_v2_1.0_224.json")]
     model: PathBuf,
-    /// Inference engine: tract on the CPU, or wonnx on a WebGPU/Vulkan/Metal adapter.
-    #[arg(long, value_enum, default_value = "cpu")]
+    /// Inference engine.
+    #[arg(long, value_enum, default_value = "auto")]
     engine: EngineArg,
     /// Images per engine call (graphs with a dynamic batch axis; LIME's prediction batches).
     #[arg(long)]
@@ -159,12 +173,12 @@ fn main() -> ExitCode {
         .threads
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, |n| n.get());
-    glassbox::engine::cpu::set_threads(threads);
+    glassbox::engine::set_threads(threads);
     let result = match cli.command {
         Command::Explain(args) => pollster::block_on(explain_command(args)),
         Command::Report(args) => pollster::block_on(report_command(args)),
         Command::Dissect(args) => pollster::block_on(dissect_command(args)),
-        Command::Bench(args) => pollster::block_on(bench_command(args)),
+        Command::Bench(args) => pollster::block_on(bench_command(args, threads)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,7 +207,7 @@ fn parse_methods(names: &[String]) -> Result<(Vec<CamMethod>, bool)> {
 async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
     // Every error of `from_path` names the file it is about.
     let model = Model::from_path(&args.model)?;
-    Classifier::load(model, args.engine.into(), args.batch).await
+    Classifier::load(model, args.engine.resolve(), args.batch).await
 }
 
 async fn explain_command(args: ExplainArgs) -> Result<()> {
@@ -216,7 +230,7 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
             .unwrap_or_else(|| classifier.engine.max_batch()),
         ..LimeParams::default()
     };
-    let limits = image_limits(&args.model);
+    let limits = image_limits(args.model.max_megapixels);
     for path in &args.images {
         let image = preprocess::load(path, &limits)?;
         let explanation =
@@ -285,9 +299,9 @@ struct LimeOutput {
     seconds: f64,
 }
 
-fn image_limits(args: &ModelArgs) -> preprocess::ImageLimits {
+fn image_limits(max_megapixels: f64) -> preprocess::ImageLimits {
     preprocess::ImageLimits {
-        max_pixels: (args.max_megapixels * 1e6) as u64,
+        max_pixels: (max_megapixels * 1e6) as u64,
     }
 }
 
@@ -373,7 +387,7 @@ struct ReportArgs {
     #[arg(long, default_value = "models/mobilenet_v2_1.0_224.json")]
     model: PathBuf,
     /// Inference engine.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value = "auto")]
     engine: EngineArg,
     /// The shared data folder (default: $GLASSBOX_SHARED/data or ../shared/data).
     #[arg(long)]
@@ -432,7 +446,7 @@ async fn report_command(args: ReportArgs) -> Result<()> {
         .unwrap_or_else(glassbox::model::shared_data_dir);
     let mut config =
         glassbox::report::ReportConfig::standard(args.model, shared, args.dissect, args.out)?;
-    config.engine = args.engine.into();
+    config.engine = args.engine.resolve();
     config.lime.num_samples = args.lime_samples;
     config.causal.step = args.causal_step;
     config.cascade = args.cascade;
@@ -475,18 +489,22 @@ struct DissectArgs {
     /// Recompute activations even when the on-disk cache has them.
     #[arg(long)]
     no_cache: bool,
+    /// Inference engine of the target model and of CLIP.
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: EngineArg,
 }
 
 async fn dissect_command(args: DissectArgs) -> Result<()> {
     use glassbox::dissect::job::{run_job, write_tables, DissectJob};
     let bars = Bars::new();
     let mut tables = Vec::new();
+    let engine = args.engine.resolve();
     for path in &args.jobs {
         let mut job = DissectJob::from_file(path)?;
         if args.no_cache {
             job.cache_dir = None;
         }
-        let run = run_job(&job, &bars).await?;
+        let run = run_job(&job, engine, &bars).await?;
         let t = &run.timings;
         eprintln!(
             "{}: {} images, target activations {}, matcher image embedding {}, soft_wpmi {:.1}s",
@@ -514,150 +532,213 @@ async fn dissect_command(args: DissectArgs) -> Result<()> {
 
 #[derive(Args)]
 struct BenchArgs {
-    #[command(flatten)]
-    model: ModelArgs,
-    /// The image to explain.
+    /// Model manifests (.json) or bare .onnx files to time; e.g. a graph at batch 1 and its batch-8 export.
     #[arg(
         long,
-        default_value = "../shared/data/imagenet-samples/n01443537_goldfish.JPEG"
+        num_args = 1..,
+        default_values = ["models/mobilenet_v2_1.0_224.json", "models/mobilenet_v2_1.0_224_b8.json"]
     )]
-    image: PathBuf,
-    /// Timed repetitions of the forward pass (the median is used).
-    #[arg(long, default_value_t = 5)]
-    repeats: usize,
-    /// Methods to time (CAM names and `lime`); ScoreCAM on a 2048-channel ResNet-50 takes a while.
-    #[arg(
-        long,
-        default_value = "gradcam,ablationcam,scorecam,lime",
-        value_delimiter = ','
-    )]
+    models: Vec<PathBuf>,
+    /// Engines to time (default: the CPU engines available here: cpu, and onnxruntime when it loads;
+    /// `webgpu` only when named).
+    #[arg(long, value_delimiter = ',')]
+    engines: Vec<String>,
+    /// Interleaved rounds (every graph on every engine, then again).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Timed passes per graph, engine and round.
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
+    /// Methods to time on each graph and engine, as a multiple of their forward passes (CAM names and
+    /// `lime`; empty: none). ScoreCAM on a 2048-channel ResNet-50 takes minutes.
+    #[arg(long, value_delimiter = ',', default_value = "gradcam,lime")]
     methods: Vec<String>,
-    /// LIME samples.
+    /// LIME samples (the tutorial's 1000).
     #[arg(long, default_value_t = 1000)]
     lime_samples: usize,
-    /// Also time onnxruntime's forward pass of the same ONNX with this Python (needs onnxruntime).
+    /// The image the methods explain (default: the goldfish of the shared data's ImageNet samples).
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// The yardstick: onnxruntime's own forward pass through this Python (with onnxruntime installed),
+    /// on the same graphs and threads, in the same rounds.
     #[arg(long)]
     ort_python: Option<PathBuf>,
+    /// Also write every measurement as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Refuse images with more pixels than this (decompression bombs).
+    #[arg(long, default_value_t = 64.0)]
+    max_megapixels: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// Every measurement of one `glassbox bench` run (`--json`).
+#[derive(serde::Serialize)]
+struct BenchRun {
+    threads: usize,
+    forward: Vec<glassbox::bench::ForwardTiming>,
+    methods: Vec<glassbox::bench::MethodTiming>,
 }
 
-async fn time_forwards(classifier: &Classifier, images: usize, repeats: usize) -> Result<f64> {
-    let (h, w) = classifier.input_hw();
-    let batch = ndarray::Array4::<f32>::zeros((images, 3, h, w));
-    let mut times = Vec::with_capacity(repeats);
-    for _ in 0..repeats.max(1) {
-        let started = web_time::Instant::now();
-        classifier
-            .forward(batch.view(), &glassbox::progress::Silent)
-            .await?;
-        times.push(started.elapsed().as_secs_f64());
+/// The engines `bench` times: those named, or every CPU engine that loads here.
+fn bench_engines(names: &[String]) -> Result<Vec<EngineKind>> {
+    if names.is_empty() {
+        let mut kinds = vec![EngineKind::Cpu];
+        let fastest = glassbox::engine::fastest_cpu();
+        eprintln!("bench: {}", fastest.reason);
+        if fastest.kind != EngineKind::Cpu {
+            kinds.push(fastest.kind);
+        }
+        return Ok(kinds);
     }
-    Ok(median(times))
+    names.iter().map(|n| n.trim().parse()).collect()
 }
 
-async fn bench_command(args: BenchArgs) -> Result<()> {
-    use glassbox::progress::Silent;
-    let classifier = load_classifier(&args.model).await?;
-    let image = preprocess::load(&args.image, &image_limits(&args.model))?;
-    let one = time_forwards(&classifier, 1, args.repeats).await?;
-    println!(
-        "model {} on {}",
-        classifier.model.manifest.name,
-        classifier.engine.name()
+/// onnxruntime's forward pass of `onnx` in Python: milliseconds per image of `passes` passes.
+fn ort_python_passes(
+    python: &Path,
+    onnx: &[u8],
+    passes: usize,
+    threads: usize,
+) -> Result<Vec<f64>> {
+    let file = std::env::temp_dir().join(format!("glassbox-bench-{}.onnx", std::process::id()));
+    std::fs::write(&file, onnx).with_context(|| format!("cannot write {}", file.display()))?;
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/ort_forward_bench.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(&file)
+        .args([
+            "--passes",
+            &passes.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("running {}", python.display()));
+    std::fs::remove_file(&file).ok();
+    let out = out?;
+    ensure!(
+        out.status.success(),
+        "the onnxruntime yardstick ({} {}) failed: {}",
+        python.display(),
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
     );
+    serde_json::from_slice(&out.stdout).context("the onnxruntime yardstick's output")
+}
+
+async fn bench_command(args: BenchArgs, threads: usize) -> Result<()> {
+    use glassbox::bench::{time_forward, time_methods, ForwardTiming};
+    let kinds = bench_engines(&args.engines)?;
+    let (cams, lime) = parse_methods(&args.methods)?;
+    let limits = image_limits(args.max_megapixels);
+    let image_path = args.image.clone().unwrap_or_else(|| {
+        glassbox::model::shared_data_dir().join("imagenet-samples/n01443537_goldfish.JPEG")
+    });
+    let image = preprocess::load(&image_path, &limits)?;
+
+    let passes = args.passes.max(1);
+    let rounds = args.rounds.max(1);
+    // One graph on each engine, and its onnxruntime-in-Python yardstick when asked for.
+    struct Graph {
+        engines: Vec<(Classifier, ForwardTiming)>,
+        yardstick: Option<ForwardTiming>,
+    }
+    let timing = |classifier: &Classifier, engine: String| ForwardTiming {
+        graph: classifier.model.manifest.name.clone(),
+        engine,
+        batch: classifier.engine.max_batch(),
+        per_image_ms: Vec::new(),
+    };
+    let mut graphs = Vec::new();
+    for path in &args.models {
+        let model = Model::from_path(path)?;
+        let mut engines = Vec::new();
+        for &kind in &kinds {
+            let classifier = Classifier::load(model.clone(), kind, None).await?;
+            let t = timing(&classifier, classifier.engine.name());
+            engines.push((classifier, t));
+        }
+        let yardstick = args
+            .ort_python
+            .as_ref()
+            .map(|_| timing(&engines[0].0, "onnxruntime (Python)".to_string()));
+        graphs.push(Graph { engines, yardstick });
+    }
+    for round in 0..rounds {
+        eprintln!("bench: round {} of {rounds}", round + 1);
+        for graph in &mut graphs {
+            for (classifier, t) in &mut graph.engines {
+                time_forward(classifier, passes, true, t).await?;
+            }
+            if let (Some(python), Some(t)) = (&args.ort_python, &mut graph.yardstick) {
+                let onnx = &graph.engines[0].0.model.onnx;
+                t.per_image_ms
+                    .extend(ort_python_passes(python, onnx, passes, threads)?);
+            }
+        }
+    }
+
     println!(
-        "forward pass (1 image, median of {}): {:.1} ms",
-        args.repeats,
-        one * 1e3
+        "Forward pass per image, {threads} thread(s), {} rounds × {} passes (min / median ms):\n",
+        rounds, passes
     );
-    let (methods, with_lime) = parse_methods(&args.methods)?;
-    let options = CamOptions::default();
-    for method in methods {
-        let started = web_time::Instant::now();
-        let explanation =
-            explain::explain_cams(&classifier, &image, &[method], None, &options, &Silent).await?;
-        let total = started.elapsed().as_secs_f64();
-        if method == CamMethod::ScoreCam {
-            let channels = explanation.forward.features.shape()[1];
-            let chunk = time_forwards(&classifier, options.score_batch, 1).await?;
-            let passes = chunk * channels.div_ceil(options.score_batch) as f64 + one;
+    println!("| graph | batch | engine | per image (ms) | ÷ onnxruntime (Python) |");
+    println!("|---|---|---|---|---|");
+    for graph in &graphs {
+        for t in graph.engines.iter().map(|(_, t)| t).chain(&graph.yardstick) {
+            let ratio = graph.yardstick.as_ref().map_or("–".to_string(), |y| {
+                format!(
+                    "{:.2} / {:.2}",
+                    t.min_ms() / y.min_ms(),
+                    t.median_ms() / y.median_ms()
+                )
+            });
             println!(
-                "{:>12}: {:.2} s = {:.3}× its {channels} batched passes + 1 forward ({:.2} s)",
-                method.name(),
-                total,
-                total / passes,
-                passes
-            );
-        } else {
-            println!(
-                "{:>12}: {:.1} ms = {:.3}× one forward pass",
-                method.name(),
-                total * 1e3,
-                total / one
+                "| {} | {} | {} | {:.1} / {:.1} | {ratio} |",
+                t.graph,
+                t.batch,
+                t.engine,
+                t.min_ms(),
+                t.median_ms()
             );
         }
     }
-    if with_lime {
-        ensure!(args.lime_samples > 0, "--lime-samples must be at least 1");
-        let params = LimeParams {
-            num_samples: args.lime_samples,
-            batch_size: args
-                .model
-                .batch
-                .unwrap_or_else(|| classifier.engine.max_batch()),
-            ..LimeParams::default()
-        };
-        let (view, _) = classifier.prepare(&image);
-        let started = web_time::Instant::now();
-        let lime = explain::explain_lime(&classifier, &view, &params, &Silent).await?;
-        let total = started.elapsed().as_secs_f64();
-        let chunk = time_forwards(&classifier, params.batch_size, 1).await?;
-        let passes = chunk * args.lime_samples.div_ceil(params.batch_size) as f64;
-        let t = &lime.timing;
+
+    let mut methods = Vec::new();
+    if !cams.is_empty() || lime {
         println!(
-            "        lime: {:.2} s = {:.3}× its {} forward passes at batch {} ({:.2} s); segmentation {:.0} ms \
-             ({:.2}× one forward pass), perturbation {:.0} ms, inference {:.0} ms, regression {:.0} ms",
-            total,
-            total / passes,
-            args.lime_samples,
-            params.batch_size,
-            passes,
-            t.segmentation_ms,
-            t.segmentation_ms / 1e3 / one,
-            t.perturbation_ms,
-            t.inference_ms,
-            t.regression_ms
+            "\nMethods on {} (wall time; × = time ÷ its passes at the median pass time):\n",
+            image_path.display()
         );
+        println!("| graph | engine | method | passes | seconds | × |");
+        println!("|---|---|---|---|---|---|");
+        for (classifier, timing) in graphs.iter().flat_map(|g| &g.engines) {
+            let pass_ms = timing.median_ms() * timing.batch as f64;
+            let samples = if lime { args.lime_samples } else { 0 };
+            for m in time_methods(classifier, &image, &cams, samples, pass_ms).await? {
+                println!(
+                    "| {} | {} | {} | {} | {:.3} | {:.2} |",
+                    m.graph, m.engine, m.method, m.passes, m.seconds, m.per_pass_overhead
+                );
+                methods.push(m);
+            }
+        }
     }
-    if let Some(python) = &args.ort_python {
-        let onnx = std::env::temp_dir().join("glassbox-bench.onnx");
-        std::fs::write(&onnx, &classifier.model.onnx)?;
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/ort_forward_bench.py");
-        let out = std::process::Command::new(python)
-            .arg(&script)
-            .arg(&onnx)
-            .arg(args.repeats.to_string())
-            .output()
-            .with_context(|| format!("running {}", python.display()))?;
-        ensure!(
-            out.status.success(),
-            "onnxruntime bench failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ort: f64 = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .context("onnxruntime bench output")?;
-        println!(
-            "onnxruntime forward: {:.1} ms; tract / onnxruntime = {:.2}×",
-            ort * 1e3,
-            one / ort
-        );
+    if let Some(path) = &args.json {
+        let forward = graphs
+            .iter()
+            .flat_map(|g| g.engines.iter().map(|(_, t)| t).chain(&g.yardstick))
+            .cloned()
+            .collect();
+        let run = BenchRun {
+            threads,
+            forward,
+            methods,
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&run)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }

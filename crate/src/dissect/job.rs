@@ -188,7 +188,11 @@ fn load_graph(
 }
 
 /// Runs the job; returns the tables (not yet written).
-pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<DissectionRun> {
+pub async fn run_job(
+    job: &DissectJob,
+    engine_kind: EngineKind,
+    progress: &dyn Progress,
+) -> Result<DissectionRun> {
     let concept_set = ConceptSet::from_path(&job.concept_set)?;
     let mut probe = ProbeSet::from_dir(&job.probe_dir)?;
     if let Some(n) = job.max_images {
@@ -204,7 +208,7 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
             sha256: sha256_hex(&target_onnx),
             weights: job.target.weights.clone(),
         },
-        engine: engine::create(EngineKind::Cpu, &target_onnx, job.batch).await?,
+        engine: engine::create(engine_kind, &target_onnx, job.batch).await?,
         preprocessing: target_pre,
         layers: job.target.layers.clone(),
     };
@@ -225,7 +229,7 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
             class_offset,
         } => {
             let (onnx, pre, _) = load_graph(path, preprocessing, "matcher classifier")?;
-            let engine = engine::create(EngineKind::Cpu, &onnx, job.batch).await?;
+            let engine = engine::create(engine_kind, &onnx, job.batch).await?;
             let classes = (0..concept_set.concepts.len())
                 .map(|k| k + class_offset)
                 .collect();
@@ -257,7 +261,7 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
                 Some(c) => c.load("clip-text", &text_key)?,
                 None => None,
             };
-            let text_engine = engine::create(EngineKind::Cpu, &text_bytes, job.batch).await?;
+            let text_engine = engine::create(engine_kind, &text_bytes, job.batch).await?;
             let texts = match cached {
                 Some(t) => t,
                 None => {
@@ -274,7 +278,7 @@ pub async fn run_job(job: &DissectJob, progress: &dyn Progress) -> Result<Dissec
                     t
                 }
             };
-            let image_engine = engine::create(EngineKind::Cpu, &image_bytes, job.batch).await?;
+            let image_engine = engine::create(engine_kind, &image_bytes, job.batch).await?;
             let matcher = ClipMatcher::new(
                 name,
                 image_engine,

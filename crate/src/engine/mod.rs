@@ -19,6 +19,8 @@ use crate::progress::{check_cancelled, Progress};
 
 pub mod cpu;
 pub mod graph;
+#[cfg(all(feature = "onnxruntime", not(target_arch = "wasm32")))]
+pub mod onnxruntime;
 #[cfg(feature = "webgpu")]
 pub mod webgpu;
 
@@ -89,6 +91,8 @@ impl From<ArrayD<i64>> for Tensor {
 pub enum EngineKind {
     /// tract, on the CPU (native, CI, and the wasm fallback when the browser has no WebGPU).
     Cpu,
+    /// onnxruntime on the CPU, loaded at run time (native only; see [`onnxruntime`]).
+    Onnxruntime,
     /// wonnx on a wgpu adapter (WebGPU in the browser; Vulkan/Metal/DX12 natively).
     Webgpu,
 }
@@ -98,8 +102,11 @@ impl std::str::FromStr for EngineKind {
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
             "cpu" | "tract" => Ok(EngineKind::Cpu),
+            "onnxruntime" | "ort" => Ok(EngineKind::Onnxruntime),
             "webgpu" | "wonnx" | "gpu" => Ok(EngineKind::Webgpu),
-            other => bail!("unknown engine `{other}`: use `cpu` (tract) or `webgpu` (wonnx)"),
+            other => bail!(
+                "unknown engine `{other}`: use `cpu` (tract), `onnxruntime` or `webgpu` (wonnx)"
+            ),
         }
     }
 }
@@ -108,6 +115,7 @@ impl std::fmt::Display for EngineKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             EngineKind::Cpu => "cpu",
+            EngineKind::Onnxruntime => "onnxruntime",
             EngineKind::Webgpu => "webgpu",
         })
     }
@@ -135,8 +143,9 @@ pub trait Engine {
 
 /// Loads `onnx` into the engine `kind`.
 ///
-/// `batch` chooses the batch size of graphs whose batch axis is dynamic (default
-/// [`DEFAULT_DYNAMIC_BATCH`]); graphs with a static batch keep theirs and ignore it.
+/// `batch` chooses the batch size of graphs whose batch axis is dynamic (default: each engine's, measured
+/// fastest per image: [`cpu::DYNAMIC_BATCH`] for tract, [`DEFAULT_DYNAMIC_BATCH`] otherwise); graphs with
+/// a static batch keep theirs and ignore it.
 pub async fn create(
     kind: EngineKind,
     onnx: &[u8],
@@ -144,6 +153,14 @@ pub async fn create(
 ) -> Result<Box<dyn Engine>> {
     match kind {
         EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::from_bytes(onnx, batch)?)),
+        #[cfg(all(feature = "onnxruntime", not(target_arch = "wasm32")))]
+        EngineKind::Onnxruntime => Ok(Box::new(onnxruntime::OnnxruntimeEngine::from_bytes(
+            onnx, batch,
+        )?)),
+        #[cfg(not(all(feature = "onnxruntime", not(target_arch = "wasm32"))))]
+        EngineKind::Onnxruntime => bail!(
+            "this build of glassbox has no onnxruntime engine (it is native only, feature `onnxruntime`): use the cpu engine"
+        ),
         #[cfg(feature = "webgpu")]
         EngineKind::Webgpu => Ok(Box::new(
             webgpu::WebGpuEngine::from_bytes(onnx, batch).await?,
@@ -155,7 +172,45 @@ pub async fn create(
     }
 }
 
-/// Batch used for graphs whose batch axis is dynamic, when the caller does not choose one.
+/// An engine picked for the caller, with the reason to show them.
+#[derive(Debug, Clone)]
+pub struct EngineChoice {
+    pub kind: EngineKind,
+    pub reason: String,
+}
+
+/// The fastest CPU engine this process can use (`--engine auto`): onnxruntime when its library loads,
+/// else tract.
+pub fn fastest_cpu() -> EngineChoice {
+    #[cfg(all(feature = "onnxruntime", not(target_arch = "wasm32")))]
+    let choice = match onnxruntime::available() {
+        Ok(found) => EngineChoice {
+            kind: EngineKind::Onnxruntime,
+            reason: format!("{found}, the fastest CPU engine here"),
+        },
+        Err(e) => EngineChoice {
+            kind: EngineKind::Cpu,
+            reason: format!("tract, because onnxruntime is not available: {e:#}"),
+        },
+    };
+    #[cfg(not(all(feature = "onnxruntime", not(target_arch = "wasm32"))))]
+    let choice = EngineChoice {
+        kind: EngineKind::Cpu,
+        reason: "tract (this build has no onnxruntime engine)".to_string(),
+    };
+    choice
+}
+
+/// Threads for the CPU engines' work (tract's matrix products, onnxruntime's intra-op pool).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn set_threads(threads: usize) {
+    cpu::set_threads(threads);
+    #[cfg(feature = "onnxruntime")]
+    onnxruntime::set_threads(threads);
+}
+
+/// Batch used for graphs whose batch axis is dynamic, when the caller does not choose one (tract plans
+/// its own, [`cpu::DYNAMIC_BATCH`]; onnxruntime runs smaller batches unpadded up to this).
 pub const DEFAULT_DYNAMIC_BATCH: usize = 16;
 
 /// Checks a batch before an engine runs it: element type, rank, non-batch dims, batch size.

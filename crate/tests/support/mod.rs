@@ -65,6 +65,22 @@ pub fn webgpu_available(test: &str) -> bool {
     }
 }
 
+/// Whether the onnxruntime library loads here; prints why a test is skipped when not. Under `CI=true` it
+/// must: CI's export venv carries the onnxruntime wheel, whose library the engine finds.
+#[cfg(feature = "onnxruntime")]
+pub fn onnxruntime_available(test: &str) -> bool {
+    match glassbox::engine::onnxruntime::available() {
+        Ok(found) => {
+            eprintln!("{test}: {found}");
+            true
+        }
+        Err(e) => {
+            skip_unless_ci(test, &format!("onnxruntime is not available ({e:#})"));
+            false
+        }
+    }
+}
+
 /// For a test input that only some machines have: prints why the test is skipped, except under `CI=true`,
 /// where CI provides the input and its absence fails the test.
 pub fn skip_unless_ci(test: &str, what: &str) {
