@@ -66,8 +66,8 @@ async function chooseEngine(wanted) {
     try {
       const adapter = await navigator.gpu.requestAdapter();
       // A fallback adapter is a software renderer (Chromium's SwiftShader): a MobileNet v2 batch of 8 took
-      // 31 s on it and 1.2 s on the CPU engine in tests/e2e (which prints both). 'auto' takes the CPU engine then;
-      // choosing WebGPU in the menu still uses the adapter.
+      // 31 s on it and ~0.25 s on the CPU engine (wasm SIMD) in tests/e2e (which prints both). 'auto' takes
+      // the CPU engine then; choosing WebGPU in the menu still uses the adapter.
       const software = adapter && (adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter);
       if (adapter && (!software || wanted === 'webgpu')) return { engine: 'webgpu', adapter: describeAdapter(adapter) };
       reason = adapter

@@ -216,9 +216,10 @@ const ONE_PASS: [CamMethod; 7] = [
     CamMethod::HiResCam,
 ];
 
-#[test]
-fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_cpu_engine() {
-    let classifier = mobilenet(EngineKind::Cpu);
+/// Every MobileNet v2 case on the engine `kind`: the one-pass CAMs, and ScoreCAM on the goldfish (on every
+/// image with GLASSBOX_CAM_FULL=1).
+fn check_mobilenet_cases(kind: EngineKind) {
+    let classifier = mobilenet(kind);
     let full = std::env::var("GLASSBOX_CAM_FULL").is_ok_and(|v| v == "1");
     for (i, case) in mobilenet_cases().iter().enumerate() {
         let mut methods = ONE_PASS.to_vec();
@@ -226,23 +227,20 @@ fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_cpu_engine() {
             methods.push(CamMethod::ScoreCam);
         }
         let worst = check_case(&classifier, case, &methods);
-        eprintln!("case {i}: worst {worst:.2e}");
+        eprintln!("{kind} case {i}: worst {worst:.2e}");
     }
+}
+
+#[test]
+fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_cpu_engine() {
+    check_mobilenet_cases(EngineKind::Cpu);
 }
 
 #[cfg(feature = "onnxruntime")]
 #[test]
 fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_onnxruntime_engine() {
-    if !support::onnxruntime_available("onnxruntime CAM parity") {
-        return;
-    }
-    let classifier = mobilenet(EngineKind::Onnxruntime);
-    for case in mobilenet_cases() {
-        let mut methods = ONE_PASS.to_vec();
-        if case["dir"].as_str().unwrap().ends_with("goldfish") {
-            methods.push(CamMethod::ScoreCam);
-        }
-        check_case(&classifier, &case, &methods);
+    if support::onnxruntime_available("onnxruntime CAM parity") {
+        check_mobilenet_cases(EngineKind::Onnxruntime);
     }
 }
 
