@@ -631,11 +631,18 @@ async fn bench_command(args: BenchArgs, threads: usize) -> Result<()> {
     use glassbox::bench::{time_forward, time_methods, ForwardTiming};
     let kinds = bench_engines(&args.engines)?;
     let (cams, lime) = parse_methods(&args.methods)?;
-    let limits = image_limits(args.max_megapixels);
     let image_path = args.image.clone().unwrap_or_else(|| {
         glassbox::model::shared_data_dir().join("imagenet-samples/n01443537_goldfish.JPEG")
     });
-    let image = preprocess::load(&image_path, &limits)?;
+    // Read first, so a missing image stops the run before the timing; only the methods need it.
+    let image = if cams.is_empty() && !lime {
+        None
+    } else {
+        Some(preprocess::load(
+            &image_path,
+            &image_limits(args.max_megapixels),
+        )?)
+    };
 
     let passes = args.passes.max(1);
     let rounds = args.rounds.max(1);
@@ -706,7 +713,7 @@ async fn bench_command(args: BenchArgs, threads: usize) -> Result<()> {
     }
 
     let mut methods = Vec::new();
-    if !cams.is_empty() || lime {
+    if let Some(image) = &image {
         println!(
             "\nMethods on {} (wall time; × = time ÷ its passes at the median pass time):\n",
             image_path.display()
@@ -716,7 +723,7 @@ async fn bench_command(args: BenchArgs, threads: usize) -> Result<()> {
         for (classifier, timing) in graphs.iter().flat_map(|g| &g.engines) {
             let pass_ms = timing.median_ms() * timing.batch as f64;
             let samples = if lime { args.lime_samples } else { 0 };
-            for m in time_methods(classifier, &image, &cams, samples, pass_ms).await? {
+            for m in time_methods(classifier, image, &cams, samples, pass_ms).await? {
                 println!(
                     "| {} | {} | {} | {} | {:.3} | {:.2} |",
                     m.graph, m.engine, m.method, m.passes, m.seconds, m.per_pass_overhead
