@@ -1,4 +1,5 @@
-// The explain page: gallery / drop zone -> worker (wasm) -> top-5 and four explanations side by side.
+// The explain page: gallery / drop zone -> worker (wasm) -> top-5 and four explanations side by side, and
+// how far each CAM agrees with LIME (numbers from the Rust library, through the worker).
 //
 // Every answer belongs to one question: the page numbers each model load (`modelId`, the load request's id)
 // and each picked image (`imageId`); the worker's replies carry both, and a reply for a model or image
@@ -25,7 +26,7 @@ let nextImageId = 1;
 let model = null;
 /** The id of the latest load request, while it runs. */
 let loadingModelId = null;
-/** The current image: {id, name, bytes, view, prediction, results: {method: result}}, or null. */
+/** The current image: {id, name, bytes, view, prediction, results: {method: result}, agreement}, or null. */
 let current = null;
 /** The running explanation: {image, method}, or null. */
 let running = null;
@@ -43,6 +44,8 @@ window.glassbox = {
   get view() { return current?.view ?? null; },
   get prediction() { return current?.prediction ?? null; },
   get results() { return current?.results ?? {}; },
+  /** The agreement table shown (Session.agreement's reply), or null. */
+  get agreement() { return current?.agreement ?? null; },
   get staleReplies() { return staleReplies; },
 };
 
@@ -333,6 +336,7 @@ function showPrediction(image) {
     `one forward pass on ${model.label}: ${prediction.forward_ms.toFixed(1)} ms (batch of ${model.batch})`;
   $('prediction').hidden = $('explain').hidden = false;
   buildCards(image);
+  updateAgreement(image);
   updateEstimates();
   updateBusy();
 }
@@ -391,6 +395,7 @@ function buildCards(image) {
     card.querySelector('.discard').onclick = () => {
       delete image.results[m.id];
       resetCard(card, 'partial result discarded');
+      updateAgreement(image);
       updateBusy();
     };
     box.append(card);
@@ -418,6 +423,7 @@ async function runMethods(image, ids) {
     const stage = card.querySelector('.stage');
     resetCard(card, 'starting…');
     delete image.results[id];
+    updateAgreement(image);
     running = { image, method: id };
     updateBusy();
     const t0 = performance.now();
@@ -448,6 +454,7 @@ async function runMethods(image, ids) {
       card.querySelector('.discard').hidden = false;
     }
     draw(image, id);
+    updateAgreement(image);
     updateBusy();
     if (result.partial) break; // a cancel: the methods after this one do not start
   }
@@ -461,6 +468,7 @@ $('download-json').onclick = () => {
   const image = current;
   const numbers = { image: image.name, model, prediction: image.prediction, results: {} };
   for (const [id, r] of Object.entries(image.results)) numbers.results[id] = plain(r);
+  if (image.agreement) numbers.agreement = image.agreement;
   download(new Blob([JSON.stringify(numbers)], { type: 'application/json' }), `${baseName(image)}_explanations.json`);
 };
 
@@ -497,6 +505,77 @@ function draw(image, id) {
   }
   ctx.putImageData(out, 0, 0);
 }
+
+// ---- agreement of the CAMs with LIME ---------------------------------------------------------------
+const CAMS = METHODS.filter((m) => m.id !== 'lime');
+/** Counts agreement requests: only the latest one's reply is shown (the slider may send many). */
+let agreementAsked = 0;
+const fixed3 = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
+
+/**
+ * Shows how far each CAM of `image` agrees with its LIME, for LIME's class: the worker computes it in the
+ * Rust library (Session.agreement) from the maps it holds. Hidden until LIME and a CAM of that class exist.
+ */
+async function updateAgreement(image) {
+  if (!image || image !== current) return;
+  const asked = ++agreementAsked;
+  const lime = image.results.lime;
+  const cams = lime ? CAMS.filter((m) => image.results[m.id]?.target === lime.target).map((m) => m.id) : [];
+  if (!cams.length) {
+    image.agreement = null;
+    $('agreement').hidden = true;
+    return;
+  }
+  const threshold = agreementThreshold();
+  const reply = await request('agreement', { imageId: image.id, target: lime.target, threshold, methods: cams }).reply;
+  if (asked !== agreementAsked || !isCurrent(reply, image)) return;
+  $('agreement').hidden = false;
+  showError('agreement-error', reply.ok ? null : reply.error);
+  const body = $('agreement-table').tBodies[0];
+  body.replaceChildren();
+  if (!reply.ok) {
+    image.agreement = null;
+    return;
+  }
+  // {image, label, agreement: {class, threshold, lime_partial, cams: [...]}, lime: {...}}, as `glassbox compare`.
+  const table = reply.result;
+  image.agreement = table;
+  const { agreement, lime: l } = table;
+  $('agreement-class').textContent = `(class ${table.label}, #${agreement.class})`;
+  $('agreement-t').textContent = threshold.toFixed(2);
+  const samples = agreement.lime_partial ? `partial: ${l.samples_used} of ${l.samples_requested} samples` : `${l.samples_used} samples`;
+  const note = $('agreement-lime');
+  note.textContent = `LIME's mask: ${l.mask_superpixels} superpixels, ${l.mask_pixels} pixels (LIME ${samples}).` +
+    (agreement.lime_partial ? ' LIME was cancelled: these numbers compare the CAMs with a partial LIME.' : '');
+  note.classList.toggle('partial', agreement.lime_partial);
+  for (const row of agreement.cams) {
+    const a = row.agreement;
+    const tr = body.insertRow();
+    tr.dataset.method = row.method;
+    tr.insertCell().textContent = METHODS.find((m) => m.id === row.method).name;
+    for (const v of [a.iou_same_count, a.iou_top20, row.iou_at_threshold, a.spearman]) {
+      const td = tr.insertCell();
+      td.className = 'num';
+      td.textContent = fixed3(v);
+    }
+    tr.insertCell().textContent = a.pointing_hit ? 'hit' : 'miss';
+  }
+}
+
+/** The threshold t the table uses: the number box (the slider snaps to steps of 0.05 and sets the box). */
+function agreementThreshold() {
+  const box = $('agreement-threshold-number').value;
+  const t = box === '' ? NaN : Number(box);
+  return Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0.5;
+}
+$('agreement-threshold').oninput = () => {
+  $('agreement-threshold-number').value = $('agreement-threshold').value;
+  updateAgreement(current);
+};
+$('agreement-threshold-number').oninput = () => {
+  $('agreement-threshold').value = String(agreementThreshold());
+  updateAgreement(current);
+};
 
 function toCsv(image, id) {
   const r = image.results[id];

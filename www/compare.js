@@ -1,5 +1,6 @@
 // Comparison page: the numbers and figures `glassbox report` leaves in precomputed/report/ (results.json,
-// fig/*.png). Nothing is computed here; every number comes from the run that the page names.
+// fig/*.svg and *.png), read by field name (`ReportData` in crate/src/report/data.rs). Nothing is computed
+// here; every number comes from the run that the page names.
 const $ = (id) => document.getElementById(id);
 const base = new URL('precomputed/report/', location.href);
 
@@ -20,43 +21,50 @@ function fill(table, header, rows) {
   }
 }
 
-function agreementTable(images) {
-  const methods = images[0]?.agreement.map(([m]) => m) ?? [];
-  const score = (img) => mean(img.agreement.map(([, a]) => a.iou_same_count)) ?? -1;
+/** Display names of the methods, as the report writes them. */
+const TITLES = { gradcam: 'Grad-CAM', ablationcam: 'AblationCAM', scorecam: 'ScoreCAM', gradcamplusplus: 'Grad-CAM++',
+  xgradcam: 'XGrad-CAM', layercam: 'LayerCAM', eigencam: 'EigenCAM', hirescam: 'HiResCAM', lime: 'LIME' };
+const title = (method) => TITLES[method] ?? method;
+const topLabel = (img) => `${img.target.label.split(',')[0]} (${fixed(img.target.probability, 2)})`;
+
+function agreementTable(images, cams) {
+  const score = (img) => mean(img.cams.map((c) => c.agreement.iou_same_count)) ?? -1;
   const sorted = [...images].sort((a, b) => score(b) - score(a));
-  fill($('agreement'), ['image', 'top-1', ...methods.flatMap((m) => [`${m} IoU`, `${m} Spearman`, `${m} hit`])],
-    sorted.map((img) => [shortName(img.image), `${img.target.label.split(',')[0]} (${fixed(img.target.probability, 2)})`,
-      ...img.agreement.flatMap(([, a]) => [fixed(a.iou_same_count), fixed(a.spearman), a.pointing_hit ? 'yes' : 'no'])]));
+  const cell = (img, method) => {
+    const a = img.cams.find((c) => c.method === method)?.agreement;
+    return a ? [fixed(a.iou_same_count), fixed(a.spearman), a.pointing_hit ? 'yes' : 'no'] : ['–', '–', '–'];
+  };
+  fill($('agreement'), ['image', 'top-1', ...cams.flatMap((m) => [`${title(m)} IoU`, `${title(m)} Spearman`, `${title(m)} hit`])],
+    sorted.map((img) => [img.name, topLabel(img), ...cams.flatMap((m) => cell(img, m))]));
 }
 
 function faithfulnessTable(images) {
-  const methods = images[0]?.faithfulness.map(([m]) => m) ?? [];
-  const rows = images.map((img) => [shortName(img.image), ...img.faithfulness.flatMap(([, del, ins]) => [fixed(del.auc), fixed(ins.auc)])]);
-  rows.push(['mean', ...methods.flatMap((_, k) => [fixed(mean(images.map((i) => i.faithfulness[k][1].auc))),
-    fixed(mean(images.map((i) => i.faithfulness[k][2].auc)))])]);
-  fill($('faithfulness'), ['image', ...methods.flatMap((m) => [`${m} deletion`, `${m} insertion`])], rows);
+  const methods = images[0]?.faithfulness.map((f) => f.method) ?? [];
+  const of = (img, method) => img.faithfulness.find((f) => f.method === method);
+  const rows = images.map((img) => [img.name, ...methods.flatMap((m) => [fixed(of(img, m)?.deletion.auc), fixed(of(img, m)?.insertion.auc)])]);
+  rows.push(['mean', ...methods.flatMap((m) => [fixed(mean(images.map((i) => of(i, m)?.deletion.auc))),
+    fixed(mean(images.map((i) => of(i, m)?.insertion.auc)))])]);
+  fill($('faithfulness'), ['image', ...methods.flatMap((m) => [`${title(m)} deletion`, `${title(m)} insertion`])], rows);
 }
 
 function objectsTable(objects) {
-  const rows = objects.flatMap((o) => o.methods.map(([method, hit, iou, share]) =>
-    [o.case, o.target.label.split(',')[0], method, hit ? 'yes' : 'no', fixed(iou), fixed(share)]));
+  const rows = objects.flatMap((o) => o.methods.map((hit) =>
+    [o.case, o.target.label.split(',')[0], title(hit.method), hit.pointing_hit ? 'yes' : 'no', fixed(hit.iou_top_object), fixed(hit.mass_on_object)]));
   fill($('objects'), ['case', 'top-1', 'method', 'maximum on the object', 'IoU of top pixels with the object', 'share of the map on the object'], rows);
 }
 
-function sanityTable(sanity) {
-  const rows = sanity.flatMap((s) => s.changes.map(([image, method, change]) =>
-    [`top ${s.stage} layer(s): ${s.layers.map((l) => l.node).join(', ')}`, image, method, fixed(change.spearman), fixed(change.ssim)]));
+function sanityTable(report) {
+  const nameOf = (file) => report.images.find((i) => i.image === file)?.name ?? file;
+  const rows = report.sanity.flatMap((s) => s.changes.map((c) =>
+    [`top ${s.stage} layer(s): ${s.layers.map((l) => l.node).join(', ')}`, nameOf(c.image), title(c.method), fixed(c.change.spearman), fixed(c.change.ssim)]));
   fill($('sanity'), ['re-initialised', 'image', 'method', 'Spearman with the original', 'SSIM with the original'], rows);
 }
-
-/** The report's short name of an image file: `n01443537_goldfish.JPEG` → `goldfish`. */
-const shortName = (file) => file.replace(/\.[^.]+$/, '').replace(/^n\d+_/, '');
 
 function imageFigures(images) {
   $('images').replaceChildren(...images.map((img) => {
     const figure = document.createElement('figure');
-    figure.append(Object.assign(document.createElement('img'), { className: 'figure', src: new URL(`fig/${shortName(img.image)}_methods.png`, base).href, alt: img.image }),
-      Object.assign(document.createElement('figcaption'), { textContent: `${shortName(img.image)}: ${img.target.label} (${fixed(img.target.probability, 3)}); LIME ${img.lime_segments} superpixels, mask ${img.lime_mask_pixels} pixels` }));
+    figure.append(Object.assign(document.createElement('img'), { className: 'figure', src: new URL(`fig/${img.name}_methods.png`, base).href, alt: img.image }),
+      Object.assign(document.createElement('figcaption'), { textContent: `${img.name}: ${img.target.label} (${fixed(img.target.probability, 3)}); LIME ${img.lime.superpixels} superpixels, mask ${img.lime.mask_pixels} pixels` }));
     return figure;
   }));
 }
@@ -65,11 +73,12 @@ try {
   const response = await fetch(new URL('results.json', base));
   if (!response.ok) throw new Error(`precomputed/report/results.json answered HTTP ${response.status}`);
   const report = await response.json();
-  $('model').textContent = `Model: ${report.model}; engine ${report.engine}; LIME ${report.lime.num_samples} samples, seed ${report.lime.seed}.`;
-  agreementTable(report.images);
+  const run = report.run;
+  $('model').textContent = `Model: ${run.model}; engine ${run.engine}; LIME ${run.lime.num_samples} samples, seed ${run.lime.seed}.`;
+  agreementTable(report.images, run.cams);
   faithfulnessTable(report.images);
   objectsTable(report.objects);
-  sanityTable(report.sanity);
+  sanityTable(report);
   imageFigures(report.images);
 } catch (e) {
   $('error').textContent = `No report (${e.message}). It is made natively: \`glassbox report\` writes precomputed/report/.`;

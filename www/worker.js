@@ -6,6 +6,8 @@
 //   {id, type: 'explain', imageId, method, target, options}     -> numbers and pictures of one method
 //   {type: 'cancel'}                                            -> the running explanation stops at its next
 //                                                                  batch (LIME keeps the samples done)
+//   {id, type: 'agreement', imageId, target, threshold, methods} -> how far each CAM in `methods` agrees with
+//                                                                  LIME on class `target` (Session.agreement)
 // Replies name the request and what it belongs to, so the page can drop the ones it no longer wants:
 //   {id, type: 'reply', ok, result | error, superseded?, modelId, imageId, forwardPasses}
 //   {id, type: 'progress', stage, done, total, step?, steps?, modelId, imageId}
@@ -13,7 +15,9 @@
 // cost no more than they must).
 //
 // Requests run one at a time, in order: the session holds one image, and an explanation must not see
-// the image change under it. `cancel` acts at once. A queued image or explain request that a later
+// the image change under it. `cancel` acts at once, and so does `agreement`: it only reads the maps the
+// session keeps for its image (a few milliseconds), so the page's threshold slider answers even while LIME
+// runs. A queued image or explain request that a later
 // load or image request makes moot, and a load a later load replaces, is answered `superseded` unrun.
 import init, * as glassbox from './pkg/glassbox.js';
 import { browserJpegPixels } from './jpeg.js';
@@ -192,9 +196,24 @@ async function drain() {
   draining = false;
 }
 
+/** Answers an agreement request at once, from the maps the session holds for the current image. */
+function agreementNow(request) {
+  try {
+    if (!session) throw new Error('load a model first');
+    if (request.imageId !== imageId) throw new Error('the image changed before the agreement was asked for');
+    reply(request, { ok: true, result: session.agreement(request.target, request.threshold, request.methods) });
+  } catch (e) {
+    reply(request, { ok: false, error: e?.message ?? String(e) });
+  }
+}
+
 self.onmessage = ({ data }) => {
   if (data.type === 'cancel') {
     session?.cancel();
+    return;
+  }
+  if (data.type === 'agreement') {
+    agreementNow(data);
     return;
   }
   queue.push(data);

@@ -56,9 +56,9 @@ pub async fn time_forward(
     warm_up: bool,
     timing: &mut ForwardTiming,
 ) -> Result<()> {
-    let (h, w) = classifier.input_hw();
+    let size = classifier.input_size();
     let batch = classifier.engine.max_batch();
-    let input = ndarray::Array4::<f32>::zeros((batch, 3, h, w));
+    let input = ndarray::Array4::<f32>::zeros((batch, 3, size.height, size.width));
     if warm_up {
         classifier.forward(input.view(), &Silent).await?;
     }
@@ -139,7 +139,7 @@ pub async fn time_methods(
             batch_size: batch,
             ..LimeParams::default()
         };
-        let (view, _) = classifier.prepare(image);
+        let view = classifier.prepare(image).view;
         let started = web_time::Instant::now();
         explain::explain_lime(classifier, &view, &params, &Silent).await?;
         let seconds = started.elapsed().as_secs_f64();

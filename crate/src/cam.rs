@@ -9,15 +9,16 @@
 //! layer: ReLU → per-image min-max (eps 1e-7) → `cv2.resize` (bilinear) to the input size → ReLU →
 //! min-max again.
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Result};
 use ndarray::{s, Array1, Array2, Array3, Array4, ArrayView1, ArrayView2, ArrayView3, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Classifier, Forward, LinearHead};
+use crate::numerics::{min_max_eps, softmax};
 use crate::progress::{check_cancelled, Progress};
 
 /// A CAM method. Names follow pytorch-grad-cam's classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CamMethod {
     GradCam,
@@ -78,8 +79,55 @@ impl CamMethod {
 
     /// Whether the method needs forward passes beyond the first one.
     pub fn needs_extra_passes(self) -> bool {
-        self == CamMethod::ScoreCam
+        self.kind() == CamKind::Score
     }
+
+    /// How the method finds its map (see [`CamKind`]).
+    pub fn kind(self) -> CamKind {
+        match self {
+            CamMethod::GradCam => CamKind::Analytic(AnalyticMethod::GradCam),
+            CamMethod::HiResCam => CamKind::Analytic(AnalyticMethod::HiResCam),
+            CamMethod::GradCamPlusPlus => CamKind::Analytic(AnalyticMethod::GradCamPlusPlus),
+            CamMethod::XGradCam => CamKind::Analytic(AnalyticMethod::XGradCam),
+            CamMethod::LayerCam => CamKind::Analytic(AnalyticMethod::LayerCam),
+            CamMethod::EigenCam => CamKind::Analytic(AnalyticMethod::EigenCam),
+            CamMethod::AblationCam => CamKind::Ablation,
+            CamMethod::ScoreCam => CamKind::Score,
+        }
+    }
+}
+
+/// What a method adds to the shared base ([`explain`]: raw map → [`postprocess`]), as each of
+/// pytorch-grad-cam's `BaseCAM` subclasses overrides `get_cam_weights` (or `get_cam_image`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CamKind {
+    /// The map follows from the features and the head's gradient alone ([`analytic_cam`]).
+    Analytic(AnalyticMethod),
+    /// AblationCAM: the target logit's drop when each channel is ablated, through the head
+    /// ([`ablation_cam`]).
+    Ablation,
+    /// ScoreCAM: one forward pass per channel-masked input ([`score_cam`]).
+    Score,
+}
+
+/// The methods whose map needs nothing but the features and the linear head's (constant) gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnalyticMethod {
+    GradCam,
+    HiResCam,
+    GradCamPlusPlus,
+    XGradCam,
+    LayerCam,
+    EigenCam,
+}
+
+/// A map before post-processing (what [`Cam`] keeps of it under the same names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawCam {
+    /// The per-channel weights, where the method has them.
+    pub channel_weights: Option<Array1<f32>>,
+    /// The raw h×w map.
+    pub raw: Array2<f32>,
 }
 
 /// Settings that change numbers, with pytorch-grad-cam's defaults.
@@ -141,18 +189,19 @@ pub async fn explain(
     );
     let (out_h, out_w) = (input.shape()[1], input.shape()[2]);
 
-    let (channel_weights, raw) = match method {
-        CamMethod::ScoreCam => {
-            let weights =
-                score_cam_weights(classifier, input, features, target, options, progress).await?;
-            let raw = weighted_sum(features, weights.view());
-            (Some(weights), raw)
-        }
-        _ => {
-            let (weights, raw) =
-                analytic_cam(method, head, features, logits[target], target, options)?;
-            (weights, raw)
-        }
+    let RawCam {
+        channel_weights,
+        raw,
+    } = match method.kind() {
+        CamKind::Analytic(analytic) => analytic_cam(analytic, head, features, target),
+        CamKind::Ablation => ablation_cam(
+            head,
+            features,
+            logits[target],
+            target,
+            options.ablation_batch,
+        )?,
+        CamKind::Score => score_cam(classifier, input, features, target, options, progress).await?,
     };
     let map = postprocess(raw.view(), out_h, out_w);
     Ok(Cam {
@@ -170,26 +219,22 @@ pub fn head_gradient(head: &LinearHead, target: usize, h: usize, w: usize) -> Ar
     head.weight.row(target).mapv(|v| v * scale)
 }
 
-/// Every method whose weights follow from the features and the head alone (no extra forward pass).
-/// Returns (channel weights if the method has them, raw h×w map).
+/// Every method whose map follows from the features and the head's gradient alone (no extra forward
+/// pass, nothing that can fail).
 pub fn analytic_cam(
-    method: CamMethod,
+    method: AnalyticMethod,
     head: &LinearHead,
     features: ArrayView3<f32>,
-    target_logit: f32,
     target: usize,
-    options: &CamOptions,
-) -> Result<(Option<Array1<f32>>, Array2<f32>)> {
+) -> RawCam {
     let (channels, h, w) = features.dim();
     let grad = head_gradient(head, target, h, w);
     let sums: Array1<f32> = features.sum_axis(Axis(2)).sum_axis(Axis(1));
-    Ok(match method {
+    match method {
         // GradCAM: mean of the (spatially constant) gradient. HiResCAM sums grads·A elementwise,
         // which for a constant gradient is the same map.
-        CamMethod::GradCam | CamMethod::HiResCam => {
-            (Some(grad.clone()), weighted_sum(features, grad.view()))
-        }
-        CamMethod::GradCamPlusPlus => {
+        AnalyticMethod::GradCam | AnalyticMethod::HiResCam => from_weights(features, grad),
+        AnalyticMethod::GradCamPlusPlus => {
             // aij = g² / (2g² + ΣA·g³ + eps), zero where g == 0; weight = Σ_ij relu(g)·aij.
             let eps = 1e-6f32;
             let weights = Array1::from_shape_fn(channels, |k| {
@@ -201,12 +246,9 @@ pub fn analytic_cam(
                 let aij = g2 / (2.0 * g2 + sums[k] * (g2 * g) + eps);
                 (h * w) as f32 * (g.max(0.0) * aij)
             });
-            (
-                Some(weights.clone()),
-                weighted_sum(features, weights.view()),
-            )
+            from_weights(features, weights)
         }
-        CamMethod::XGradCam => {
+        AnalyticMethod::XGradCam => {
             // weight = Σ_ij g·A / (ΣA + eps) = g·ΣA/(ΣA + eps).
             let eps = 1e-7f32;
             let weights = Array1::from_shape_fn(channels, |k| {
@@ -215,27 +257,21 @@ pub fn analytic_cam(
                     .mapv(|a| grad[k] * a / (sums[k] + eps));
                 per_position.sum()
             });
-            (
-                Some(weights.clone()),
-                weighted_sum(features, weights.view()),
-            )
+            from_weights(features, weights)
         }
-        CamMethod::LayerCam => {
+        AnalyticMethod::LayerCam => {
             // Σ_k relu(g_k)·A_k: with a constant gradient this is a weighted sum with relu(g).
             let weights = grad.mapv(|g| g.max(0.0));
-            (None, weighted_sum(features, weights.view()))
+            RawCam {
+                channel_weights: None,
+                raw: weighted_sum(features, weights.view()),
+            }
         }
-        CamMethod::EigenCam => (None, eigen_projection(features)),
-        CamMethod::AblationCam => {
-            let weights =
-                ablation_weights(head, features, target_logit, target, options.ablation_batch)?;
-            (
-                Some(weights.clone()),
-                weighted_sum(features, weights.view()),
-            )
-        }
-        CamMethod::ScoreCam => bail!("ScoreCAM needs forward passes; call cam::explain"),
-    })
+        AnalyticMethod::EigenCam => RawCam {
+            channel_weights: None,
+            raw: eigen_projection(features),
+        },
+    }
 }
 
 /// The value pytorch-grad-cam's `AblationLayer` writes into ablated channel number `i` (0-based, in
@@ -289,16 +325,28 @@ pub fn ablation_weights(
     }))
 }
 
+/// AblationCAM: [`ablation_weights`] applied to the feature map.
+pub fn ablation_cam(
+    head: &LinearHead,
+    features: ArrayView3<f32>,
+    target_logit: f32,
+    target: usize,
+    batch: usize,
+) -> Result<RawCam> {
+    let weights = ablation_weights(head, features, target_logit, target, batch)?;
+    Ok(from_weights(features, weights))
+}
+
 /// ScoreCAM: each channel, upsampled (bilinear, align_corners=True) and min-max normalised, masks the
 /// input; the weights are the softmax over channels of the target logit of those masked inputs.
-async fn score_cam_weights(
+pub async fn score_cam(
     classifier: &Classifier,
     input: ArrayView3<'_, f32>,
     features: ArrayView3<'_, f32>,
     target: usize,
     options: &CamOptions,
     progress: &dyn Progress,
-) -> Result<Array1<f32>> {
+) -> Result<RawCam> {
     let (channels, _, _) = features.dim();
     let (_, out_h, out_w) = input.dim();
     let batch = options.score_batch.max(1);
@@ -320,24 +368,25 @@ async fn score_cam_weights(
         scores.extend(out.logits.column(target).iter().copied());
         progress.advance((end - start) as u64);
     }
-    Ok(softmax(ArrayView1::from(&scores)))
+    let weights = Array1::from(softmax(ArrayView1::from(&scores)));
+    Ok(from_weights(features, weights))
 }
 
 /// One channel upsampled to the input size with align_corners=True and scaled to [0, 1] by
 /// `(x − min) / (max − min + 1e-8)`, as ScoreCAM does it.
 pub fn normalised_upsample(channel: ArrayView2<f32>, out_h: usize, out_w: usize) -> Array2<f32> {
     let up = resize_bilinear_align_corners(channel, out_h, out_w);
-    let max = up.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let min = up.iter().copied().fold(f32::INFINITY, f32::min);
-    let denom = max - min + 1e-8;
-    up.mapv(|v| (v - min) / denom)
+    min_max_eps(up.view(), 1e-8)
 }
 
-fn softmax(x: ArrayView1<f32>) -> Array1<f32> {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp = x.mapv(|v| ((v - max) as f64).exp());
-    let total = exp.sum();
-    exp.mapv(|v| (v / total) as f32)
+/// The shared base of the channel-weight methods (`BaseCAM.get_cam_image`): the weights and
+/// `Σ_k weights[k] · A_k`.
+pub fn from_weights(features: ArrayView3<f32>, weights: Array1<f32>) -> RawCam {
+    let raw = weighted_sum(features, weights.view());
+    RawCam {
+        channel_weights: Some(weights),
+        raw,
+    }
 }
 
 /// `Σ_k weights[k] · A_k` over channels.
@@ -397,19 +446,11 @@ pub fn eigen_projection(features: ArrayView3<f32>) -> Array2<f32> {
 
 /// ReLU → min-max → `cv2.resize` to (out_h, out_w) → ReLU → min-max, as pytorch-grad-cam does for a
 /// single target layer (`compute_cam_per_layer` then `aggregate_multi_layers`).
+/// Each min-max is `scale_cam_image`'s (`x − min`, then `/ (1e-7 + max)`; see [`min_max_eps`]).
 pub fn postprocess(raw: ArrayView2<f32>, out_h: usize, out_w: usize) -> Array2<f32> {
-    let scaled = min_max(raw.mapv(|v| v.max(0.0)));
+    let scaled = min_max_eps(raw.mapv(|v| v.max(0.0)).view(), 1e-7);
     let resized = resize_bilinear_cv2(scaled.view(), out_h, out_w);
-    min_max(resized.mapv(|v| v.max(0.0)))
-}
-
-/// pytorch-grad-cam's `scale_cam_image` without resizing: `x − min`, then `/ (1e-7 + max)`.
-pub fn min_max(mut map: Array2<f32>) -> Array2<f32> {
-    let min = map.iter().copied().fold(f32::INFINITY, f32::min);
-    map.mapv_inplace(|v| v - min);
-    let max = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    map.mapv_inplace(|v| v / (1e-7 + max));
-    map
+    min_max_eps(resized.mapv(|v| v.max(0.0)).view(), 1e-7)
 }
 
 /// OpenCV's `resize(..., INTER_LINEAR)` for a float image: half-pixel centres, edge clamping, no
@@ -552,14 +593,14 @@ mod tests {
         let features =
             Array3::from_shape_fn((3, 2, 2), |(k, i, j)| (k + 1) as f32 * (i * 2 + j) as f32);
         let head = head(array![[1.0f32, -2.0, 0.5], [0.0, 1.0, 0.0]]);
-        let opts = CamOptions::default();
-        let (w, raw) =
-            analytic_cam(CamMethod::GradCam, &head, features.view(), 1.0, 0, &opts).unwrap();
+        let RawCam {
+            channel_weights: w,
+            raw,
+        } = analytic_cam(AnalyticMethod::GradCam, &head, features.view(), 0);
         assert_eq!(w.unwrap(), array![0.25f32, -0.5, 0.125]);
         // position (1,1): A = [3, 6, 9] → 0.75 − 3 + 1.125.
         assert!((raw[[1, 1]] - (-1.125)).abs() < 1e-6);
-        let (_, hires) =
-            analytic_cam(CamMethod::HiResCam, &head, features.view(), 1.0, 0, &opts).unwrap();
+        let hires = analytic_cam(AnalyticMethod::HiResCam, &head, features.view(), 0).raw;
         assert_eq!(raw, hires);
     }
 

@@ -10,9 +10,10 @@ use serde::Serialize;
 use web_time::Instant;
 
 use crate::cam::{self, Cam, CamMethod, CamOptions};
-use crate::lime::{self, EnginePredictor, LimeExplanation, LimeParams, Stability};
+use crate::lime::{self, EnginePredictor, LimeExplanation, LimeParams, StabilityRun};
 use crate::model::{Classifier, Forward};
-use crate::preprocess;
+use crate::numerics::softmax;
+use crate::preprocess::{self, Prepared};
 use crate::progress::Progress;
 
 /// A class with its softmax probability.
@@ -41,14 +42,6 @@ pub struct Explanation {
     pub forward_seconds: f64,
     pub forward: Forward,
     pub cams: Vec<TimedCam>,
-}
-
-/// Numerically stable softmax of one row of logits.
-pub fn softmax(logits: ArrayView1<f32>) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
-    let total: f64 = exp.iter().sum();
-    exp.iter().map(|&e| (e / total) as f32).collect()
 }
 
 /// The `k` most probable classes, most probable first.
@@ -80,7 +73,7 @@ pub async fn explain_cams(
     options: &CamOptions,
     progress: &dyn Progress,
 ) -> Result<Explanation> {
-    let (view, tensor) = classifier.prepare(image);
+    let Prepared { view, tensor } = classifier.prepare(image);
     let started = Instant::now();
     let batch: Array4<f32> = tensor.clone().insert_axis(Axis(0));
     let forward = classifier.forward(batch.view(), progress).await?;
@@ -172,7 +165,7 @@ pub async fn lime_stability(
     params: &LimeParams,
     seeds: &[u32],
     progress: &dyn Progress,
-) -> Result<(Vec<LimeExplanation>, Stability)> {
+) -> Result<StabilityRun> {
     lime::stability(
         &lime_predictor(classifier),
         &lime::rgb_array(view),
@@ -181,17 +174,4 @@ pub async fn lime_stability(
         progress,
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::array;
-
-    #[test]
-    fn softmax_sums_to_one_and_keeps_order() {
-        let p = softmax(array![1.0f32, 3.0, 2.0, 12.0].view());
-        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!(p[3] > 0.999 && p[1] > p[2] && p[2] > p[0]);
-    }
 }

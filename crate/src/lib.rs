@@ -3,6 +3,8 @@
 //! One data path serves the native CLI, the wasm bindings, benchmarks and tests:
 //! image bytes → [`preprocess`] → [`engine::Engine`] → method ([`cam`], [`lime`]) → [`render`].
 //! [`dissect`] labels neurons (CLIP-Dissect) and [`compare`] measures agreement and faithfulness.
+//! [`model`] loads manifests and ONNX graphs; [`numerics`] (softmax, min-max, IoU) and [`rng`] (the
+//! seeded generator outside LIME's NumPy ports) are shared by all of them.
 
 pub mod bench;
 pub mod cam;
@@ -13,10 +15,13 @@ pub mod explain;
 pub mod lime;
 pub mod model;
 pub mod npy;
+pub mod numerics;
 pub mod preprocess;
 pub mod progress;
 pub mod render;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod report;
+pub mod results;
+pub mod rng;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

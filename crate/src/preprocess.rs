@@ -21,8 +21,105 @@ use std::io::Cursor;
 use anyhow::{bail, ensure, Context, Result};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use ndarray::Array3;
+use serde::{Deserialize, Serialize};
 
-use crate::model::Preprocessing;
+/// Height and width in pixels (a model's input, a feature map; `results` and the report serialise it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Size {
+    pub height: usize,
+    pub width: usize,
+}
+
+/// One image ready for a model: the uint8 image the model sees ([`model_view`]) and its normalised
+/// CHW tensor ([`to_tensor`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The model's view, [`Preprocessing::input_size`] in size.
+    pub view: RgbImage,
+    /// `[3, H, W]`.
+    pub tensor: Array3<f32>,
+}
+
+/// How a model wants its images prepared (a model manifest's `preprocessing`; see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Preprocessing {
+    /// torchvision's `Resize(resize)` (shorter side, PIL bilinear with antialias) + `CenterCrop(crop)`,
+    /// then `(u8/255 - mean) / std`.
+    Torchvision {
+        resize: u32,
+        crop: u32,
+        mean: [f32; 3],
+        std: [f32; 3],
+    },
+    /// TF-slim: central square crop of side `min(W,H)·central_fraction`, PIL bilinear resize to
+    /// `size`², then `(u8 - offset) · scale`.
+    CentralCrop {
+        central_fraction: f32,
+        size: u32,
+        offset: f32,
+        scale: f32,
+    },
+}
+
+impl Preprocessing {
+    /// torchvision's ImageNet recipe for a square input of side `crop`.
+    pub fn imagenet_torchvision(crop: u32) -> Preprocessing {
+        Preprocessing::Torchvision {
+            // 256/224 is the ratio of torchvision's reference evaluation.
+            resize: ((crop as f64) * 256.0 / 224.0).round() as u32,
+            crop,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+
+    /// Height and width of the model input.
+    pub fn input_size(&self) -> Size {
+        let side = match *self {
+            Preprocessing::Torchvision { crop, .. } => crop as usize,
+            Preprocessing::CentralCrop { size, .. } => size as usize,
+        };
+        Size {
+            height: side,
+            width: side,
+        }
+    }
+
+    /// Checks the parameters (positive sizes, a non-zero scale, ...).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Preprocessing::Torchvision {
+                resize, crop, std, ..
+            } => {
+                ensure!(
+                    *resize > 0 && *crop > 0,
+                    "preprocessing: resize and crop must be positive"
+                );
+                ensure!(
+                    std.iter().all(|s| *s > 0.0),
+                    "preprocessing: std must be positive"
+                );
+            }
+            Preprocessing::CentralCrop {
+                central_fraction,
+                size,
+                scale,
+                ..
+            } => {
+                ensure!(
+                    *central_fraction > 0.0 && *central_fraction <= 1.0,
+                    "preprocessing: central_fraction must be in (0, 1], got {central_fraction}"
+                );
+                ensure!(
+                    *size > 0 && *scale != 0.0,
+                    "preprocessing: size and scale must be non-zero"
+                );
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Limits that protect decoding from hostile or accidental huge inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,7 +437,7 @@ pub fn load(path: &std::path::Path, limits: &ImageLimits) -> Result<RgbImage> {
     decode_named(&bytes, &path.display().to_string(), limits)
 }
 
-/// The uint8 image the model sees, `input_hw()` in size.
+/// The uint8 image the model sees, [`Preprocessing::input_size`] in size.
 pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
     match *spec {
         Preprocessing::Torchvision { resize, crop, .. } => {
@@ -364,7 +461,7 @@ pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
 /// and `l = (W - s) / 2`, `t = (H - s) / 2` as floats; PIL rounds each box coordinate with Python's
 /// `round` (halves to even), so the crop can be one pixel off square. This reproduces the reference
 /// top-1 and top-1 probabilities (to 4 decimals) on all 11 reference images.
-pub fn central_crop_box(w: u32, h: u32, fraction: f32) -> (u32, u32, u32, u32) {
+fn central_crop_box(w: u32, h: u32, fraction: f32) -> (u32, u32, u32, u32) {
     let side = w.min(h) as f64 * fraction as f64;
     let (l, t) = ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0);
     let (x0, y0) = (round_half_even(l) as u32, round_half_even(t) as u32);
@@ -585,17 +682,22 @@ pub fn to_tensor(view: &RgbImage, spec: &Preprocessing) -> Array3<f32> {
     t
 }
 
-/// Decodes, prepares and normalises one image: `(model view, CHW tensor)`.
+/// The model's view of a decoded image and its normalised CHW tensor.
+pub fn prepare(img: &RgbImage, spec: &Preprocessing) -> Prepared {
+    let view = model_view(img, spec);
+    let tensor = to_tensor(&view, spec);
+    Prepared { view, tensor }
+}
+
+/// Decodes, prepares and normalises one image.
 pub fn prepare_bytes(
     bytes: &[u8],
     name: &str,
     spec: &Preprocessing,
     limits: &ImageLimits,
-) -> Result<(RgbImage, Array3<f32>)> {
+) -> Result<Prepared> {
     let img = decode_named(bytes, name, limits)?;
-    let view = model_view(&img, spec);
-    let tensor = to_tensor(&view, spec);
-    Ok((view, tensor))
+    Ok(prepare(&img, spec))
 }
 
 /// Stacks CHW tensors into an NCHW batch (all must have the same shape).

@@ -10,29 +10,36 @@
 //! [`YieldingEngine`] yields to the event loop after every batch. The cancel flag is then seen by
 //! [`Progress::is_cancelled`] between batches. A cancelled LIME run keeps what it computed: its surrogates
 //! are fitted on the samples done so far and the result says it is partial ([`OnCancel::KeepSamplesSoFar`]).
+//!
+//! Results reach JS as plain objects made from the typed structs below (serde-wasm-bindgen's
+//! JSON-compatible serializer: `None` is `null`, maps are objects); their large buffers (maps, masks,
+//! pictures) are typed arrays passed through unchanged ([`serde_wasm_bindgen::preserve`]).
+//!
+//! The session keeps the current image's last CAM maps and LIME explanation, so the page can ask how far
+//! they agree ([`Session::agreement`], [`crate::compare::agreement`]) without sending them back.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use anyhow::{anyhow, ensure, Context, Result};
 use async_trait::async_trait;
-use js_sys::{
-    Array, Float32Array, Function, Int32Array, Object, Reflect, Uint8Array, Uint8ClampedArray,
-};
-use ndarray::{Array3, ArrayD, Axis};
+use js_sys::{Float32Array, Function, Int32Array, Uint8Array, Uint8ClampedArray};
+use ndarray::{Array2, Array3, ArrayD, Axis};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_time::Instant;
 
 use crate::cam::{self, CamMethod, CamOptions};
+use crate::compare::lime_vs_cam::{self, CamMap, LimeMaps};
 use crate::engine::{self, Engine, EngineKind, Tensor};
-use crate::explain::{self, top_k};
-use crate::lime::{LimeParams, OnCancel};
+use crate::explain::{self, top_k, Prediction};
+use crate::lime::{LimeExplanation, LimeParams, LimeTiming, OnCancel};
 use crate::model::{Classifier, Forward, Manifest, Model};
 use crate::preprocess::{self, ImageLimits, ImageTooLarge};
 use crate::progress::Progress;
 use crate::render;
+use crate::results::AgreementSet;
 
 /// Sends Rust panics to the browser console (otherwise they surface as an opaque "unreachable").
 #[wasm_bindgen(start)]
@@ -78,18 +85,172 @@ pub struct Session {
 struct Inner {
     classifier: Classifier,
     image: RefCell<Option<Prepared>>,
+    /// Numbers the images [`Session::set_image`] prepares, so a result is kept only with its own image.
+    images_prepared: Cell<u64>,
     cancel: Rc<Cell<bool>>,
     /// Engine runs (one batch each) since the model was loaded, the load's own check excluded.
     forward_passes: Rc<Cell<u64>>,
 }
 
-/// The current image: what the model sees (u8 view and normalised tensor) and its forward pass.
+/// The current image: what the model sees (u8 view and normalised tensor), its forward pass and the
+/// explanations computed for it so far (for [`Session::agreement`]).
 struct Prepared {
+    /// Which [`Session::set_image`] call prepared it.
+    serial: u64,
     name: String,
     view: image::RgbImage,
     tensor: Array3<f32>,
     /// The first forward pass, shared by classification and every CAM.
     forward: Option<Forward>,
+    /// The last map of each CAM method run on this image, with the class it explains.
+    cams: Vec<HeldCam>,
+    /// The last LIME explanation of this image (possibly partial).
+    lime: Option<LimeExplanation>,
+}
+
+/// A CAM kept for the agreement table: the normalised map on the model's input grid.
+struct HeldCam {
+    method: CamMethod,
+    target: usize,
+    map: Array2<f32>,
+}
+
+// ---- what JS receives (field names are what www/worker.js and www/app.js read) ---------------------
+
+/// `Session::info`.
+#[derive(Serialize)]
+struct ModelInfo<'a> {
+    name: &'a str,
+    description: &'a str,
+    engine: String,
+    kind: EngineKind,
+    batch: usize,
+    /// `[height, width]` of the model's input.
+    input: [usize; 2],
+    classes: usize,
+    feature_channels: usize,
+}
+
+/// The model's view of an image (`set_image`, `set_jpeg_image`).
+#[derive(Serialize)]
+struct ImageView {
+    width: u32,
+    height: u32,
+    /// `width × height` RGBA.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    rgba: Uint8ClampedArray,
+    /// Size of the picture before the model's resize and crop.
+    source_width: u32,
+    source_height: u32,
+}
+
+/// `Session::classify`.
+#[derive(Serialize)]
+struct Classification {
+    top: Vec<RankedClass>,
+    /// Milliseconds of the image's forward pass (0 when it was cached).
+    forward_ms: f64,
+}
+
+/// A class of the top-k: `{class, label, probability, logit}`.
+#[derive(Serialize)]
+struct RankedClass {
+    #[serde(flatten)]
+    prediction: Prediction,
+    logit: f32,
+}
+
+/// A CAM explanation (`Session::explain` with a CAM method).
+#[derive(Serialize)]
+struct CamResult {
+    method: &'static str,
+    image: String,
+    target: usize,
+    label: String,
+    summary: String,
+    width: usize,
+    height: usize,
+    /// The normalised map, `height × width`, as pytorch-grad-cam returns it.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    map: Float32Array,
+    /// The map on the feature grid, before the resize.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    raw: Float32Array,
+    raw_width: usize,
+    raw_height: usize,
+    /// A `Float32Array` of one weight per feature channel, or `null` (methods without channel weights).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    channel_weights: JsValue,
+    /// The JET overlay colours, `height × width` RGBA.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    heat_rgba: Uint8ClampedArray,
+    ms: f64,
+}
+
+/// A LIME explanation (`Session::explain` with `lime`).
+#[derive(Serialize)]
+struct LimeResult {
+    method: &'static str,
+    image: String,
+    target: usize,
+    label: String,
+    summary: String,
+    width: usize,
+    height: usize,
+    /// Superpixel label per pixel, `height × width`.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    segments: Int32Array,
+    n_segments: usize,
+    /// The surrogate's weight per superpixel for `target` (0 where unselected).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    weights: Float32Array,
+    intercept: f64,
+    score: f64,
+    /// 1 on the top-5 positive superpixels of `target`, `height × width`.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    mask: Uint8Array,
+    /// The superpixels of `mask`, ascending.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    mask_superpixels: Int32Array,
+    top_labels: Vec<usize>,
+    num_samples: usize,
+    samples_used: usize,
+    partial: bool,
+    seed: u32,
+    timing: LimeTiming,
+    /// The weights as colours, `height × width` RGBA.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    heat_rgba: Uint8ClampedArray,
+    ms: f64,
+}
+
+/// `Session::agreement`: the CAMs of the current image against its LIME explanation of one class, with
+/// the same [`AgreementSet`] `glassbox compare` writes per image in `agreement.json`.
+#[derive(Serialize)]
+struct ImageAgreement {
+    image: String,
+    /// The class's label (`agreement.class` is its number).
+    label: String,
+    agreement: AgreementSet,
+    lime: LimeMaskSummary,
+}
+
+/// The LIME side of an agreement table, for the page to say what was compared.
+#[derive(Serialize)]
+struct LimeMaskSummary {
+    /// Pixels in LIME's top-5 mask (the CAMs' "same pixel count").
+    mask_pixels: usize,
+    /// Superpixels in the mask (at most 5: only positive ones count).
+    mask_superpixels: usize,
+    samples_used: usize,
+    samples_requested: usize,
+}
+
+/// `value` as a plain JS object (typed-array fields passed through).
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| anyhow!("could not convert a result for the page: {e}"))
 }
 
 #[wasm_bindgen]
@@ -132,6 +293,7 @@ impl Session {
             inner: Rc::new(Inner {
                 classifier,
                 image: RefCell::new(None),
+                images_prepared: Cell::new(0),
                 cancel: Rc::new(Cell::new(false)),
                 forward_passes,
             }),
@@ -144,26 +306,26 @@ impl Session {
         self.inner.forward_passes.get() as f64
     }
 
-    /// `{name, description, engine, kind, batch, input: [h, w], classes}`.
+    /// `{name, description, engine, kind, batch, input: [h, w], classes, feature_channels}`.
     pub fn info(&self) -> JsValue {
         let c = &self.inner.classifier;
-        let (h, w) = c.input_hw();
-        let info = serde_json::json!({
-            "name": c.model.manifest.name,
-            "description": c.model.manifest.description,
-            "engine": c.engine.name(),
-            "kind": c.engine.kind(),
-            "batch": c.engine.max_batch(),
-            "input": [h, w],
-            "classes": c.num_classes(),
-            "feature_channels": c.head.weight.ncols(),
-        });
-        info.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .unwrap_or(JsValue::NULL)
+        let size = c.input_size();
+        to_js(&ModelInfo {
+            name: &c.model.manifest.name,
+            description: &c.model.manifest.description,
+            engine: c.engine.name(),
+            kind: c.engine.kind(),
+            batch: c.engine.max_batch(),
+            input: [size.height, size.width],
+            classes: c.num_classes(),
+            feature_channels: c.head.weight.ncols(),
+        })
+        .unwrap_or(JsValue::NULL)
     }
 
     /// Decodes an image (JPEG/PNG/BMP/WebP, EXIF orientation applied) and prepares it as the model expects.
-    /// Returns the model's view of it: `{width, height, rgba: Uint8ClampedArray}`.
+    /// Returns the model's view of it: `{width, height, rgba: Uint8ClampedArray, source_width,
+    /// source_height}`.
     pub fn set_image(&self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
         let img =
             preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(image_error)?;
@@ -195,27 +357,30 @@ impl Session {
 
     /// Prepares a decoded image as the model expects and returns the model's view of it (not exported).
     fn use_image(&self, img: image::RgbImage, name: &str) -> Result<JsValue, JsError> {
-        let (view, tensor) = self.inner.classifier.prepare(&img);
-        let out = object(&[
-            ("width", view.width().into()),
-            ("height", view.height().into()),
-            (
-                "rgba",
-                Uint8ClampedArray::from(rgba(&view).as_slice()).into(),
-            ),
-            ("source_width", img.width().into()),
-            ("source_height", img.height().into()),
-        ]);
+        let preprocess::Prepared { view, tensor } = self.inner.classifier.prepare(&img);
+        let out = to_js(&ImageView {
+            width: view.width(),
+            height: view.height(),
+            rgba: Uint8ClampedArray::from(rgba(&view).as_slice()),
+            source_width: img.width(),
+            source_height: img.height(),
+        })
+        .map_err(js_error)?;
+        let serial = self.inner.images_prepared.get() + 1;
+        self.inner.images_prepared.set(serial);
         *self.inner.image.borrow_mut() = Some(Prepared {
+            serial,
             name: name.to_string(),
             view,
             tensor,
             forward: None,
+            cams: Vec::new(),
+            lime: None,
         });
         Ok(out)
     }
 
-    /// Classifies the current image: `{top: [{class, label, logit, probability}], forward_ms}`.
+    /// Classifies the current image: `{top: [{class, label, probability, logit}], forward_ms}`.
     pub fn classify(&self, k: usize) -> js_sys::Promise {
         let inner = self.inner.clone();
         future_to_promise(async move { inner.classify(k).await.map_err(|e| js_error(e).into()) })
@@ -247,6 +412,26 @@ impl Session {
     pub fn cancel(&self) {
         self.inner.cancel.set(true);
     }
+
+    /// How far each CAM in `methods` (`gradcam`, …) agrees with LIME on class `target` of the current
+    /// image, from the maps this session computed for it last (a CAM not computed for `target` is left
+    /// out): `{image, label, agreement: {class, threshold, lime_partial, cams: [{method, agreement:
+    /// {iou_same_count, iou_top20, iou_half, spearman, pointing_hit}, iou_at_threshold}]}, lime:
+    /// {mask_pixels, mask_superpixels, samples_used, samples_requested}}`. The numbers are
+    /// [`lime_vs_cam::compare`]'s, as `glassbox compare --threshold` writes them: LIME's top-5 mask and
+    /// per-pixel weight from [`LimeMaps::of`], `iou_at_threshold` for the CAM's pixels ≥ `threshold`.
+    /// Synchronous and quick (a few sorts of the maps): the worker calls it even while an explanation runs.
+    pub fn agreement(
+        &self,
+        target: usize,
+        threshold: f32,
+        methods: Vec<String>,
+    ) -> Result<JsValue, JsError> {
+        self.inner
+            .agreement(target, threshold, &methods)
+            .and_then(|table| to_js(&table))
+            .map_err(js_error)
+    }
 }
 
 impl Inner {
@@ -277,19 +462,14 @@ impl Inner {
     async fn classify(&self, k: usize) -> Result<JsValue> {
         let (forward, forward_ms) = self.forward().await?;
         let logits = forward.logits.row(0);
-        let top = Array::new();
-        for p in top_k(&self.classifier, logits, k) {
-            top.push(&object(&[
-                ("class", p.class.into()),
-                ("label", p.label.into()),
-                ("logit", logits[p.class].into()),
-                ("probability", p.probability.into()),
-            ]));
-        }
-        Ok(object(&[
-            ("top", top.into()),
-            ("forward_ms", forward_ms.into()),
-        ]))
+        let top = top_k(&self.classifier, logits, k)
+            .into_iter()
+            .map(|prediction| RankedClass {
+                logit: logits[prediction.class],
+                prediction,
+            })
+            .collect();
+        to_js(&Classification { top, forward_ms })
     }
 
     async fn explain(
@@ -305,6 +485,8 @@ impl Inner {
             self.classifier.num_classes()
         );
         if method.eq_ignore_ascii_case("lime") {
+            // Until this run succeeds the image has no LIME: the page drops its old result too.
+            self.with_image_mut(|p| p.lime = None);
             let options: LimeOptions = if options.is_undefined() || options.is_null() {
                 LimeOptions::default()
             } else {
@@ -314,6 +496,7 @@ impl Inner {
             return self.explain_lime(target, &options, progress).await;
         }
         let method = CamMethod::from_name(method)?;
+        self.with_image_mut(|p| p.cams.retain(|c| c.method != method));
         self.explain_cam(method, target, progress).await
     }
 
@@ -335,7 +518,8 @@ impl Inner {
             on_cancel: OnCancel::KeepSamplesSoFar,
             ..defaults
         };
-        let (view, name) = self.with_image(|p| (p.view.clone(), p.name.clone()))?;
+        let (view, name, serial) =
+            self.with_image(|p| (p.view.clone(), p.name.clone(), p.serial))?;
         let start = Instant::now();
         let lime = explain::explain_lime(&self.classifier, &view, &params, progress).await?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
@@ -372,41 +556,32 @@ impl Inner {
         );
         let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
         let (h, w) = lime.segments.dim();
-        Ok(object(&[
-            ("method", "lime".into()),
-            ("image", name.into()),
-            ("target", target.into()),
-            ("label", self.classifier.label(target).into()),
-            ("summary", summary.into()),
-            ("width", w.into()),
-            ("height", h.into()),
-            (
-                "segments",
-                Int32Array::from(lime.segments.as_slice().expect("standard layout")).into(),
-            ),
-            ("n_segments", lime.n_segments.into()),
-            ("weights", Float32Array::from(weights.as_slice()).into()),
-            ("intercept", local.intercept.into()),
-            ("score", local.score.into()),
-            (
-                "mask",
-                Uint8Array::from(mask.as_slice().expect("standard layout")).into(),
-            ),
-            (
-                "mask_superpixels",
-                Int32Array::from(mask_superpixels.as_slice()).into(),
-            ),
-            (
-                "top_labels",
-                serde_wasm_bindgen::to_value(&lime.top_labels).unwrap_or(JsValue::NULL),
-            ),
-            ("num_samples", params.num_samples.into()),
-            ("samples_used", lime.samples_used.into()),
-            ("partial", lime.is_partial().into()),
-            ("seed", params.seed.into()),
-            ("heat_rgba", Uint8ClampedArray::from(heat.as_slice()).into()),
-            ("ms", ms.into()),
-        ]))
+        let result = to_js(&LimeResult {
+            method: "lime",
+            image: name,
+            target,
+            label: self.classifier.label(target).to_string(),
+            summary,
+            width: w,
+            height: h,
+            segments: Int32Array::from(lime.segments.as_slice().expect("standard layout")),
+            n_segments: lime.n_segments,
+            weights: Float32Array::from(weights.as_slice()),
+            intercept: local.intercept,
+            score: local.score,
+            mask: Uint8Array::from(mask.as_slice().expect("standard layout")),
+            mask_superpixels: Int32Array::from(mask_superpixels.as_slice()),
+            top_labels: lime.top_labels.clone(),
+            num_samples: params.num_samples,
+            samples_used: lime.samples_used,
+            partial: lime.is_partial(),
+            seed: params.seed,
+            timing: lime.timing,
+            heat_rgba: Uint8ClampedArray::from(heat.as_slice()),
+            ms,
+        })?;
+        self.keep(serial, |p| p.lime = Some(lime));
+        Ok(result)
     }
 
     async fn explain_cam(
@@ -416,8 +591,8 @@ impl Inner {
         progress: &JsProgress,
     ) -> Result<JsValue> {
         let (forward, _) = self.forward().await?;
-        let (tensor, view, name) =
-            self.with_image(|p| (p.tensor.clone(), p.view.clone(), p.name.clone()))?;
+        let (tensor, view, name, serial) =
+            self.with_image(|p| (p.tensor.clone(), p.view.clone(), p.name.clone(), p.serial))?;
         let start = Instant::now();
         let options = CamOptions::default();
         let cam = cam::explain(
@@ -442,27 +617,106 @@ impl Inner {
         let summary = format!("{fh}×{fw} map, {passes} extra forward passes");
         let map: Vec<f32> = cam.map.iter().copied().collect();
         let raw: Vec<f32> = cam.raw.iter().copied().collect();
-        let weights = cam
+        let channel_weights = cam
             .channel_weights
+            .as_ref()
             .map(|w| Float32Array::from(w.to_vec().as_slice()).into())
             .unwrap_or(JsValue::NULL);
         debug_assert_eq!(view.dimensions(), (w as u32, h as u32));
-        Ok(object(&[
-            ("method", method.name().into()),
-            ("image", name.into()),
-            ("target", target.into()),
-            ("label", self.classifier.label(target).into()),
-            ("summary", summary.into()),
-            ("width", w.into()),
-            ("height", h.into()),
-            ("map", Float32Array::from(map.as_slice()).into()),
-            ("raw", Float32Array::from(raw.as_slice()).into()),
-            ("raw_width", fw.into()),
-            ("raw_height", fh.into()),
-            ("channel_weights", weights),
-            ("heat_rgba", Uint8ClampedArray::from(heat.as_slice()).into()),
-            ("ms", ms.into()),
-        ]))
+        let result = to_js(&CamResult {
+            method: method.name(),
+            image: name,
+            target,
+            label: self.classifier.label(target).to_string(),
+            summary,
+            width: w,
+            height: h,
+            map: Float32Array::from(map.as_slice()),
+            raw: Float32Array::from(raw.as_slice()),
+            raw_width: fw,
+            raw_height: fh,
+            channel_weights,
+            heat_rgba: Uint8ClampedArray::from(heat.as_slice()),
+            ms,
+        })?;
+        self.keep(serial, |p| {
+            p.cams.push(HeldCam {
+                method,
+                target,
+                map: cam.map,
+            })
+        });
+        Ok(result)
+    }
+
+    /// The agreement table of [`Session::agreement`].
+    fn agreement(
+        &self,
+        target: usize,
+        threshold: f32,
+        methods: &[String],
+    ) -> Result<ImageAgreement> {
+        ensure!(
+            (0.0..=1.0).contains(&threshold),
+            "the threshold must lie in [0, 1] (the CAMs are normalised to it), got {threshold}"
+        );
+        let wanted = methods
+            .iter()
+            .map(|m| CamMethod::from_name(m))
+            .collect::<Result<Vec<_>>>()?;
+        let image = self.image.borrow();
+        let p = image.as_ref().context("no image: call set_image first")?;
+        let lime = p
+            .lime
+            .as_ref()
+            .with_context(|| format!("LIME has not explained {} yet", p.name))?;
+        let maps = LimeMaps::of(lime, target)?;
+        let cams: Vec<CamMap> = wanted
+            .iter()
+            .filter_map(|&method| {
+                let held = p
+                    .cams
+                    .iter()
+                    .find(|c| c.method == method && c.target == target)?;
+                Some(CamMap {
+                    method,
+                    map: held.map.view(),
+                })
+            })
+            .collect();
+        let mut superpixels: Vec<i32> = (lime.segments.iter().zip(&maps.mask))
+            .filter(|(_, &m)| m)
+            .map(|(&s, _)| s)
+            .collect();
+        superpixels.sort_unstable();
+        superpixels.dedup();
+        Ok(ImageAgreement {
+            image: p.name.clone(),
+            label: self.classifier.label(target).to_string(),
+            lime: LimeMaskSummary {
+                mask_pixels: maps.mask.iter().filter(|&&m| m).count(),
+                mask_superpixels: superpixels.len(),
+                samples_used: lime.samples_used,
+                samples_requested: lime.samples_requested,
+            },
+            agreement: lime_vs_cam::compare(&cams, &maps, threshold)?,
+        })
+    }
+
+    /// Runs `f` on the current image, if any.
+    fn with_image_mut(&self, f: impl FnOnce(&mut Prepared)) {
+        if let Some(p) = self.image.borrow_mut().as_mut() {
+            f(p);
+        }
+    }
+
+    /// Files a result with the image it was computed for (`serial`), if that image is still the current one.
+    fn keep(&self, serial: u64, f: impl FnOnce(&mut Prepared)) {
+        self.with_image_mut(|p| {
+            if p.serial == serial {
+                f(p)
+            }
+        });
     }
 }
 
@@ -476,15 +730,6 @@ struct LimeOptions {
 
 fn rgba(img: &image::RgbImage) -> Vec<u8> {
     img.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
-}
-
-fn object(fields: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in fields {
-        // Setting a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o.into()
 }
 
 /// Reports progress to a JS callback `(stage, done, total)` and reads the session's cancel flag.

@@ -80,8 +80,13 @@ fn input_from_jpeg(classifier: &Classifier, case: &Value, dir: &Path) -> Array3<
         Some(ltrb) => {
             let [l, t, r, b] = [0, 1, 2, 3].map(|i| ltrb[i].as_u64().unwrap() as u32);
             let crop = image::imageops::crop_imm(&img, l, t, r - l, b - t).to_image();
-            let (h, w) = classifier.input_hw();
-            preprocess::resize(&crop, w as u32, h as u32, preprocess::Filter::Bilinear)
+            let size = classifier.input_size();
+            preprocess::resize(
+                &crop,
+                size.width as u32,
+                size.height as u32,
+                preprocess::Filter::Bilinear,
+            )
         }
         None => preprocess::model_view(&img, spec),
     };

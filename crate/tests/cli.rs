@@ -84,7 +84,7 @@ fn explain_writes_cams_and_lime_equal_to_the_library() {
         &glassbox::preprocess::ImageLimits::default(),
     )
     .unwrap();
-    let (view, _) = classifier.prepare(&image);
+    let view = classifier.prepare(&image).view;
     let params = LimeParams {
         num_samples: SAMPLES.parse().unwrap(),
         seed: 3,

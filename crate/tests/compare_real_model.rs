@@ -6,14 +6,13 @@ use crate::support;
 
 use glassbox::cam::{CamMethod, CamOptions};
 use glassbox::compare::agreement::{count, spearman};
-use glassbox::compare::faithfulness::{
-    causal_curve, softmax_probability, CausalConfig, CausalMode, ClassProbability,
-};
+use glassbox::compare::faithfulness::{causal_curve, CausalConfig, CausalMode, ClassProbability};
 use glassbox::compare::objects::{mask_from_index_image, mask_to_model_grid, QuokkaAnnotations};
 use glassbox::compare::sanity::{map_change, randomize_top_layers, weighted_layers};
 use glassbox::engine::EngineKind;
 use glassbox::explain::explain_cams;
 use glassbox::model::{Classifier, Model};
+use glassbox::numerics::softmax_probability;
 use glassbox::preprocess::{self, ImageLimits};
 use glassbox::progress::Silent;
 use ndarray::{Array3, Axis};
@@ -35,7 +34,7 @@ fn randomising_the_head_keeps_features_and_changes_logits_then_conv1_changes_fea
     assert_eq!(layers.len(), 53, "{:?}", layers.last());
     let image = preprocess::load(&support::sample_images()[0], &ImageLimits::default()).unwrap();
     let original = load(model.clone());
-    let (_, tensor) = original.prepare(&image);
+    let tensor = original.prepare(&image).tensor;
     let batch = tensor.insert_axis(Axis(0));
     let run =
         |c: &Classifier| futures::executor::block_on(c.forward(batch.view(), &Silent)).unwrap();
@@ -118,7 +117,7 @@ fn causal_curves_start_at_the_model_probability_and_end_at_the_substrate() {
         &Silent,
     ))
     .unwrap();
-    let (_, tensor) = classifier.prepare(&image);
+    let tensor = classifier.prepare(&image).tensor;
     let class = e.target.class;
     let config = CausalConfig {
         step: 224 * 28,
@@ -140,7 +139,7 @@ fn causal_curves_start_at_the_model_probability_and_end_at_the_substrate() {
     let del = run(CausalMode::Deletion);
     let ins = run(CausalMode::Insertion);
     assert_eq!(del.scores.len(), 9);
-    let p = softmax_probability(e.forward.logits.row(0).as_slice().unwrap(), class) as f64;
+    let p = softmax_probability(e.forward.logits.row(0), class) as f64;
     assert!((del.scores[0] - p).abs() < 1e-5, "{} vs {p}", del.scores[0]);
     assert!((ins.scores[8] - p).abs() < 1e-5);
     let zeros = Array3::<f32>::zeros(tensor.raw_dim()).insert_axis(Axis(0));

@@ -78,7 +78,7 @@ fn soft_wpmi_matches_clip_dissect() {
 
         let ours_best: Vec<usize> = best_concepts(ours.view())
             .into_iter()
-            .map(|(i, _)| i)
+            .map(|best| best.concept)
             .collect();
         let argmax64: Vec<usize> = expected["argmax_float64"]
             .as_array()

@@ -23,7 +23,7 @@ fn sample_batch(classifier: &Classifier) -> Array4<f32> {
         .map(|p| {
             classifier
                 .prepare(&preprocess::load(p, &ImageLimits::default()).unwrap())
-                .1
+                .tensor
         })
         .collect();
     preprocess::stack(&tensors).unwrap()

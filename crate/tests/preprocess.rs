@@ -7,8 +7,8 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 
-use glassbox::model::Preprocessing;
 use glassbox::npy;
+use glassbox::preprocess::Preprocessing;
 use glassbox::preprocess::{self, decode_named, model_view, to_tensor, ImageLimits};
 use image::RgbImage;
 use ndarray::{Array3, ArrayD};

@@ -115,7 +115,7 @@ test('every output says TEST MIRROR', { skip }, () => {
     const captions = [...body.matchAll(/!\[([^\]]*)\]/g)].map((m) => m[1]);
     for (const c of captions) assert.ok(c.startsWith(BANNER), `${doc}: the caption "${c}" lacks the banner`);
   }
-  assert.ok(json('precomputed', 'report', 'results.json').warning.startsWith(BANNER));
+  assert.ok(json('precomputed', 'report', 'results.json').run.warning.startsWith(BANNER));
   for (const dir of readdirSync(path.join(OUT, 'explain'))) {
     assert.ok(json('explain', dir, 'explanation.json').model.description.startsWith(BANNER), `explain/${dir}`);
   }

@@ -20,7 +20,10 @@
 //      that many samples, and can be discarded; switching image during LIME drops the old image's reply, so
 //      the drawn mask and the JSON download belong to the new image;
 //   8. the reports render as HTML, the comparison tables fit a 390 px screen, the dissection page opens on
-//      the mission's ResNet-18 when the run has it.
+//      the mission's ResNet-18 when the run has it;
+//   9. the explain page's agreement table (Grad-CAM against LIME, CPU engine, LIME with AGREEMENT_LIME
+//      samples) shows the numbers `glassbox compare --explained` computes from the native CLI's explanation
+//      of the same image, and its threshold slider moves the threshold IoU to `compare --threshold T`'s.
 // Screenshots of each state are written to $E2E_OUT (default tests/e2e/artifacts/); precomputed/site/ keeps
 // the ones looked at (its README says what each shows).
 import { test, before, after } from 'node:test';
@@ -101,8 +104,8 @@ function watch(page, tag) {
   page.on('pageerror', (e) => console.log(`# [${tag} pageerror] ${e.message}`));
 }
 
-/** Opens the site with `engine`, picks the sample, runs the methods; returns what the page holds. */
-async function explainInPage(context, engine, methods, tag) {
+/** Opens the site with `engine`, picks the sample, runs the methods (LIME with `lime`); returns what the page holds. */
+async function explainInPage(context, engine, methods, tag, lime = LIME) {
   const page = await context.newPage();
   watch(page, tag);
   await page.goto(`${site.url}index.html?model=${MODEL}&engine=${engine}&autoload=1`);
@@ -133,8 +136,8 @@ async function explainInPage(context, engine, methods, tag) {
   console.log(`# [${tag}] top-1 ${prediction.top[0].label} (#${prediction.top[0].class}); ` +
     `one MobileNet v2 forward pass in the page: ${prediction.forward_ms.toFixed(0)} ms`);
   if (methods.includes('lime')) {
-    await page.fill('#lime-samples', String(LIME.samples));
-    await page.fill('#lime-seed', String(LIME.seed));
+    await page.fill('#lime-samples', String(lime.samples));
+    await page.fill('#lime-seed', String(lime.seed));
   }
   for (const method of methods) {
     const t = Date.now();
@@ -294,6 +297,122 @@ test('no WebGPU: the page says so and the CPU fallback gives the same numbers', 
     const shot = path.join(outDir, 'explain-cpu-fallback.png');
     await run.page.screenshot({ path: shot, fullPage: true });
     console.log(`# screenshot: ${shot}`);
+  } finally {
+    await context.close();
+  }
+});
+
+// ---- the agreement table: the page's numbers are `glassbox compare`'s
+const AGREEMENT_LIME = { samples: 32, seed: 0 };
+// A threshold the slider can reach (steps of 0.05) other than the default 0.5.
+const MOVED_THRESHOLD = 0.35;
+// The page runs tract in wasm, the reference native tract: maps and LIME weights agree to ~1e-6, not to the
+// bit. A CAM pixel at the edge of a mask may then fall on the other side (each one moves an IoU by
+// 1 / union, union ≥ a thousand pixels here); Spearman moves by much less.
+const AGREEMENT_TOLERANCE = { iou: 2e-3, spearman: 1e-4 };
+
+/**
+ * `glassbox explain` (CPU engine, Grad-CAM and LIME with AGREEMENT_LIME) on SAMPLE, then
+ * `glassbox compare --explained DIR --out FILE [--threshold T]` for each threshold: the native numbers.
+ */
+function nativeAgreement(thresholds) {
+  const explained = tempDir('glassbox-agreement-');
+  const image = path.join(sharedDir(), 'data', 'imagenet-samples', SAMPLE);
+  const env = { ...process.env, GLASSBOX_SHARED: path.join(sharedDir(), 'data') };
+  execFileSync(glassboxBin(), ['explain', '--model', path.join(repo, 'models', `${MODEL}.json`), '--engine', 'cpu',
+    '--methods', 'gradcam,lime', '--samples', String(AGREEMENT_LIME.samples), '--seed', String(AGREEMENT_LIME.seed),
+    '--out', explained, image], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'], env });
+  const tables = {};
+  for (const t of thresholds) {
+    const out = path.join(tempDir('glassbox-compare-'), 'agreement.json');
+    const args = ['compare', '--explained', explained, '--out', out, ...(t === undefined ? [] : ['--threshold', String(t)])];
+    try {
+      execFileSync(glassboxBin(), args, { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'], env });
+    } catch (e) {
+      throw new Error(`glassbox ${args.join(' ')} failed (does this glassbox have the compare command?): ${e.stderr ?? e.message}`);
+    }
+    tables[t ?? 'default'] = JSON.parse(readFileSync(out, 'utf8'));
+  }
+  return tables;
+}
+
+/** The row of `method` for SAMPLE in `glassbox compare`'s JSON: {image, target, agreement: {class, threshold, lime_partial, cams}}. */
+function compareRow(table, method) {
+  const image = table.images.find((i) => i.image === path.parse(SAMPLE).name);
+  assert.ok(image, `agreement.json has no ${path.parse(SAMPLE).name}: ${JSON.stringify(table.images.map((i) => i.image))}`);
+  const row = image.agreement.cams.find((c) => c.method === method);
+  assert.ok(row, `agreement.json has no ${method} for ${image.image}`);
+  return { image, row };
+}
+
+function assertClose(tag, what, page, native, tolerance) {
+  if (native === null || page === null) {
+    assert.equal(page, native, `${tag}: ${what}: page ${page}, native ${native}`);
+    return 0;
+  }
+  const diff = Math.abs(page - native);
+  assert.ok(diff <= tolerance, `${tag}: ${what}: page ${page}, native ${native} (|diff| ${diff} > ${tolerance})`);
+  return diff;
+}
+
+/** The page's row against the native one: every figure, and the cells as the visitor reads them. */
+async function checkAgreementRow(page, tag, shown, native) {
+  const diffs = {
+    iou_same_count: assertClose(tag, 'IoU same count', shown.agreement.iou_same_count, native.agreement.iou_same_count, AGREEMENT_TOLERANCE.iou),
+    iou_top20: assertClose(tag, 'IoU top 20 %', shown.agreement.iou_top20, native.agreement.iou_top20, AGREEMENT_TOLERANCE.iou),
+    iou_half: assertClose(tag, 'IoU CAM ≥ 0.5', shown.agreement.iou_half, native.agreement.iou_half, AGREEMENT_TOLERANCE.iou),
+    iou_at_threshold: assertClose(tag, 'IoU at the threshold', shown.iou_at_threshold, native.iou_at_threshold, AGREEMENT_TOLERANCE.iou),
+    spearman: assertClose(tag, 'Spearman', shown.agreement.spearman, native.agreement.spearman, AGREEMENT_TOLERANCE.spearman),
+  };
+  assert.equal(shown.agreement.pointing_hit, native.agreement.pointing_hit, `${tag}: pointing game`);
+  const cells = await page.$$eval('#agreement-table tbody tr[data-method=gradcam] td', (tds) => tds.map((td) => td.textContent));
+  const f = (v) => (v === null ? '–' : v.toFixed(3));
+  assert.deepEqual(cells, ['Grad-CAM', f(shown.agreement.iou_same_count), f(shown.agreement.iou_top20), f(shown.iou_at_threshold),
+    f(shown.agreement.spearman), shown.agreement.pointing_hit ? 'hit' : 'miss'], `${tag}: the table's cells`);
+  return diffs;
+}
+
+test('the agreement of Grad-CAM with LIME in the page is `glassbox compare`\'s, and the threshold slider moves it', { timeout: 600_000 }, async () => {
+  const native = nativeAgreement([undefined, MOVED_THRESHOLD]);
+  const context = await launch({ webgpu: false });
+  try {
+    const run = await explainInPage(context, 'cpu', ['gradcam', 'lime'], 'agreement', AGREEMENT_LIME);
+    const { page } = run;
+    await page.waitForSelector('#agreement:not([hidden]) #agreement-table tbody tr[data-method=gradcam]', { timeout: 60_000 });
+    const shown = await page.evaluate(() => window.glassbox.agreement);
+    const { image, row } = compareRow(native.default, 'gradcam');
+    assert.equal(shown.agreement.class, image.target.class, 'the page compares another class than the native CLI');
+    assert.equal(shown.agreement.class, run.results.lime.target);
+    assert.equal(shown.agreement.lime_partial, false);
+    assert.equal(shown.agreement.threshold, 0.5);
+    assert.equal(shown.lime.samples_used, AGREEMENT_LIME.samples);
+    assert.deepEqual(shown.agreement.cams.map((c) => c.method), ['gradcam']);
+    const [cam] = shown.agreement.cams;
+    assert.equal(cam.iou_at_threshold, cam.agreement.iou_half, 'at t = 0.5 the threshold IoU is the IoU of CAM ≥ 0.5');
+    const inMask = run.results.lime.mask.reduce((a, b) => a + b, 0);
+    assert.equal(shown.lime.mask_pixels, inMask, 'the agreement uses another LIME mask than the one drawn');
+    assert.match(await page.textContent('#agreement-lime'), new RegExp(`${inMask} pixels \\(LIME ${AGREEMENT_LIME.samples} samples\\)`));
+    const diffs = await checkAgreementRow(page, 'agreement t=0.5', cam, row);
+    console.log(`# [agreement] page: ${JSON.stringify(cam)}; |page - native|: ${JSON.stringify(diffs)}`);
+    await page.screenshot({ path: path.join(outDir, 'explain-agreement.png'), fullPage: true });
+
+    // The visitor drags the slider: the table follows at once, with `compare --threshold`'s number.
+    await page.$eval('#agreement-threshold', (el, t) => {
+      el.value = String(t);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }, MOVED_THRESHOLD);
+    await page.waitForFunction((t) => Math.abs((window.glassbox.agreement?.agreement.threshold ?? -1) - t) < 1e-6,
+      MOVED_THRESHOLD, { timeout: 30_000 });
+    assert.equal(await page.inputValue('#agreement-threshold-number'), String(MOVED_THRESHOLD));
+    assert.equal(await page.textContent('#agreement-t'), MOVED_THRESHOLD.toFixed(2));
+    const moved = (await page.evaluate(() => window.glassbox.agreement)).agreement.cams[0];
+    const nativeMoved = compareRow(native[MOVED_THRESHOLD], 'gradcam').row;
+    assert.notEqual(nativeMoved.iou_at_threshold, row.iou_at_threshold, 'the native threshold IoU does not change from 0.5 to ' + MOVED_THRESHOLD);
+    assert.notEqual(moved.iou_at_threshold, cam.iou_at_threshold, 'the slider did not change the threshold IoU');
+    assert.deepEqual(moved.agreement, cam.agreement, 'the threshold changed the other figures');
+    const movedDiffs = await checkAgreementRow(page, `agreement t=${MOVED_THRESHOLD}`, moved, nativeMoved);
+    console.log(`# [agreement] t = ${MOVED_THRESHOLD}: page ${moved.iou_at_threshold}, native ${nativeMoved.iou_at_threshold} ` +
+      `(|diff| ${movedDiffs.iou_at_threshold.toExponential(2)}; at 0.5: ${cam.iou_at_threshold})`);
   } finally {
     await context.close();
   }
@@ -559,11 +678,11 @@ test('comparison page shows the committed report: agreement of 10 images, object
     assert.equal(await page.$$eval('#faithfulness tbody tr', (r) => r.length), report.images.length + 1, 'one row per image and the mean');
     assert.ok(await page.$$eval('#objects tbody tr', (r) => r.length) > 0, 'object rows');
     assert.ok(await page.$$eval('#sanity tbody tr', (r) => r.length) > 0, 'sanity rows');
-    assert.match(await page.textContent('#model'), new RegExp(report.model.split(' ')[0]));
+    assert.match(await page.textContent("#model"), new RegExp(report.run.model.split(" ")[0]));
     await page.waitForFunction(() => [...document.querySelectorAll('img.figure')].every((i) => i.complete && i.naturalWidth > 0),
       null, { timeout: 30_000 });
     const figures = await page.$$eval('img.figure', (i) => i.length);
-    console.log(`# [compare] ${report.images.length} images, ${figures} figures shown; model: ${report.model}`);
+    console.log(`# [compare] ${report.images.length} images, ${figures} figures shown; model: ${report.run.model}`);
     await page.screenshot({ path: path.join(outDir, 'compare.png'), fullPage: false });
   } finally {
     await context.close();

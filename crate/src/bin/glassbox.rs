@@ -7,14 +7,18 @@ use std::process::ExitCode;
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
 use glassbox::cam::{CamMethod, CamOptions};
+use glassbox::compare::lime_vs_cam::{self, CamMap, LimeMaps};
 use glassbox::engine::EngineKind;
 use glassbox::explain::{self, Explanation};
-use glassbox::lime::{LimeExplanation, LimeParams, Stability};
+use glassbox::lime::{LimeExplanation, LimeParams, Stability, StabilityRun};
 use glassbox::model::{Classifier, Model};
 use glassbox::progress::Progress;
+use glassbox::results::{
+    AgreementSet, AgreementTable, CamRecord, ExplainedImage, ExplanationRecord, ImageAgreement,
+    LimeRecord, MethodRecords, ModelIdentity,
+};
 use glassbox::{npy, preprocess, render};
 
 #[derive(Parser)]
@@ -37,6 +41,9 @@ enum Command {
     Explain(ExplainArgs),
     /// Write the full report (D1-D4 Markdown, figures, results.json): LIME vs CAMs, faithfulness, sanity check.
     Report(ReportArgs),
+    /// Agreement of each CAM with LIME (IoU at three thresholds, Spearman, pointing game) for every image
+    /// of `glassbox explain` output; writes agreement.json and prints a table.
+    Compare(CompareArgs),
     /// Forward pass per image of each engine and graph (interleaved rounds, onnxruntime as the yardstick),
     /// and each method's cost against its passes.
     Bench(BenchArgs),
@@ -177,6 +184,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Explain(args) => pollster::block_on(explain_command(args)),
         Command::Report(args) => pollster::block_on(report_command(args)),
+        Command::Compare(args) => compare_command(args),
         Command::Dissect(args) => pollster::block_on(dissect_command(args)),
         Command::Bench(args) => pollster::block_on(bench_command(args, threads)),
     };
@@ -247,7 +255,10 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
                         .await?;
                 (lime, None)
             } else {
-                let (mut runs, stability) = explain::lime_stability(
+                let StabilityRun {
+                    mut runs,
+                    stability,
+                } = explain::lime_stability(
                     &classifier,
                     &explanation.view,
                     &lime_params,
@@ -314,7 +325,10 @@ fn write_explanation(
     image_weight: f32,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut methods = serde_json::Map::new();
+    let mut methods = MethodRecords {
+        cams: Default::default(),
+        lime: None,
+    };
     for timed in &explanation.cams {
         let name = timed.cam.method.name();
         npy::write(
@@ -325,8 +339,14 @@ fn write_explanation(
         let png = dir.join(format!("{name}.png"));
         std::fs::write(&png, render::png_rgb(&overlay)?)
             .with_context(|| format!("cannot write {}", png.display()))?;
-        methods.insert(name.to_string(), json!({ "seconds": timed.seconds }));
+        methods.cams.insert(
+            timed.cam.method,
+            CamRecord {
+                seconds: timed.seconds,
+            },
+        );
     }
+    let mut agreement = None;
     if let Some(lime) = lime {
         let lime_explanation = &lime.explanation;
         npy::write(
@@ -334,14 +354,14 @@ fn write_explanation(
             &lime_explanation.segments.view().into_dyn(),
         )?;
         let target = explanation.target.class;
-        let mask = lime_explanation.mask_for(target).with_context(|| {
+        let maps = LimeMaps::of(lime_explanation, target).with_context(|| {
             format!(
-                "LIME explains the top {} classes of the unperturbed image, {:?}; the target class {target} \
+                "LIME explains the top {} classes of the unperturbed image; the target class {target} \
                  is not among them: choose one of those with --target",
                 lime_explanation.top_labels.len(),
-                lime_explanation.top_labels
             )
         })?;
+        let mask = maps.mask.mapv(u8::from);
         npy::write(&dir.join("lime_mask.npy"), &mask.view().into_dyn())?;
         let view = glassbox::lime::rgb_array(&explanation.view);
         let (h, w, _) = view.dim();
@@ -354,29 +374,158 @@ fn write_explanation(
         let png = dir.join("lime.png");
         std::fs::write(&png, render::png_rgba(&rgba)?)
             .with_context(|| format!("cannot write {}", png.display()))?;
-        methods.insert(
-            "lime".to_string(),
-            json!({
-                "seconds": lime.seconds,
-                "explanation": lime_explanation,
-                "stability": lime.stability,
-            }),
-        );
+        if !explanation.cams.is_empty() {
+            let cams: Vec<CamMap> = explanation
+                .cams
+                .iter()
+                .map(|c| CamMap {
+                    method: c.cam.method,
+                    map: c.cam.map.view(),
+                })
+                .collect();
+            agreement = Some(lime_vs_cam::compare(
+                &cams,
+                &maps,
+                lime_vs_cam::DEFAULT_THRESHOLD,
+            )?);
+        }
+        methods.lime = Some(LimeRecord {
+            seconds: lime.seconds,
+            explanation: lime_explanation.clone(),
+            stability: lime.stability.clone(),
+        });
     }
     let manifest = &classifier.model.manifest;
-    let summary = json!({
-        "image": image_path.display().to_string(),
-        "model": { "name": manifest.name, "description": manifest.description, "sha256": manifest.sha256 },
-        "engine": classifier.engine.name(),
-        "input_size": classifier.input_hw(),
-        "top5": explanation.top5,
-        "target": explanation.target,
-        "forward_seconds": explanation.forward_seconds,
-        "methods": methods,
-    });
+    let record = ExplanationRecord {
+        image: image_path.display().to_string(),
+        model: ModelIdentity {
+            name: manifest.name.clone(),
+            description: manifest.description.clone(),
+            sha256: manifest.sha256.clone(),
+        },
+        engine: classifier.engine.name(),
+        input_size: classifier.input_size(),
+        top5: explanation.top5.clone(),
+        target: explanation.target.clone(),
+        forward_seconds: explanation.forward_seconds,
+        methods,
+        agreement,
+    };
     let path = dir.join("explanation.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+    std::fs::write(&path, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+// ---- `glassbox compare` ----
+
+#[derive(Args)]
+struct CompareArgs {
+    /// A `glassbox explain` output folder with LIME and CAMs for each image (`<dir>/<image>/`).
+    #[arg(long, conflicts_with_all = ["lime", "cam"], required_unless_present_all = ["lime", "cam"])]
+    explained: Option<PathBuf>,
+    /// An explain output folder with LIME for each image (with --cam: the CAMs come from another run).
+    #[arg(long, requires = "cam")]
+    lime: Option<PathBuf>,
+    /// An explain output folder with the CAMs of the same images, model and classes as --lime's.
+    #[arg(long, requires = "lime")]
+    cam: Option<PathBuf>,
+    /// The CAM threshold of the third IoU (CAM ≥ threshold, maps normalised to [0, 1]).
+    #[arg(long, default_value_t = lime_vs_cam::DEFAULT_THRESHOLD)]
+    threshold: f32,
+    /// Where the JSON goes (default: agreement.json in the --explained or --cam folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The images of the compare run: each with its CAMs and the LIME explanation they meet.
+fn compare_inputs(args: &CompareArgs) -> Result<(Vec<ExplainedImage>, PathBuf)> {
+    if let Some(dir) = &args.explained {
+        return Ok((ExplainedImage::read_folder(dir)?, dir.clone()));
+    }
+    let (lime_dir, cam_dir) = (
+        args.lime
+            .as_ref()
+            .context("--lime is required without --explained")?,
+        args.cam
+            .as_ref()
+            .context("--cam is required without --explained")?,
+    );
+    let lime_images = ExplainedImage::read_folder(lime_dir)?;
+    let mut merged = Vec::new();
+    for mut image in ExplainedImage::read_folder(cam_dir)? {
+        let stem = image.dir.file_name().map(|n| n.to_os_string());
+        let with_lime = lime_images
+            .iter()
+            .find(|l| l.dir.file_name().map(|n| n.to_os_string()) == stem)
+            .with_context(|| {
+                format!(
+                    "{} has no LIME counterpart in {}",
+                    image.dir.display(),
+                    lime_dir.display()
+                )
+            })?;
+        ensure!(
+            with_lime.record.model.sha256 == image.record.model.sha256
+                && with_lime.record.target.class == image.record.target.class,
+            "{} and {} differ in model or explained class: they cannot be compared",
+            image.dir.display(),
+            with_lime.dir.display()
+        );
+        image.lime = with_lime.lime.clone();
+        merged.push(image);
+    }
+    Ok((merged, cam_dir.clone()))
+}
+
+fn compare_command(args: CompareArgs) -> Result<()> {
+    let (images, folder) = compare_inputs(&args)?;
+    let mut table = AgreementTable {
+        threshold: args.threshold,
+        images: Vec::new(),
+    };
+    for image in &images {
+        let agreement: AgreementSet = image.agreement(args.threshold)?;
+        table.images.push(ImageAgreement {
+            image: image
+                .dir
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            target: image.record.target.clone(),
+            agreement,
+        });
+    }
+    let t = args.threshold;
+    println!(
+        "| image | class | CAM | IoU same count | IoU top 20 % | IoU ≥ {t} | Spearman | pointing |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let num = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
+    for image in &table.images {
+        let partial = if image.agreement.lime_partial {
+            " (partial LIME)"
+        } else {
+            ""
+        };
+        for cam in &image.agreement.cams {
+            let a = &cam.agreement;
+            println!(
+                "| {}{partial} | {} | {} | {} | {} | {} | {} | {} |",
+                image.image,
+                image.target.label,
+                cam.method.name(),
+                num(a.iou_same_count),
+                num(a.iou_top20),
+                num(cam.iou_at_threshold),
+                num(a.spearman),
+                if a.pointing_hit { "hit" } else { "miss" }
+            );
+        }
+    }
+    let out = args.out.unwrap_or_else(|| folder.join("agreement.json"));
+    std::fs::write(&out, serde_json::to_string_pretty(&table)? + "\n")
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
 }
 
 // ---- `glassbox report` ----
@@ -395,9 +544,9 @@ struct ReportArgs {
     /// Folder of the dissection tables (D1).
     #[arg(long, default_value = "precomputed/dissect")]
     dissect: PathBuf,
-    /// Output folder (Markdown, fig/, results.json).
-    #[arg(long, default_value = "precomputed/report")]
-    out: PathBuf,
+    /// Output folder (Markdown, fig/, results.json) [default: precomputed/report].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// LIME perturbation samples per image.
     #[arg(long, default_value_t = 1000)]
     lime_samples: usize,
@@ -414,9 +563,16 @@ struct ReportArgs {
     /// Only the first N images (default: all).
     #[arg(long)]
     limit: Option<usize>,
+    /// The object cases (image, masks of the object; paths relative to the shared data folder).
+    #[arg(long, default_value = "precomputed/report/jobs/objects.json")]
+    objects: PathBuf,
     /// Skip the object-mask section.
     #[arg(long)]
     no_objects: bool,
+    /// Only write the documents and charts again from this results.json of an earlier run (seconds, no
+    /// model runs); into --out when given, else next to it.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    render_only: Option<PathBuf>,
     /// The sentence naming the model and its weights in the text (default: the manifest's name and description).
     #[arg(long)]
     model_description: Option<String>,
@@ -440,18 +596,37 @@ struct ReportArgs {
 }
 
 async fn report_command(args: ReportArgs) -> Result<()> {
+    if let Some(results) = &args.render_only {
+        let started = web_time::Instant::now();
+        let files = glassbox::report::render::render_only(results, args.out.as_deref())?;
+        println!(
+            "report rendered again from {}: {} files in {:.1} s",
+            results.display(),
+            files.len(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let shared = args
         .shared
         .clone()
         .unwrap_or_else(glassbox::model::shared_data_dir);
-    let mut config =
-        glassbox::report::ReportConfig::standard(args.model, shared, args.dissect, args.out)?;
+    let mut config = glassbox::report::ReportConfig::standard(
+        args.model,
+        shared,
+        args.dissect,
+        args.out
+            .unwrap_or_else(|| PathBuf::from("precomputed/report")),
+        args.objects,
+    )?;
     config.engine = args.engine.resolve();
     config.lime.num_samples = args.lime_samples;
     config.causal.step = args.causal_step;
     config.cascade = args.cascade;
     config.sanity_images = args.sanity_images;
-    config.objects = !args.no_objects;
+    if args.no_objects {
+        config.objects = None;
+    }
     config.model_description = args.model_description.unwrap_or_default();
     config.explained = args.explained;
     config.run_note = args.run_note;

@@ -2,7 +2,9 @@
 //! the pointing game and SSIM.
 
 use anyhow::{ensure, Result};
-use ndarray::{Array2, ArrayView2, Zip};
+use ndarray::{Array2, ArrayView2};
+
+use crate::numerics::iou;
 
 /// The `k` largest pixels of `map`. Ties at the cut are taken in row-major order, so the mask has
 /// exactly `k` pixels (what "the same pixel count as the LIME mask" needs).
@@ -33,22 +35,6 @@ pub fn threshold_mask(map: ArrayView2<f32>, threshold: f32) -> Array2<bool> {
 /// Number of `true` pixels.
 pub fn count(mask: ArrayView2<bool>) -> usize {
     mask.iter().filter(|&&m| m).count()
-}
-
-/// Intersection over union of two masks of the same shape; `None` when both are empty (undefined).
-pub fn iou(a: ArrayView2<bool>, b: ArrayView2<bool>) -> Result<Option<f64>> {
-    ensure!(
-        a.dim() == b.dim(),
-        "IoU of masks with different shapes {:?} and {:?}",
-        a.dim(),
-        b.dim()
-    );
-    let (mut inter, mut union) = (0usize, 0usize);
-    Zip::from(&a).and(&b).for_each(|&x, &y| {
-        inter += (x && y) as usize;
-        union += (x || y) as usize;
-    });
-    Ok((union > 0).then(|| inter as f64 / union as f64))
 }
 
 /// 1-based ranks with ties given the average of the ranks they span (`scipy.stats.rankdata`'s
@@ -101,8 +87,15 @@ pub fn spearman(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Result<Option<f64>> {
     Ok(pearson(&ra, &rb))
 }
 
-/// The pixel (row, col) of the map's maximum; the first one in row-major order when several share it.
-pub fn argmax(map: ArrayView2<f32>) -> (usize, usize) {
+/// A pixel of a map: its row and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pixel {
+    pub row: usize,
+    pub col: usize,
+}
+
+/// The pixel of the map's maximum; the first one in row-major order when several share it.
+pub fn argmax(map: ArrayView2<f32>) -> Pixel {
     let w = map.ncols();
     let mut best = (0, f32::NEG_INFINITY);
     for (i, &v) in map.iter().enumerate() {
@@ -110,7 +103,10 @@ pub fn argmax(map: ArrayView2<f32>) -> (usize, usize) {
             best = (i, v);
         }
     }
-    (best.0 / w, best.0 % w)
+    Pixel {
+        row: best.0 / w,
+        col: best.0 % w,
+    }
 }
 
 /// The pointing game (Zhang et al. 2016): a hit when the map's maximum lies in `mask`, or within
@@ -126,7 +122,7 @@ pub fn pointing_game(
         map.dim(),
         mask.dim()
     );
-    let (r, c) = argmax(map);
+    let Pixel { row: r, col: c } = argmax(map);
     if mask[(r, c)] {
         return Ok(true);
     }
@@ -211,7 +207,7 @@ pub fn ssim(a: ArrayView2<f32>, b: ArrayView2<f32>, data_range: f64) -> Result<f
 }
 
 /// Every agreement figure between one CAM and the LIME explanation of the same image and class.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Agreement {
     /// IoU with the LIME mask of the CAM's top pixels, as many as the LIME mask has.
     pub iou_same_count: Option<f64>,

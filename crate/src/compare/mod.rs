@@ -7,6 +7,7 @@
 //!   the ONNX initializers, so an explanation can be checked to depend on the learned weights.
 //! - [`objects`]: object masks (segmentation bitmaps, polygons, boxes) mapped onto the model's input grid,
 //!   to ask whether an explanation lands on the object.
+//! - [`lime_vs_cam`]: LIME's mask and per-pixel weights for a class, and every CAM's agreement with them.
 //! - [`clutter`]: edge density, a measure of how cluttered an image is.
 //!
 //! Every map here is a 2-D array on the model's input grid (H×W), larger = more important.
@@ -14,6 +15,6 @@
 pub mod agreement;
 pub mod clutter;
 pub mod faithfulness;
+pub mod lime_vs_cam;
 pub mod objects;
-mod rng;
 pub mod sanity;

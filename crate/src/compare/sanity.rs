@@ -13,12 +13,12 @@
 
 use anyhow::{ensure, Context, Result};
 use ndarray::ArrayView2;
-use prost::Message;
-use tract_onnx::pb::{ModelProto, TensorProto};
+use tract_onnx::pb::{GraphProto, TensorProto};
 
 use super::agreement::{spearman, ssim};
-use super::rng::SplitMix64;
-use crate::engine::graph::tensor_f32;
+use crate::engine::graph::{self, tensor_f32};
+use crate::numerics::min_max_unit;
+use crate::rng::SplitMix64;
 
 /// The op types whose initializers (beyond the data input) are learned weights.
 const WEIGHTED_OPS: [&str; 3] = ["Conv", "Gemm", "MatMul"];
@@ -34,19 +34,12 @@ pub struct WeightedLayer {
 
 /// The weighted layers of a model, in graph (topological) order.
 pub fn weighted_layers(onnx: &[u8]) -> Result<Vec<WeightedLayer>> {
-    let model = decode(onnx)?;
-    Ok(layers_of(&model))
+    let model = graph::decode(onnx)?;
+    Ok(layers_of(graph::graph(&model)))
 }
 
-fn decode(onnx: &[u8]) -> Result<ModelProto> {
-    let model = ModelProto::decode(onnx)
-        .context("the file is not a valid ONNX model (protobuf decoding failed)")?;
-    ensure!(model.graph.is_some(), "the ONNX model has no graph");
-    Ok(model)
-}
-
-fn layers_of(model: &ModelProto) -> Vec<WeightedLayer> {
-    let graph = model.graph.as_ref().expect("checked by decode");
+/// The weighted layers of a decoded graph, in graph (topological) order.
+pub fn layers_of(graph: &GraphProto) -> Vec<WeightedLayer> {
     let is_initializer = |name: &str| graph.initializer.iter().any(|t| t.name == name);
     graph
         .node
@@ -80,28 +73,28 @@ pub struct RandomizedModel {
 
 /// Re-initialises the last `count` weighted layers of `onnx` (see the module comment for how).
 pub fn randomize_top_layers(onnx: &[u8], count: usize, seed: u64) -> Result<RandomizedModel> {
-    let mut model = decode(onnx)?;
-    let layers = layers_of(&model);
+    let mut model = graph::decode(onnx)?;
+    let layers = layers_of(graph::graph(&model));
     ensure!(
         (1..=layers.len()).contains(&count),
         "cannot randomise the top {count} layers: the graph has {} weighted layers (Conv/Gemm/MatMul with initializers)",
         layers.len()
     );
     let chosen: Vec<WeightedLayer> = layers.iter().rev().take(count).cloned().collect();
-    let graph = model.graph.as_mut().expect("checked by decode");
+    let g = model.graph.as_mut().expect("graph::decode checked it");
     for layer in &chosen {
         for name in &layer.initializers {
-            let tensor = graph
+            let tensor = g
                 .initializer
                 .iter_mut()
                 .find(|t| &t.name == name)
                 .with_context(|| format!("initializer {name} of layer {} vanished", layer.node))?;
-            redraw(tensor, seed ^ fnv1a(name.as_bytes()))
+            redraw(tensor, SplitMix64::keyed(seed, name.as_bytes()))
                 .with_context(|| format!("re-initialising {name} of layer {}", layer.node))?;
         }
     }
     Ok(RandomizedModel {
-        onnx: model.encode_to_vec(),
+        onnx: graph::encode(&model),
         layers: chosen,
     })
 }
@@ -109,13 +102,7 @@ pub fn randomize_top_layers(onnx: &[u8], count: usize, seed: u64) -> Result<Rand
 /// Standard deviation of a standard normal truncated to [-2, 2]: √(1 − 4φ(2)/(Φ(2) − Φ(−2))).
 const TRUNCATED_NORMAL_STD: f64 = 0.879_625_7;
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn redraw(tensor: &mut TensorProto, seed: u64) -> Result<()> {
+fn redraw(tensor: &mut TensorProto, mut rng: SplitMix64) -> Result<()> {
     let values = tensor_f32(tensor)?.into_raw_vec_and_offset().0;
     let n = values.len().max(1) as f64;
     let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
@@ -127,7 +114,6 @@ fn redraw(tensor: &mut TensorProto, seed: u64) -> Result<()> {
         .sqrt();
     // A ±2σ truncated normal has standard deviation 0.8796σ; widen σ so the redrawn tensor keeps `std`.
     let sigma = std / TRUNCATED_NORMAL_STD;
-    let mut rng = SplitMix64::new(seed);
     let fresh: Vec<f32> = values
         .iter()
         .map(|_| (mean + sigma * rng.next_truncated_normal()) as f32)
@@ -141,7 +127,7 @@ fn redraw(tensor: &mut TensorProto, seed: u64) -> Result<()> {
 }
 
 /// How much an explanation changed between the original and a randomised model.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapChange {
     /// Spearman rank correlation between the two maps (1 = same ranking).
     pub spearman: Option<f64>,
@@ -152,28 +138,18 @@ pub struct MapChange {
 
 /// Compares an explanation on the original model with the one on a randomised model.
 pub fn map_change(original: ArrayView2<f32>, randomized: ArrayView2<f32>) -> Result<MapChange> {
-    let a = min_max(original);
-    let b = min_max(randomized);
+    let a = min_max_unit(original);
+    let b = min_max_unit(randomized);
     Ok(MapChange {
         spearman: spearman(original, randomized)?,
         ssim: ssim(a.view(), b.view(), 1.0)?,
     })
 }
 
-fn min_max(map: ArrayView2<f32>) -> ndarray::Array2<f32> {
-    let lo = map.iter().copied().fold(f32::INFINITY, f32::min);
-    let hi = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if hi > lo {
-        map.mapv(|v| (v - lo) / (hi - lo))
-    } else {
-        map.mapv(|_| 0.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tract_onnx::pb::{tensor_proto::DataType, GraphProto, NodeProto};
+    use tract_onnx::pb::{tensor_proto::DataType, ModelProto, NodeProto, OperatorSetIdProto};
 
     fn float_tensor(name: &str, values: &[f32], raw: bool) -> TensorProto {
         TensorProto {
@@ -217,22 +193,24 @@ mod tests {
                 float_tensor("w3", &weights, false),
                 float_tensor("b3", &weights[..10], true),
             ],
+            output: vec![graph::value_info("head_out", graph::FLOAT, &[1, 10])],
             ..Default::default()
         };
-        ModelProto {
+        graph::encode(&ModelProto {
             ir_version: 7,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
             graph: Some(graph),
             ..Default::default()
-        }
-        .encode_to_vec()
+        })
     }
 
     fn initializer(onnx: &[u8], name: &str) -> Vec<f32> {
-        let model = decode(onnx).unwrap();
+        let model = graph::decode(onnx).unwrap();
         tensor_f32(
-            model
-                .graph
-                .unwrap()
+            graph::graph(&model)
                 .initializer
                 .iter()
                 .find(|t| t.name == name)

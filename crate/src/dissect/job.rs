@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::cache::MatrixCache;
@@ -14,9 +14,10 @@ use super::published::{self, PublishedLabels};
 use super::tables::{table_stem, DissectionTable, ModelRecord};
 use super::tokenizer::ClipTokenizer;
 use super::wpmi::SoftWpmiParams;
-use super::{dissect, sha256_hex, ConceptSet, DissectOptions, DissectionRun, TargetModel};
+use super::{dissect, ConceptSet, DissectOptions, DissectionRun, TargetModel};
 use crate::engine::{self, EngineKind};
-use crate::model::Preprocessing;
+use crate::model::{resolve_relative, sha256_hex, ManifestFile};
+use crate::preprocess::Preprocessing;
 use crate::progress::Progress;
 
 /// The network to dissect.
@@ -96,16 +97,6 @@ fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
 }
 
-/// The manifest fields dissection needs. Other fields are ignored: the exporter's manifests carry more (layer
-/// means, export checks) than the classifier manifest of `crate::model` accepts.
-#[derive(Deserialize)]
-struct ManifestView {
-    onnx: PathBuf,
-    #[serde(default)]
-    sha256: Option<String>,
-    preprocessing: Preprocessing,
-}
-
 impl DissectJob {
     /// Reads a job file; relative paths in it are relative to the file's folder, so committed jobs
     /// (`precomputed/dissect/jobs/`) work from any working directory and on any machine.
@@ -115,9 +106,10 @@ impl DissectJob {
         let mut job: DissectJob = serde_json::from_str(&text)
             .with_context(|| format!("the job {} is not a valid DissectJob", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        // Relative to the job file; `…/shared/data/…` honours `$GLASSBOX_SHARED`, as in model manifests.
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = base.join(&*p);
+                *p = resolve_relative(base, p);
             }
         };
         resolve(&mut job.target.path);
@@ -146,8 +138,9 @@ impl DissectJob {
     }
 }
 
-/// ONNX bytes and preprocessing from a manifest (`.json`, ONNX path relative to it, sha256 checked when given), or
-/// a bare ONNX file plus an explicit preprocessing. An explicit preprocessing overrides the manifest's.
+/// ONNX bytes and preprocessing from a model manifest (`.json`, read by [`ManifestFile`]: paths relative
+/// to it, `$GLASSBOX_SHARED` honoured, sha256 checked when given), or a bare ONNX file plus an explicit
+/// preprocessing. An explicit preprocessing overrides the manifest's.
 fn load_graph(
     path: &Path,
     preprocessing: &Option<Preprocessing>,
@@ -157,26 +150,11 @@ fn load_graph(
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
     {
-        let text = read(path, what)?;
-        let manifest: ManifestView = serde_json::from_slice(&text).with_context(|| {
-            format!(
-                "the {what} manifest {} is not a model manifest",
-                path.display()
-            )
-        })?;
-        let onnx_path = path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx);
-        let onnx = read(&onnx_path, what)?;
-        if let Some(expected) = manifest.sha256 {
-            let actual = sha256_hex(&onnx);
-            ensure!(
-                actual.eq_ignore_ascii_case(expected.trim()),
-                "sha256 of {} is {actual}, its manifest {} says {expected}: re-export or fix the manifest",
-                onnx_path.display(),
-                path.display()
-            );
-        }
-        let spec = preprocessing.clone().unwrap_or(manifest.preprocessing);
-        return Ok((onnx, spec, file_name(&onnx_path)));
+        let file = ManifestFile::read(path).with_context(|| format!("the {what} manifest"))?;
+        let onnx = file.read_onnx()?;
+        let onnx_file = file_name(&file.onnx_path());
+        let spec = preprocessing.clone().unwrap_or(file.manifest.preprocessing);
+        return Ok((onnx, spec, onnx_file));
     }
     let Some(spec) = preprocessing.clone() else {
         bail!(

@@ -35,14 +35,11 @@ pub mod wpmi;
 pub use pipeline::{dissect, DissectOptions, DissectionRun, TargetModel, Timings};
 
 use anyhow::{ensure, Result};
-use sha2::{Digest, Sha256};
 
 #[cfg(not(target_arch = "wasm32"))]
 use tables::ConceptSetRecord;
 
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use crate::model::sha256_hex;
 
 /// A concept set: one concept per non-empty line (CLIP-Dissect drops empty lines).
 #[derive(Debug, Clone)]

@@ -9,10 +9,10 @@ use super::cache::{cache_key, MatrixCache};
 use super::matcher::ConceptMatcher;
 use super::probe::{pool_layer, ProbeSet};
 use super::tables::{DissectionTable, ModelRecord, ProbeRecord, TopImage, UnitLabel};
-use super::wpmi::{best_concepts, soft_wpmi, top_k_images, SoftWpmiParams};
+use super::wpmi::{best_concepts, soft_wpmi, top_k_images, BestConcept, SoftWpmiParams};
 use super::ConceptSet;
 use crate::engine::{self, Engine, Tensor};
-use crate::model::Preprocessing;
+use crate::preprocess::Preprocessing;
 use crate::progress::{check_cancelled, Progress};
 
 /// The network being dissected: an engine whose outputs include the layers to label.
@@ -186,24 +186,32 @@ pub async fn dissect(
         let units = best_concepts(similarity.view())
             .into_iter()
             .enumerate()
-            .map(|(unit, (concept, value))| UnitLabel {
-                unit,
-                concept: concept_set.concepts[concept].clone(),
-                concept_index: concept,
-                category: concept_set
-                    .categories
-                    .as_ref()
-                    .and_then(|c| c[concept].clone()),
-                similarity: value,
-                top_images: top
-                    .column(unit)
-                    .iter()
-                    .map(|&i| TopImage {
-                        id: probe.images[i].id.clone(),
-                        activation: acts[[i, unit]],
-                    })
-                    .collect(),
-            })
+            .map(
+                |(
+                    unit,
+                    BestConcept {
+                        concept,
+                        similarity,
+                    },
+                )| UnitLabel {
+                    unit,
+                    concept: concept_set.concepts[concept].clone(),
+                    concept_index: concept,
+                    category: concept_set
+                        .categories
+                        .as_ref()
+                        .and_then(|c| c[concept].clone()),
+                    similarity,
+                    top_images: top
+                        .column(unit)
+                        .iter()
+                        .map(|&i| TopImage {
+                            id: probe.images[i].id.clone(),
+                            activation: acts[[i, unit]],
+                        })
+                        .collect(),
+                },
+            )
             .collect();
         tables.push(DissectionTable {
             model: target.record.clone(),

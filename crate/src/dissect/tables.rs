@@ -144,6 +144,9 @@ pub struct LayerSummary {
     pub n_units: usize,
     pub distinct_concepts: usize,
     /// Concept → number of units, most frequent first.
+    ///
+    /// A tuple on purpose, an exception to "no positional tuples across modules": it serialises as
+    /// `[concept, count]` pairs, the format of the committed `precomputed/dissect/summary.json`.
     pub histogram: Vec<(String, usize)>,
     /// Category → number of units (only when the concept set has categories).
     #[serde(skip_serializing_if = "Option::is_none")]

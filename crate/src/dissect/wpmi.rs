@@ -19,6 +19,7 @@
 use anyhow::{ensure, Result};
 use ndarray::{Array2, ArrayView2, Axis};
 
+use crate::numerics::softmax_scaled_f64;
 use crate::progress::{check_cancelled, Progress};
 
 /// The parameters of `similarity.soft_wpmi`, with its defaults.
@@ -142,7 +143,7 @@ pub fn soft_wpmi(
             (chunk.len(), c)
         );
         for (row, &image) in raw.rows().into_iter().zip(chunk) {
-            softmax_scaled(row.iter().copied(), params.a, &mut probs);
+            softmax_scaled_f64(row.iter().copied(), params.a, &mut probs);
             for &(neuron, rank) in &slots[image] {
                 let p = p_in_examples[rank];
                 for (acc, &prob) in log_p_d_given_e.row_mut(neuron).iter_mut().zip(&probs) {
@@ -167,36 +168,33 @@ pub fn soft_wpmi(
     Ok(out)
 }
 
-/// `softmax(a · x)` into `out`, max-subtracted like torch.
-fn softmax_scaled(x: impl Iterator<Item = f32> + Clone, a: f64, out: &mut [f64]) {
-    let max = x
-        .clone()
-        .fold(f64::NEG_INFINITY, |m, v| m.max(a * f64::from(v)));
-    let mut sum = 0.0;
-    for (o, v) in out.iter_mut().zip(x) {
-        *o = (a * f64::from(v) - max).exp();
-        sum += *o;
-    }
-    for o in out.iter_mut() {
-        *o /= sum;
-    }
+/// One neuron's best concept: its index and its WPMI.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BestConcept {
+    pub concept: usize,
+    pub similarity: f32,
 }
 
 /// Per neuron: the best concept and its WPMI (`torch.max(similarities, dim=1)`; ties: the first concept).
-pub fn best_concepts(similarity: ArrayView2<f32>) -> Vec<(usize, f32)> {
+pub fn best_concepts(similarity: ArrayView2<f32>) -> Vec<BestConcept> {
     similarity
         .rows()
         .into_iter()
         .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                    if v > best.1 {
-                        (i, v)
-                    } else {
-                        best
-                    }
-                })
+            let (concept, similarity) =
+                row.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                        if v > best.1 {
+                            (i, v)
+                        } else {
+                            best
+                        }
+                    });
+            BestConcept {
+                concept,
+                similarity,
+            }
         })
         .collect()
 }

@@ -27,14 +27,22 @@ impl Default for MaskOptions {
     }
 }
 
-/// `get_image_and_mask`: the image (u8, H×W×3) and the mask (1 = supports the label, −1 = against it
-/// when both signs are shown, 0 = not selected).
+/// What `get_image_and_mask` returns (LIME's `(temp, mask)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageAndMask {
+    /// The image (u8, H×W×3), with the rest hidden or the chosen superpixels coloured as asked.
+    pub image: Array3<u8>,
+    /// 1 = supports the label, −1 = against it when both signs are shown, 0 = not selected (H×W).
+    pub mask: Array2<i8>,
+}
+
+/// `get_image_and_mask`: the image and the mask of the chosen superpixels.
 pub fn image_and_mask(
     image: ArrayView3<u8>,
     segments: ArrayView2<i32>,
     explanation: &LocalExplanation,
     options: &MaskOptions,
-) -> Result<(Array3<u8>, Array2<i8>)> {
+) -> Result<ImageAndMask> {
     if options.positive_only && options.negative_only {
         bail!("positive_only and negative_only cannot both be true");
     }
@@ -87,7 +95,7 @@ pub fn image_and_mask(
             }
         }
     }
-    Ok((temp, mask))
+    Ok(ImageAndMask { image: temp, mask })
 }
 
 /// `skimage.segmentation.find_boundaries(labels, mode="outer", background=0)`: pixels of the

@@ -20,13 +20,14 @@ pub mod sample;
 pub mod slic;
 
 use crate::engine::{Engine, Tensor};
+use crate::numerics::{iou, softmax_rows_torch_f32};
 use crate::progress::{check_cancelled, Cancelled, Progress};
 use anyhow::{ensure, Context, Result};
 use async_trait::async_trait;
 use ndarray::{Array1, Array2, Array3, Array4, ArrayView2, ArrayView3, ArrayView4, Axis};
 use web_time::Instant;
 
-pub use mask::{boundaries, image_and_mask, mark_boundaries_rgba, MaskOptions};
+pub use mask::{boundaries, image_and_mask, mark_boundaries_rgba, ImageAndMask, MaskOptions};
 pub use quickshift::{quickshift, QuickshiftParams};
 pub use ridge::{FeatureSelection, LocalExplanation};
 pub use sample::HideColor;
@@ -78,7 +79,7 @@ impl<F: Fn(ArrayView3<u8>) -> Array3<f32>> BatchPredictor for EnginePredictor<'_
             all.slice_mut(ndarray::s![first..first + m, ..])
                 .assign(&out);
         }
-        Ok(softmax_rows(
+        Ok(softmax_rows_torch_f32(
             &logits.unwrap_or_else(|| Array2::zeros((0, 0))),
         ))
     }
@@ -91,18 +92,6 @@ pub fn normalize_offset_scale(view: ArrayView3<u8>, offset: f32, scale: f32) -> 
     Array3::from_shape_fn((3, h, w), |(c, r, x)| {
         (view[[r, x, c]] as f32 - offset) * scale
     })
-}
-
-/// Softmax over each row, in f32 as `torch.nn.functional.softmax` computes it (max subtracted first).
-pub fn softmax_rows(logits: &Array2<f32>) -> Array2<f32> {
-    let mut out = logits.clone();
-    for mut row in out.axis_iter_mut(Axis(0)) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        row.mapv_inplace(|v| (v - max).exp());
-        let sum: f32 = row.sum();
-        row.mapv_inplace(|v| v / sum);
-    }
-    out
 }
 
 /// Which superpixel algorithm LIME uses.
@@ -425,13 +414,14 @@ fn positive_mask(
         num_features,
         ..Default::default()
     };
-    let (_, mask) = image_and_mask(
+    let mask = image_and_mask(
         Array3::<u8>::zeros((segments.nrows(), segments.ncols(), 3)).view(),
         segments,
         explanation,
         &options,
     )
-    .expect("positive_only alone is a valid mask request");
+    .expect("positive_only alone is a valid mask request")
+    .mask;
     mask.mapv(|v| v.max(0) as u8)
 }
 
@@ -444,13 +434,21 @@ pub fn top_labels(p: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// How stable LIME's headline mask is across seeds.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stability {
     pub seeds: Vec<u32>,
     /// Per superpixel: the fraction of seeds whose top mask contains it.
     pub in_mask_frequency: Vec<f64>,
     /// Mean IoU over all pairs of the seeds' top masks.
     pub mean_pairwise_iou: f64,
+}
+
+/// [`stability`]'s result: every seed's explanation and how much their top masks agree.
+#[derive(Debug, Clone)]
+pub struct StabilityRun {
+    /// One explanation per seed, in the order of [`Stability::seeds`].
+    pub runs: Vec<LimeExplanation>,
+    pub stability: Stability,
 }
 
 /// Runs LIME once per seed on the same superpixels and measures how much the top masks agree.
@@ -460,7 +458,7 @@ pub async fn stability(
     params: &LimeParams,
     seeds: &[u32],
     progress: &dyn Progress,
-) -> Result<(Vec<LimeExplanation>, Stability)> {
+) -> Result<StabilityRun> {
     ensure!(seeds.len() >= 2, "stability needs at least two seeds");
     let t = Instant::now();
     let segments = params
@@ -511,33 +509,19 @@ pub async fn stability(
     let mut pairs = 0;
     for i in 0..runs.len() {
         for j in i + 1..runs.len() {
-            iou_sum += mask_iou(&runs[i].top_mask, &runs[j].top_mask);
+            // Two empty masks agree.
+            iou_sum += iou(runs[i].top_mask.view(), runs[j].top_mask.view())?.unwrap_or(1.0);
             pairs += 1;
         }
     }
-    Ok((
+    Ok(StabilityRun {
         runs,
-        Stability {
+        stability: Stability {
             seeds: seeds.to_vec(),
             in_mask_frequency: frequency,
             mean_pairwise_iou: iou_sum / pairs as f64,
         },
-    ))
-}
-
-/// Pixel IoU of two binary masks (1 when both are empty).
-pub fn mask_iou(a: &Array2<u8>, b: &Array2<u8>) -> f64 {
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&x, &y) in a.iter().zip(b.iter()) {
-        let (x, y) = (x != 0, y != 0);
-        inter += (x && y) as usize;
-        union += (x || y) as usize;
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
+    })
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -551,15 +535,6 @@ mod tests {
     #[test]
     fn top_labels_match_numpy_argsort_tail() {
         assert_eq!(top_labels(&[0.1, 0.5, 0.2, 0.9, 0.0], 3), vec![3, 1, 2]);
-    }
-
-    #[test]
-    fn softmax_rows_sum_to_one() {
-        let p = softmax_rows(&ndarray::array![[1.0f32, 2.0, 3.0], [1000.0, 0.0, -1000.0]]);
-        for row in p.axis_iter(Axis(0)) {
-            assert!((row.sum() - 1.0).abs() < 1e-6);
-        }
-        assert!(p[[1, 0]] > 0.999);
     }
 
     /// Two classes: class 0's probability is the share of visible (non-hidden) pixels, weighted so

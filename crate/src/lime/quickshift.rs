@@ -397,15 +397,13 @@ mod tests {
         }
         // A noisy picture with flat patches: near-ties in density are where any rounding
         // difference between the two builds would show up as a different link.
-        let mut state = 7u64;
+        let mut rng = crate::rng::SplitMix64::new(7);
         let img = Array3::from_shape_fn((48, 40, 3), |(r, c, k)| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            let noise = (rng.next_u64() >> 56) as u8;
             if (r / 12 + c / 10) % 2 == 0 {
                 (40 * k) as u8
             } else {
-                (state >> 56) as u8
+                noise
             }
         });
         let params = QuickshiftParams::default();

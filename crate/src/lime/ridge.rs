@@ -208,6 +208,10 @@ pub struct LocalExplanation {
     pub label: usize,
     pub intercept: f64,
     /// `(feature, weight)` sorted by |weight|, largest first (LIME's `local_exp[label]`).
+    ///
+    /// A tuple on purpose, an exception to "no positional tuples across modules": it mirrors the lime
+    /// library's `local_exp` and serialises as its `[feature, weight]` pairs in `explanation.json`,
+    /// which the page and the tests read.
     pub weights: Vec<(usize, f64)>,
     /// Weighted R² of the surrogate on the samples.
     pub score: f64,

@@ -8,10 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use image::RgbImage;
 
-use super::chart::{self, Series};
+use super::chart::{self, BarChart, BarSeries, Chart};
 use super::markdown::Table;
+use super::panels;
 use crate::dissect::published::PublishedAgreement;
 use crate::dissect::tables::{summarize, table_stem, DissectionTable};
 use crate::preprocess::{self, ImageLimits};
@@ -75,9 +75,15 @@ fn short(concept: &str) -> &str {
     concept.split(',').next().unwrap_or(concept).trim()
 }
 
-/// Builds D1 from the tables in `dissect_dir`, drawing figures into `fig_dir`; top images are read from
+/// Builds D1 from the tables in `dissect_dir`, drawing figures into `fig_dir` (charts under `warning`,
+/// the run's provenance warning, when there is one); top images are read from
 /// `shared_data/<probe folder>/` when present.
-pub fn section(dissect_dir: &Path, shared_data: &Path, fig_dir: &Path) -> Result<Section> {
+pub fn section(
+    dissect_dir: &Path,
+    shared_data: &Path,
+    fig_dir: &Path,
+    warning: Option<&str>,
+) -> Result<Section> {
     let tables = read_tables(dissect_dir)?;
     let mut md = String::from("# D1: Dissection findings (CLIP-Dissect, soft-WPMI)\n\n");
     if tables.is_empty() {
@@ -173,36 +179,40 @@ pub fn section(dissect_dir: &Path, shared_data: &Path, fig_dir: &Path) -> Result
         let stem = table_stem(&table.model.name, &table.layer);
         let groups: Vec<String> = top.iter().map(|(c, _)| short(c).to_string()).collect();
         let max = top.first().map_or(1, |(_, n)| *n) as f64;
-        let img = chart::bar_chart(
-            &format!(
-                "{} / {}: units per concept (top {})",
-                table.model.name,
-                table.layer,
-                top.len()
-            ),
-            "units",
-            &groups,
-            (0.0, max * 1.15),
-            &[Series {
-                name: "units".into(),
-                points: top
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, n))| (i as f64, *n as f64))
-                    .collect(),
-            }],
-        );
-        let fig = save(&img, fig_dir, &format!("d1_{stem}_concepts.png"))?;
+        let svg = chart::svg(
+            &[Chart::Bar(BarChart {
+                title: format!(
+                    "{} / {}: units per concept (top {})",
+                    table.model.name,
+                    table.layer,
+                    top.len()
+                ),
+                y_label: "Units".into(),
+                groups,
+                y_range: 0.0..max * 1.15,
+                series: vec![BarSeries {
+                    name: "units labelled".into(),
+                    values: top.iter().map(|(_, n)| Some(*n as f64)).collect(),
+                }],
+            })],
+            warning,
+        )?;
+        let fig = format!("d1_{stem}_concepts.svg");
+        let path = fig_dir.join(&fig);
+        std::fs::write(&path, svg).with_context(|| format!("cannot write {}", path.display()))?;
         md.push_str(&format!("![{stem} concepts](fig/{fig})\n\n"));
-        figures.push(fig_dir.join(&fig));
+        figures.push(path);
 
-        if let Some(fig) = top_images_figure(table, &layer.histogram, shared_data, fig_dir, &stem)?
+        if let Some(figure) =
+            top_images_figure(table, &layer.histogram, shared_data, fig_dir, &stem)?
         {
             md.push_str(&format!(
                 "The most activating probe images of the best-matching unit of each of the {EXAMPLE_NEURONS} most \
-                 frequent concepts:\n\n![{stem} top images](fig/{fig})\n\n"
+                 frequent concepts, one row each: {}.\n\n![{stem} top images](fig/{})\n\n",
+                figure.rows.join("; "),
+                figure.file
             ));
-            figures.push(fig_dir.join(&fig));
+            figures.push(fig_dir.join(&figure.file));
         }
     }
 
@@ -331,7 +341,13 @@ fn published_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> 
     md
 }
 
-/// For each of the most frequent concepts, the unit labelled with it that matches best, and a strip of
+/// A picture of top images: its file in `fig/` and what each row shows.
+struct TopImages {
+    file: String,
+    rows: Vec<String>,
+}
+
+/// For each of the most frequent concepts, the unit labelled with it that matches best, and a row of
 /// its top probe images. `None` when the probe images are not on this machine.
 fn top_images_figure(
     table: &DissectionTable,
@@ -339,12 +355,13 @@ fn top_images_figure(
     shared_data: &Path,
     fig_dir: &Path,
     stem: &str,
-) -> Result<Option<String>> {
+) -> Result<Option<TopImages>> {
     let probe_dir = shared_data.join(&table.probe.folder);
     if !probe_dir.is_dir() {
         return Ok(None);
     }
     let mut rows = Vec::new();
+    let mut captions = Vec::new();
     for (concept, _) in histogram.iter().take(EXAMPLE_NEURONS) {
         let Some(unit) = table
             .units
@@ -354,40 +371,30 @@ fn top_images_figure(
         else {
             continue;
         };
-        let mut panels = Vec::new();
-        for (rank, img) in unit.top_images.iter().enumerate() {
+        let mut row = Vec::new();
+        for img in &unit.top_images {
             let picture = preprocess::load(&probe_dir.join(&img.id), &ImageLimits::default())?;
-            let thumb = image::imageops::resize(
+            row.push(image::imageops::resize(
                 &picture,
                 THUMBNAIL,
                 THUMBNAIL,
                 image::imageops::FilterType::Triangle,
-            );
-            let caption = if rank == 0 {
-                format!("unit {}: {}", unit.unit, short(concept))
-            } else {
-                String::new()
-            };
-            panels.push((caption, thumb));
+            ));
         }
-        rows.push(chart::strip(&panels));
+        rows.push(panels::strip(&row));
+        captions.push(format!("unit {} ({})", unit.unit, short(concept)));
     }
     if rows.is_empty() {
         return Ok(None);
     }
-    save(
-        &chart::stack(&rows),
-        fig_dir,
-        &format!("d1_{stem}_top_images.png"),
-    )
-    .map(Some)
-}
-
-fn save(img: &RgbImage, fig_dir: &Path, name: &str) -> Result<String> {
-    let path = fig_dir.join(name);
-    std::fs::write(&path, crate::render::png_rgb(img)?)
+    let file = format!("d1_{stem}_top_images.png");
+    let path = fig_dir.join(&file);
+    std::fs::write(&path, crate::render::png_rgb(&panels::stack(&rows))?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(name.to_string())
+    Ok(Some(TopImages {
+        file,
+        rows: captions,
+    }))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The report: the four deliverables as Markdown with PNG figures, every number computed by this code
-//! in the run the text describes.
+//! The report: the four deliverables as Markdown with SVG charts and pictures, every number computed by
+//! this code in the run the text describes.
 //!
 //! - D1 `d1_dissection.md`: CLIP-Dissect findings from the tables in `precomputed/dissect/` ([`dissection`]).
 //! - D2 `d2_lime.md`: LIME on the sample images.
@@ -7,13 +7,22 @@
 //!   faithfulness (RISE deletion/insertion), object masks and the randomisation sanity check.
 //! - D4 `d4_insights.md`: differences and insights, as sentences built from the numbers.
 //! - `results.md`: the headline tables and figures with relative links (the README links to it), and
-//!   `results.json`: every number.
+//!   `results.json`: every number, as [`ReportData`].
 //!
-//! [`write()`] runs it all from one call; `glassbox report` is a thin shell over it.
+//! Two steps: [`analyse`] runs the models and returns [`ReportData`] (drawing only the pictures of the
+//! maps); [`render`] turns the data into the documents and charts, and can run alone on a saved
+//! `results.json` ([`render::render_only`]). [`write()`] is both; `glassbox report` is a thin shell.
 
+pub mod analyse;
+mod cases;
 pub mod chart;
+pub mod data;
 pub mod dissection;
+mod figures;
 mod markdown;
-mod run;
+mod panels;
+pub mod render;
+mod text;
 
-pub use run::{write, ReportConfig, ReportSummary};
+pub use analyse::{write, ReportConfig, ReportSummary};
+pub use data::ReportData;

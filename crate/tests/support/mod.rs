@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use glassbox::engine::graph;
+use glassbox::rng::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb;
 
@@ -90,19 +91,15 @@ pub fn skip_unless_ci(test: &str, what: &str) {
     eprintln!("SKIPPED {test}: {what}");
 }
 
-/// Deterministic pseudo-random numbers (xorshift64*), so graphs are reproducible without a rand crate.
-pub struct Rng(u64);
+/// Deterministic pseudo-random test data, from the crate's one seeded generator ([`SplitMix64`]).
+pub struct Rng(SplitMix64);
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(SplitMix64::new(seed))
     }
-    /// Uniform in [-1, 1).
+    /// Uniform in [-1, 1].
     pub fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-        (v as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        (self.0.next_f64() * 2.0 - 1.0) as f32
     }
     pub fn array(&mut self, shape: &[usize], scale: f32) -> ArrayD<f32> {
         ArrayD::from_shape_simple_fn(IxDyn(shape), || self.uniform() * scale)
