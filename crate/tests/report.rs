@@ -133,6 +133,20 @@ fn report_numbers_are_the_compare_functions_of_the_written_maps() {
         serde_json::from_str(&std::fs::read_to_string(&compared_path).unwrap()).unwrap();
     assert_eq!(compared.images.len(), 1);
     assert_eq!(compared.images[0].image, stem);
+    // The same from two folders (--lime and --cam: here one explain run serves as both).
+    let split_path = root.join("agreement_split.json");
+    glassbox(&[
+        "compare".as_ref(),
+        "--lime".as_ref(),
+        explained.as_os_str(),
+        "--cam".as_ref(),
+        explained.as_os_str(),
+        "--out".as_ref(),
+        split_path.as_os_str(),
+    ]);
+    let split: AgreementTable =
+        serde_json::from_str(&std::fs::read_to_string(&split_path).unwrap()).unwrap();
+    assert_eq!(split.images[0].agreement, compared.images[0].agreement);
     let record: ExplanationRecord =
         serde_json::from_str(&std::fs::read_to_string(dir.join("explanation.json")).unwrap())
             .unwrap();
