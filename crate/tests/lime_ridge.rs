@@ -91,10 +91,11 @@ fn surrogate_equals_lime() {
                 .map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_f64().unwrap()))
                 .collect();
             // Same selected features, in the same order (sorted by |weight|), with the same weights.
-            let our_features: Vec<usize> = ours.weights.iter().map(|p| p.0).collect();
+            let our_features: Vec<usize> = ours.weights.iter().map(|w| w.feature).collect();
             let their_features: Vec<usize> = theirs.iter().map(|p| p.0).collect();
             assert_eq!(our_features, their_features, "{what}: selected features");
-            for (&(f, w), &(_, t)) in ours.weights.iter().zip(&theirs) {
+            for (ours, &(_, t)) in ours.weights.iter().zip(&theirs) {
+                let (f, w) = (ours.feature, ours.weight);
                 close(w, t, &format!("{what} coefficient of superpixel {f}"));
                 worst = worst.max((w - t).abs() / t.abs());
             }

@@ -136,6 +136,27 @@ pub fn table_stem(model: &str, layer: &str) -> String {
     format!("{model}_{layer}").replace(['/', ' ', ':'], "_")
 }
 
+/// A concept and the number of units labelled with it. Serialised as a `[concept, units]` pair, the
+/// format of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(from = "(String, usize)", into = "(String, usize)")]
+pub struct ConceptCount {
+    pub concept: String,
+    pub units: usize,
+}
+
+impl From<(String, usize)> for ConceptCount {
+    fn from((concept, units): (String, usize)) -> Self {
+        ConceptCount { concept, units }
+    }
+}
+
+impl From<ConceptCount> for (String, usize) {
+    fn from(c: ConceptCount) -> Self {
+        (c.concept, c.units)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerSummary {
     pub layer: String,
@@ -143,11 +164,8 @@ pub struct LayerSummary {
     pub table: String,
     pub n_units: usize,
     pub distinct_concepts: usize,
-    /// Concept → number of units, most frequent first.
-    ///
-    /// A tuple on purpose, an exception to "no positional tuples across modules": it serialises as
-    /// `[concept, count]` pairs, the format of the committed `precomputed/dissect/summary.json`.
-    pub histogram: Vec<(String, usize)>,
+    /// Concepts with their number of units, most frequent first.
+    pub histogram: Vec<ConceptCount>,
     /// Category → number of units (only when the concept set has categories).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub categories: Option<BTreeMap<String, usize>>,
@@ -207,11 +225,18 @@ pub fn summarize(tables: &[DissectionTable]) -> Summary {
                         *cats.entry(c.clone()).or_default() += 1;
                     }
                 }
-                let mut histogram: Vec<(String, usize)> = counts
+                let mut histogram: Vec<ConceptCount> = counts
                     .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
+                    .map(|(concept, units)| ConceptCount {
+                        concept: concept.to_string(),
+                        units,
+                    })
                     .collect();
-                histogram.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                histogram.sort_by(|a, b| {
+                    b.units
+                        .cmp(&a.units)
+                        .then_with(|| a.concept.cmp(&b.concept))
+                });
                 LayerSummary {
                     layer: t.layer.clone(),
                     table: format!("{}.json", table_stem(&t.model.name, &t.layer)),
@@ -338,7 +363,10 @@ mod tests {
         let s = summarize(&tables);
         assert_eq!(
             s.models[0].layers[0].histogram,
-            vec![("sky".to_string(), 2), ("dog".to_string(), 1)]
+            vec![
+                ConceptCount::from(("sky".to_string(), 2)),
+                ConceptCount::from(("dog".to_string(), 1))
+            ]
         );
         assert_eq!(s.models[0].distinct_concepts, 3);
         assert_eq!(s.pairs[0].shared, ["dog"]);

@@ -1,7 +1,7 @@
 //! Pictures of an explanation: `ImageExplanation.get_image_and_mask` and skimage's
 //! `find_boundaries(mode="outer")` / `mark_boundaries` (yellow lines), as LIME's tutorial draws them.
 
-use super::ridge::LocalExplanation;
+use super::ridge::{FeatureWeight, LocalExplanation};
 use anyhow::{bail, Result};
 use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 
@@ -59,21 +59,26 @@ pub fn image_and_mask(
     if options.positive_only || options.negative_only {
         let picked = weights
             .iter()
-            .filter(|(_, w)| {
+            .filter(|fw| {
+                let w = fw.weight;
                 if options.positive_only {
-                    *w > 0.0 && *w > options.min_weight
+                    w > 0.0 && w > options.min_weight
                 } else {
-                    *w < 0.0 && w.abs() > options.min_weight
+                    w < 0.0 && w.abs() > options.min_weight
                 }
             })
             .take(options.num_features);
-        for &(f, _) in picked {
-            if f < chosen.len() {
-                chosen[f] = Some(1);
+        for fw in picked {
+            if fw.feature < chosen.len() {
+                chosen[fw.feature] = Some(1);
             }
         }
     } else {
-        for &(f, w) in weights.iter().take(options.num_features) {
+        for &FeatureWeight {
+            feature: f,
+            weight: w,
+        } in weights.iter().take(options.num_features)
+        {
             if w.abs() < options.min_weight || f >= chosen.len() {
                 continue;
             }

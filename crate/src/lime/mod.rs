@@ -29,7 +29,7 @@ use web_time::Instant;
 
 pub use mask::{boundaries, image_and_mask, mark_boundaries_rgba, ImageAndMask, MaskOptions};
 pub use quickshift::{quickshift, QuickshiftParams};
-pub use ridge::{FeatureSelection, LocalExplanation};
+pub use ridge::{FeatureSelection, FeatureWeight, LocalExplanation};
 pub use sample::HideColor;
 pub use slic::{slic, SlicParams};
 
@@ -225,8 +225,8 @@ impl LimeExplanation {
     pub fn dense_weights(&self, label: usize) -> Option<Vec<f64>> {
         let e = self.for_label(label)?;
         let mut w = vec![0.0; self.n_segments];
-        for &(f, v) in &e.weights {
-            w[f] = v;
+        for fw in &e.weights {
+            w[fw.feature] = fw.weight;
         }
         Some(w)
     }

@@ -202,17 +202,34 @@ pub enum FeatureSelection {
     None,
 }
 
+/// One superpixel's surrogate weight. Serialised as lime's `local_exp` writes it, a `[feature, weight]`
+/// pair (the format of `explanation.json`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "(usize, f64)", into = "(usize, f64)")]
+pub struct FeatureWeight {
+    pub feature: usize,
+    pub weight: f64,
+}
+
+impl From<(usize, f64)> for FeatureWeight {
+    fn from((feature, weight): (usize, f64)) -> Self {
+        FeatureWeight { feature, weight }
+    }
+}
+
+impl From<FeatureWeight> for (usize, f64) {
+    fn from(w: FeatureWeight) -> Self {
+        (w.feature, w.weight)
+    }
+}
+
 /// LIME's local explanation of one label.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LocalExplanation {
     pub label: usize,
     pub intercept: f64,
-    /// `(feature, weight)` sorted by |weight|, largest first (LIME's `local_exp[label]`).
-    ///
-    /// A tuple on purpose, an exception to "no positional tuples across modules": it mirrors the lime
-    /// library's `local_exp` and serialises as its `[feature, weight]` pairs in `explanation.json`,
-    /// which the page and the tests read.
-    pub weights: Vec<(usize, f64)>,
+    /// The selected superpixels' weights sorted by |weight|, largest first (LIME's `local_exp[label]`).
+    pub weights: Vec<FeatureWeight>,
     /// Weighted R² of the surrogate on the samples.
     pub score: f64,
     /// The surrogate's prediction for the unperturbed image (first sample).
@@ -322,9 +339,12 @@ pub fn explain_label(
     let fit = fit_ridge(sub.view(), targets, weights, 1.0);
     let score = weighted_r2(&fit, sub.view(), targets, weights);
     let local_pred = fit.predict_row(sub.row(0));
-    let mut ranked: Vec<(usize, f64)> =
-        used.iter().copied().zip(fit.coef.iter().copied()).collect();
-    ranked.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let mut ranked: Vec<FeatureWeight> = used
+        .iter()
+        .zip(fit.coef.iter())
+        .map(|(&feature, &weight)| FeatureWeight { feature, weight })
+        .collect();
+    ranked.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
     LocalExplanation {
         label,
         intercept: fit.intercept,

@@ -13,7 +13,7 @@ use super::chart::{self, BarChart, BarSeries, Chart};
 use super::markdown::Table;
 use super::panels;
 use crate::dissect::published::PublishedAgreement;
-use crate::dissect::tables::{summarize, table_stem, DissectionTable};
+use crate::dissect::tables::{summarize, table_stem, ConceptCount, DissectionTable};
 use crate::preprocess::{self, ImageLimits};
 
 /// The D1 section and a short summary for `results.md`.
@@ -163,8 +163,8 @@ pub fn section(
                 table.model.name, table.concept_set.n_concepts
             ));
         }
-        let top: Vec<&(String, usize)> = layer.histogram.iter().take(HISTOGRAM_CONCEPTS).collect();
-        let covered: usize = top.iter().map(|(_, n)| n).sum();
+        let top: Vec<&ConceptCount> = layer.histogram.iter().take(HISTOGRAM_CONCEPTS).collect();
+        let covered: usize = top.iter().map(|c| c.units).sum();
         md.push_str(&format!(
             "The {} most frequent concepts label {covered} of the {} units ({:.0}%): {}.\n\n",
             top.len(),
@@ -172,13 +172,13 @@ pub fn section(
             100.0 * covered as f64 / layer.n_units.max(1) as f64,
             top.iter()
                 .take(8)
-                .map(|(c, n)| format!("{} ({n})", short(c)))
+                .map(|c| format!("{} ({})", short(&c.concept), c.units))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
         let stem = table_stem(&table.model.name, &table.layer);
-        let groups: Vec<String> = top.iter().map(|(c, _)| short(c).to_string()).collect();
-        let max = top.first().map_or(1, |(_, n)| *n) as f64;
+        let groups: Vec<String> = top.iter().map(|c| short(&c.concept).to_string()).collect();
+        let max = top.first().map_or(1, |c| c.units) as f64;
         let svg = chart::svg(
             &[Chart::Bar(BarChart {
                 title: format!(
@@ -192,7 +192,7 @@ pub fn section(
                 y_range: 0.0..max * 1.15,
                 series: vec![BarSeries {
                     name: "units labelled".into(),
-                    values: top.iter().map(|(_, n)| Some(*n as f64)).collect(),
+                    values: top.iter().map(|c| Some(c.units as f64)).collect(),
                 }],
             })],
             warning,
@@ -351,7 +351,7 @@ struct TopImages {
 /// its top probe images. `None` when the probe images are not on this machine.
 fn top_images_figure(
     table: &DissectionTable,
-    histogram: &[(String, usize)],
+    histogram: &[ConceptCount],
     shared_data: &Path,
     fig_dir: &Path,
     stem: &str,
@@ -362,7 +362,7 @@ fn top_images_figure(
     }
     let mut rows = Vec::new();
     let mut captions = Vec::new();
-    for (concept, _) in histogram.iter().take(EXAMPLE_NEURONS) {
+    for ConceptCount { concept, .. } in histogram.iter().take(EXAMPLE_NEURONS) {
         let Some(unit) = table
             .units
             .iter()
