@@ -4,7 +4,9 @@
 //! image bytes → [`preprocess`] → [`engine::Engine`] → method ([`cam`], [`lime`]) → [`render`].
 //! [`dissect`] labels neurons (CLIP-Dissect) and [`compare`] measures agreement and faithfulness.
 //! [`model`] loads manifests and ONNX graphs; [`numerics`] (softmax, min-max, IoU) and [`rng`] (the
-//! seeded generator outside LIME's NumPy ports) are shared by all of them.
+//! seeded generator outside LIME's NumPy ports) are shared by all of them. [`results`] holds the typed
+//! files the CLI, the page and the report share; the (native) `report` module analyses a model into
+//! `ReportData` and renders it. `ARCHITECTURE.md` has the module map and its dependency rules.
 
 pub mod bench;
 pub mod cam;
