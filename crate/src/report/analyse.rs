@@ -515,7 +515,9 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         )?;
         analysed.push(a);
     }
-    super::render::write(&data, out)?;
+    // Rendered after every section (so a long run leaves a usable report behind); the last one's files
+    // are the report's.
+    let mut files = super::render::write(&data, out)?;
 
     // Objects: does the explanation fall on the object?
     if let Some(job) = &config.objects {
@@ -523,7 +525,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
             progress.stage(&format!("object case {}", case.name), 1);
             object_results(&classifier, &case, config, &mut data, &save_photo, progress).await?;
         }
-        super::render::write(&data, out)?;
+        files = super::render::write(&data, out)?;
     }
 
     // Sanity check: cascading randomisation.
@@ -585,10 +587,9 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
             changes,
             randomized_top1,
         });
-        super::render::write(&data, out)?;
+        files = super::render::write(&data, out)?;
     }
 
-    let files = super::render::write(&data, out)?;
     Ok(ReportSummary {
         files,
         seconds: started.elapsed().as_secs_f64(),

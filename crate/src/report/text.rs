@@ -308,12 +308,18 @@ fn objects_table(objects: &[ObjectResult]) -> String {
     s
 }
 
+/// One method's map changes in a sanity stage, averaged over the images.
+struct MeanChange {
+    spearman: Option<f64>,
+    ssim: Option<f64>,
+}
+
 /// Mean Spearman and SSIM of one method's changes in a stage.
-fn mean_change(stage: &SanityStage, method: Method) -> [Option<f64>; 2] {
-    [
-        mean(stage.changes_of(method).map(|c| c.change.spearman)),
-        mean(stage.changes_of(method).map(|c| Some(c.change.ssim))),
-    ]
+fn mean_change(stage: &SanityStage, method: Method) -> MeanChange {
+    MeanChange {
+        spearman: mean(stage.changes_of(method).map(|c| c.change.spearman)),
+        ssim: mean(stage.changes_of(method).map(|c| Some(c.change.ssim))),
+    }
 }
 
 fn short_name_of<'a>(data: &'a ReportData, file: &'a str) -> &'a str {
@@ -341,7 +347,10 @@ fn sanity_table(data: &ReportData) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         for m in stage.methods() {
-            let [rho, ssim] = mean_change(stage, m);
+            let MeanChange {
+                spearman: rho,
+                ssim,
+            } = mean_change(stage, m);
             t.row(vec![
                 format!("top {}", stage.stage),
                 layers.clone(),
@@ -672,7 +681,10 @@ fn insights(data: &ReportData) -> String {
             .methods()
             .into_iter()
             .map(|m| {
-                let [rho, ssim] = mean_change(stage, m);
+                let MeanChange {
+                    spearman: rho,
+                    ssim,
+                } = mean_change(stage, m);
                 format!("{} Spearman {} / SSIM {}", m.title(), num(rho), num(ssim))
             })
             .collect();
