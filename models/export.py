@@ -23,6 +23,7 @@ Details and the reason for every graph transformation: models/README.md.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -185,7 +186,8 @@ def seeded_random_init(resnet: torch.nn.Module, seed: int) -> None:
     torch's own init (`kaiming_normal_` under `torch.manual_seed`) is not the same bits on every machine:
     its `normal_` has CPU-specific vector kernels (measured: ATEN_CPU_CAPABILITY=default and =avx2 export
     different ResNet-18 graphs from the same seed, and a CI machine a third one). Uniform draws are integer
-    arithmetic and one float multiply-add, so the same seed gives the same graph everywhere.
+    arithmetic and one float multiply-add, so the same seed gives the same weights everywhere (and
+    fold_batchnorms the same graph).
 
     Scales: He-uniform conv weights (variance 2/fan_in), torch's nn.Linear bound 1/sqrt(fan_in) for the
     classifier and every bias, non-trivial BatchNorm statistics so that BatchNorm folding is exercised for
@@ -217,6 +219,40 @@ def seeded_random_init(resnet: torch.nn.Module, seed: int) -> None:
             low, high = -bound, bound
         values = rng.uniform(low, high, size=tuple(tensor.shape)).astype(np.float32)
         tensor.copy_(torch.from_numpy(values))
+
+
+def fold_batchnorms(module: torch.nn.Module) -> int:
+    """Folds every eval-mode BatchNorm2d into the Conv2d registered just before it (torchvision's ResNets:
+    conv1/bn1, convK/bnK, downsample.0/.1), in float64 numpy, and replaces the BatchNorm by an Identity;
+    returns how many were folded.
+
+    torch's exporter would fold them too (eval mode, constant folding), but with torch's float32 `sqrt`,
+    which is not correctly rounded and whose bits depend on the CPU (measured: it differs from IEEE sqrt on
+    ~20% of inputs on an AMD EPYC, whatever ATEN_CPU_CAPABILITY says; a Xeon with AVX-512 gave other bits
+    again, so the same seeded weights exported another ResNet-18 there). numpy's float64 sqrt, multiply
+    and divide are IEEE operations, so the same weights give the same graph bytes on every machine."""
+    folded = 0
+    for parent in module.modules():
+        children = list(parent.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if not isinstance(bn, torch.nn.BatchNorm2d):
+                continue
+            if not isinstance(conv, torch.nn.Conv2d) or conv.out_channels != bn.num_features:
+                raise SystemExit(f"BatchNorm '{bn_name}' does not follow a Conv2d of {bn.num_features} "
+                                 f"channels ('{conv_name}' is {type(conv).__name__}): cannot fold it")
+            gamma, beta, mean, var = (getattr(bn, f).detach().numpy().astype(np.float64)
+                                      for f in ("weight", "bias", "running_mean", "running_var"))
+            scale = gamma / np.sqrt(var + bn.eps)
+            weight = conv.weight.detach().numpy().astype(np.float64) * scale[:, None, None, None]
+            bias = conv.bias.detach().numpy().astype(np.float64) if conv.bias is not None else 0.0
+            conv.weight = torch.nn.Parameter(torch.from_numpy(weight.astype(np.float32)))
+            conv.bias = torch.nn.Parameter(torch.from_numpy(((bias - mean) * scale + beta).astype(np.float32)))
+            setattr(parent, bn_name, torch.nn.Identity())
+            folded += 1
+    left = [name for name, m in module.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    if left:
+        raise SystemExit(f"BatchNorm layers not after a Conv2d, not folded: {', '.join(left)}")
+    return folded
 
 
 def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
@@ -341,8 +377,8 @@ def prepare_graph(model: onnx.ModelProto, feeds_wonnx: bool) -> tuple[onnx.Model
     - Gemm(transB=1) -> Gemm(transB=0) with the weight initializer transposed (wonnx 0.5.1 rejects any
       transA/transB != 0: compiler.rs "with transA/transB/broadcast not equal to zero").
     - every Conv gets an explicit bias (zeros if it had none): wonnx's conv shaders read a bias input.
-    - no BatchNormalization left (torch folds it into the preceding Conv in eval mode with
-      do_constant_folding=True; checked here, because an unfolded BN would silently need wonnx support).
+    - no BatchNormalization left (export_one folds the ResNets' before export, see fold_batchnorms;
+      checked here, because an unfolded BN would silently need wonnx support).
     - strict shape inference: every intermediate tensor gets value_info (wonnx sizes its buffers from it).
     """
     graph = model.graph
@@ -559,19 +595,26 @@ def export_one(spec: Spec, module: torch.nn.Module, batch: int, out: Path, seed:
         input_name, output_names = "tokens", ["text_embedding"]
     x, check_input = image_batch(spec, batch, seed)
     path = out / f"{spec.name}_b{batch}.onnx"
+    exported, done = module, []
+    if spec.kind == "resnet":
+        exported = copy.deepcopy(module)
+        folded = fold_batchnorms(exported)
+        done.append(f"{folded} BatchNorm2d folded into the Conv2d before them (float64 numpy, fold_batchnorms)")
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         with torch.no_grad():
-            torch.onnx.export(module, (x,), str(raw), dynamo=False, opset_version=spec.opset,
+            torch.onnx.export(exported, (x,), str(raw), dynamo=False, opset_version=spec.opset,
                               input_names=[input_name], output_names=output_names,
                               do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL,
                               export_params=True, keep_initializers_as_inputs=False)
         model = onnx.load(str(raw))
     strip_doc_strings(model)
-    model, done = prepare_graph(model, spec.wonnx)
+    model, prepared = prepare_graph(model, spec.wonnx)
+    done += prepared
     onnx.save(model, str(path))
     for line in done:
         log(f"  {path.name}: {line}")
+    # Against the module as loaded (BatchNorm not folded): the check covers the fold and the export.
     check = check_against_torch(spec, module, path, x)
     check["input"] = check_input
     return path, {"graph_preparation": done, "check": check, "input_name": input_name, "outputs": output_names}

@@ -25,7 +25,8 @@ echo "== cargo doc, warnings denied"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ] && [ -z "${GLASSBOX_RANDOM_MODELS:-}" ]; then
     # The CAM parity tests on the ResNet-18/50 topologies read the seeded random exports their fixtures were
-    # made from (export.py's seeded init is the same bits on every CPU; the tests check the sha256).
+    # made from (export.py's seeded init and float64 BatchNorm fold give the same bits on every CPU; the tests
+    # check the sha256).
     # The export venv also carries the onnxruntime wheel, whose library the onnxruntime engine's tests load
     # (engine::onnxruntime finds it there; under CI=true they fail without it).
     echo "== random-weight ResNet-18 and ResNet-50 for the CAM parity tests (models/export.py --random-weights --seed 0)"

@@ -29,10 +29,6 @@ use sha2::{Digest, Sha256};
 /// The README's bound on |ours − pytorch-grad-cam| for every final map (float32 fixtures), and for
 /// AblationCAM against pytorch-grad-cam run in float64.
 const TOLERANCE: f32 = 1e-5;
-/// AblationCAM against pytorch-grad-cam's float32 run: it evaluates each ablated logit `y_k` in a float32
-/// forward pass and divides `y − y_k` by `y`, which moves its map by up to ~4e-5 from its own float64 run
-/// (cam_reference.py, FLOAT64_METHODS); glassbox computes the drop through the linear head in f64.
-const ABLATION_FLOAT32_TOLERANCE: f32 = 5e-5;
 
 fn fixtures() -> PathBuf {
     support::repo_dir().join("tests/fixtures/cam")
@@ -181,7 +177,17 @@ fn check_case(classifier: &Classifier, case: &Value, methods: &[CamMethod]) -> f
                 "{} ablationcam: max abs difference to the float64 reference {diff64} > {TOLERANCE}",
                 case["dir"]
             );
-            ABLATION_FLOAT32_TOLERANCE
+            // pytorch-grad-cam's float32 run evaluates each ablated logit `y_k` in a float32 forward pass
+            // and divides `y − y_k` by `y`, so its map is off its own float64 run by a measured amount
+            // (up to ~9e-5); glassbox computes the drop through the linear head in f64. Against the float32
+            // run the bound is therefore that error plus TOLERANCE (the triangle inequality).
+            let reference_error = max_abs_diff(&expected, &float64);
+            eprintln!(
+                "{} {:>16}: max |pytorch-grad-cam float32 - float64| = {reference_error:.2e}",
+                case["dir"],
+                method.name()
+            );
+            reference_error + TOLERANCE
         } else {
             TOLERANCE
         };
