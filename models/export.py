@@ -228,9 +228,10 @@ def fold_batchnorms(module: torch.nn.Module) -> int:
 
     torch's exporter would fold them too (eval mode, constant folding), but with torch's float32 `sqrt`,
     which is not correctly rounded and whose bits depend on the CPU (measured: it differs from IEEE sqrt on
-    ~20% of inputs on an AMD EPYC, whatever ATEN_CPU_CAPABILITY says; a Xeon with AVX-512 gave other bits
-    again, so the same seeded weights exported another ResNet-18 there). numpy's float64 sqrt, multiply
-    and divide are IEEE operations, so the same weights give the same graph bytes on every machine."""
+    ~20% of inputs on an AMD EPYC, whatever ATEN_CPU_CAPABILITY says; it was the one non-IEEE step between
+    the seeded weights and the graph, and a Xeon with AVX-512 exported another ResNet-18 from them).
+    numpy's float64 sqrt, multiply and divide are IEEE operations, so the same weights give the same graph
+    bytes on every machine."""
     folded = 0
     for parent in module.modules():
         children = list(parent.named_children())
