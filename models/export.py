@@ -53,6 +53,8 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 TORCHVISION_WEIGHTS = {
     "resnet50_imagenet1k_v2": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
     "resnet18_imagenet1k_v1": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    # CLIP-Dissect's `resnet50` (data_utils.get_target_model: IMAGENET1K_V1), for its Table 3 replicated.
+    "resnet50_imagenet1k_v1": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
 }
 PLACES365_URL = "http://places2.csail.mit.edu/models_places365/resnet18_places365.pth.tar"
 PLACES365_CATEGORIES_URL = "https://raw.githubusercontent.com/CSAILVision/places365/master/categories_places365.txt"
@@ -511,11 +513,18 @@ class Spec:
     # need_weights=False, what open_clip calls) only from opset 14 on; the CLIP graphs are for tract,
     # which supports it. The CNNs stay at opset 13 for wonnx.
     opset: int = OPSET
+    # torchvision's Resize of the shorter side before CenterCrop(224): the weights' own transforms
+    # (`ResNet50_Weights.IMAGENET1K_V2.transforms()` resizes to 232; V1 and the Places365 model to 256).
+    resize: int = 256
 
 
 SPECS = {
     "resnet50_imagenet1k_v2": Spec("resnet50_imagenet1k_v2", "resnet",
-                                   "torchvision ResNet-50, IMAGENET1K_V2 weights (ImageNet, 1000 classes)", True),
+                                   "torchvision ResNet-50, IMAGENET1K_V2 weights (ImageNet, 1000 classes)", True,
+                                   resize=232),
+    "resnet50_imagenet1k_v1": Spec("resnet50_imagenet1k_v1", "resnet",
+                                   "torchvision ResNet-50, IMAGENET1K_V1 weights (ImageNet, 1000 classes): "
+                                   "CLIP-Dissect's resnet50", True),
     "resnet18_imagenet1k_v1": Spec("resnet18_imagenet1k_v1", "resnet",
                                    "torchvision ResNet-18, IMAGENET1K_V1 weights (ImageNet, 1000 classes)", True,
                                    ["layer2", "layer3", "layer4"]),
@@ -562,7 +571,7 @@ def image_batch(spec: Spec, batch: int, seed: int) -> tuple[torch.Tensor, str]:
     from torchvision import transforms
 
     if spec.kind == "resnet":
-        tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+        tf = transforms.Compose([transforms.Resize(spec.resize), transforms.CenterCrop(224), transforms.ToTensor(),
                                  transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     else:
         tf = transforms.Compose([transforms.Resize(224, interpolation=transforms.InterpolationMode.BICUBIC),
@@ -667,7 +676,7 @@ def manifest_for(spec: Spec, path: Path, batch: int, weights: dict, info: dict, 
     if spec.kind == "resnet":
         manifest |= {
             "input": {"name": info["input_name"], "shape": [batch, 3, 224, 224]},
-            "preprocessing": {"kind": "torchvision", "resize": 256, "crop": 224,
+            "preprocessing": {"kind": "torchvision", "resize": spec.resize, "crop": 224,
                               "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
             "outputs": {"features": "features", "logits": "logits"},
             "labels": {"file": labels_file, "background_offset": 0},

@@ -4,12 +4,18 @@ under the file name of its URL, in the official format, with seeded random weigh
 weights. It proves the real path offline: the run loads these files with the very functions that load the
 official ones (models/export.py: load_torchvision_state_dict, load_places365_state_dict, load_openai_clip).
 
-  resnet50-11ad3fa6.pth, resnet18-f37072fd.pth   torchvision's format: torch.save(state_dict), zip archive
+  resnet50-11ad3fa6.pth, resnet50-0676ba61.pth,  torchvision's format: torch.save(state_dict), zip archive
+  resnet18-f37072fd.pth
   resnet18_places365.pth.tar                     CSAILVision's: torch.save({"epoch", "arch", "state_dict",
                                                  "best_prec1"}) of a DataParallel model ("module." keys), in
                                                  torch's legacy non-zip format
   ViT-B-16.pt                                    openai's: a TorchScript archive with openai's parameter names,
                                                  float16
+  broden1_224.zip                                Broden's layout (NetDissect's loadseg.py, dlbroden.sh): broden1_224/
+                                                 index.csv, category.csv, label.csv, c_<category>.csv, a .txt
+                                                 file, images/<source>/*.jpg (224x224, made from shared/ photos)
+                                                 with their PNG masks beside them; c_scene.csv names a third of
+                                                 the Places365 classes as Broden does (`name-s`, '/' as '-')
   data files and images                          copied from shared/data (byte-identical to the pinned files,
                                                  except the 1000 probe images, which shared/ holds resized)
 
@@ -22,9 +28,12 @@ then labels every output "TEST MIRROR - not the official weights". Never commit 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 import torch
@@ -91,6 +100,70 @@ def write_openai_clip(path: Path, seed: int) -> None:
     torch.jit.save(torch.jit.script(root), str(path))
 
 
+# Broden's sources and how each names its images and masks (broden1_224/images/<source>/).
+BRODEN_SOURCES = {
+    "ade20k": ("ADE_train_{:08d}.jpg", ["_object.png", "_part_1.png", "_color.png"]),
+    "dtd": ("banded_{:04d}.jpg", ["_texture.png"]),
+    "opensurfaces": ("{}.jpg", ["_color.png", "_material.png"]),
+    "pascal": ("2008_{:06d}.jpg", ["_object.png", "_part.png"]),
+}
+BRODEN_CATEGORIES = ["color", "object", "part", "material", "scene", "texture"]
+
+
+def broden_zip(path: Path, shared: Path, places_categories: str, per_source: int = 60) -> None:
+    """A small Broden in the layout of the real archive: 224x224 JPEGs cut from shared/ photos (deterministic),
+    PNG masks beside them (which dlbroden.sh deletes: never probe images), the CSV tables and a .txt file."""
+    from PIL import Image
+
+    photos = sorted((shared / "imagenet-probe-1000").glob("*.JPEG"))
+    members: dict[str, bytes] = {}
+    index_rows = []
+    k = 0
+    for source, (pattern, masks) in BRODEN_SOURCES.items():
+        for i in range(per_source):
+            photo = Image.open(photos[(k * 7) % len(photos)]).convert("RGB")
+            k += 1
+            side = min(photo.size)
+            left, top = (photo.width - side) // 2, (photo.height - side) // 2
+            view = photo.crop((left, top, left + side, top + side)).resize((224, 224), Image.BILINEAR)
+            jpeg = io.BytesIO()
+            view.save(jpeg, "JPEG", quality=90)
+            name = pattern.format(i + 1)
+            members[f"broden1_224/images/{source}/{name}"] = jpeg.getvalue()
+            for suffix in masks:
+                png = io.BytesIO()
+                Image.new("RGB", (224, 224), (i % 256, k % 256, 0)).save(png, "PNG")
+                members[f"broden1_224/images/{source}/{name[:-4]}{suffix}"] = png.getvalue()
+            index_rows.append([f"{source}/{name}", "train", 224, 224, 112, 112] + [""] * len(BRODEN_CATEGORIES))
+
+    def table(header, rows) -> bytes:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return text.getvalue().encode()
+
+    members["broden1_224/index.csv"] = table(["image", "split", "ih", "iw", "sh", "sw", *BRODEN_CATEGORIES],
+                                             index_rows)
+    # Scenes as Broden names them: a third of the Places365 classes, `/` written `-`, suffixed `-s`.
+    scenes = [line[3:].split(" ")[0].replace("/", "-") + "-s" for line in places_categories.split("\n")[::3]]
+    labels = [("-", "")] + [(s, "scene") for s in scenes] + [("sky", "object"), ("wood", "material"),
+                                                             ("banded", "texture"), ("red-c", "color")]
+    members["broden1_224/label.csv"] = table(["number", "name", "category", "frequency", "coverage", "syns"],
+                                             [[n, name, cat, 1, 1.0, ""] for n, (name, cat) in enumerate(labels)])
+    members["broden1_224/category.csv"] = table(["name", "first", "last", "count", "frequency"],
+                                                [[c, 1, len(labels), 1, 1] for c in BRODEN_CATEGORIES])
+    for category in BRODEN_CATEGORIES:
+        numbers = [(n, name) for n, (name, cat) in enumerate(labels) if cat == category]
+        rows = [[code, n, name, 1, 1.0] for code, (n, name) in enumerate(numbers, start=1)]
+        members[f"broden1_224/c_{category}.csv"] = table(["code", "number", "name", "frequency", "coverage"], rows)
+    members["broden1_224/README.txt"] = b"TEST MIRROR - a Broden-shaped archive made by models/make_test_mirror.py\n"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=(2017, 4, 1, 0, 0, 0))
+            z.writestr(info, members[name])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
@@ -108,6 +181,7 @@ def main(argv=None) -> int:
     weights = {w["name"]: url_name(w["url"]) for w in pins["weights"]}
     print(f"make_test_mirror: random weights (seed {args.seed}) in the official formats -> {out}", flush=True)
     write_torchvision(out / weights["resnet50_imagenet1k_v2"], "resnet50", args.seed)
+    write_torchvision(out / weights["resnet50_imagenet1k_v1"], "resnet50", args.seed + 5)
     write_torchvision(out / weights["resnet18_imagenet1k_v1"], "resnet18", args.seed + 10)
     write_places365(out / weights["resnet18_places365"], args.seed + 20)
     write_openai_clip(out / weights["clip_vit_b16"], args.seed + 30)
@@ -124,6 +198,9 @@ def main(argv=None) -> int:
             source = (shared / "concepts" / name if item["kind"] == "concepts"
                       else shared / "clip-dissect-results" / item["path"])
         shutil.copyfile(source, out / name)
+    for dataset in pins["datasets"]:
+        assert dataset["name"] == "broden1_224", dataset["name"]
+        broden_zip(out / url_name(dataset["url"]), shared, (shared / "labels" / "categories_places365.txt").read_text())
     images = pins["images"]
     probe = shared / "imagenet-probe-1000"
     seeds = shared / "imagenet-samples"

@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
 """The mission's results in one command (called by scripts/reproduce.sh; Python standard library only).
 
-  scripts/reproduce.sh [--out DIR] [--quick] [--mirror DIR [--test-mirror]] [--probe DIR] [--python PY]
+  scripts/reproduce.sh [--out DIR] [--quick] [--mirror DIR [--test-mirror]] [--probe broden|imagenet-samples|DIR]
+                       [--probe-every K] [--python PY]
 
 Stages, each cached in OUT/.stages/ so that a rerun after a failure resumes where it stopped:
   fetch    every input of models/pins.json (weights, CLIP's vocabulary, CLIP-Dissect's concept sets and
-           published labels, the 10 seed and 1000 probe images) into the download cache, hash-checked;
-           laid out as a data folder (OUT/data, shaped like shared/data) for the later stages
+           published labels, the 10 seed images, the probe set: Broden 1.0 224 px by default) into the download
+           cache, hash-checked; laid out as a data folder (OUT/data, shaped like shared/data) for the later stages
   python   a virtual environment from models/requirements.txt (unless --python is given)
   export   models/export.py: ResNet-50, both ResNet-18s and CLIP ViT-B/16 as prepared ONNX graphs + manifests
   build    the glassbox CLI (cargo build --release; or --glassbox BIN)
   explain  glassbox explain: every CAM and LIME (the tutorial's settings) on the seed images with ResNet-50
-  dissect  glassbox dissect: layer2/3/4 of both ResNet-18s with CLIP and the 20k concepts; the Places365
-           ResNet-18 again with the Broden concepts, compared with CLIP-Dissect's published labels
+  dissect  glassbox dissect, as describe_neurons.py runs by default (CLIP ViT-B/16, Broden, 20k concepts,
+           soft_wpmi): layer2/3/4 of both ResNet-18s, the Places365 one compared unit by unit with CLIP-Dissect's
+           published labels; and the paper's own final-layer tables replicated (Table 2: ResNet-18 Places365 fc
+           with the Broden concepts; Table 3: ResNet-50 IMAGENET1K_V1 fc with the ImageNet class names and 20k)
   report   glassbox report: D1-D4 for ResNet-50 (reusing explain's maps), D1 from the dissection tables
   site     OUT/site: the static site with the ResNet-50 graph, the seed images, the tables and the report
 
@@ -35,6 +38,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import dataclasses
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,7 +47,13 @@ REPO = Path(__file__).resolve().parents[1]
 PINS = json.loads((REPO / "models" / "pins.json").read_text())
 TEST_MIRROR_BANNER = "TEST MIRROR \u2014 not the official weights"
 RESNET50 = "resnet50_imagenet1k_v2"
+# CLIP-Dissect's `resnet50` (IMAGENET1K_V1 weights), dissected only for its Table 3.
+RESNET50_V1 = "resnet50_imagenet1k_v1"
 RESNET18S = ["resnet18_imagenet1k_v1", "resnet18_places365"]
+# Broden 1.0 at 224 px: CLIP-Dissect's default probe set. The count is that of the official archive's JPEGs;
+# the run counts what it extracted.
+BRODEN_IMAGES = 63305
+CLIP_DISSECT = "Trustworthy-ML-Lab/CLIP-dissect@21e7697f"
 LAYERS = ["layer2", "layer3", "layer4"]
 # Static batch of the graphs: 8 for the page (wonnx wants a static batch) and the dissection; the native
 # explain/report runs use ResNet-50 at batch 1, which tract runs 2.3x faster per image than at batch 8
@@ -57,6 +68,8 @@ class Scale:
 
     images: int
     lime_samples: int
+    # Every k-th probe image (ImageFolder order), then at most probe_images of them.
+    probe_every: int
     probe_images: int | None
     concepts: int | None
     broden_concepts: int | None
@@ -72,9 +85,12 @@ class Scale:
     def describe(self) -> str:
         if self == FULL:
             return "full run"
+        if dataclasses.replace(self, probe_every=1) == FULL:
+            return f"full run, every {self.probe_every}th probe image"
         return (f"QUICK run: {self.images} of 10 seed images, LIME {self.lime_samples} samples, "
-                f"{self.probe_images} probe images, the first {self.concepts} of the 20k concepts and "
-                f"{self.broden_concepts} of the Broden concepts, sanity check on {self.sanity_images} image(s) "
+                f"every {self.probe_every}th probe image up to {self.probe_images}, the first {self.concepts} of "
+                f"the 20k concepts and {self.broden_concepts} of the Broden concepts and of the ImageNet class "
+                f"names, sanity check on {self.sanity_images} image(s) "
                 f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)")
                 + f", soft-WPMI top_k {self.top_k}, faithfulness curves in steps of {self.causal_step} pixels")
 
@@ -89,9 +105,9 @@ class Scale:
 
 # The real run's cut (see README "Real results"): the sanity check re-explains 1 image (each cascade stage
 # costs a ScoreCAM and a LIME run on ResNet-50: 3049 passes); everything else is the mission's full size.
-FULL = Scale(images=10, lime_samples=1000, probe_images=None, concepts=None, broden_concepts=None,
+FULL = Scale(images=10, lime_samples=1000, probe_every=1, probe_images=None, concepts=None, broden_concepts=None,
              sanity_images=1, cascade="1,2,5", scorecam=True, top_k=None, causal_step=None)
-QUICK = Scale(images=2, lime_samples=32, probe_images=32, concepts=100, broden_concepts=100,
+QUICK = Scale(images=2, lime_samples=32, probe_every=3, probe_images=48, concepts=100, broden_concepts=100,
               sanity_images=1, cascade="1", scorecam=False, top_k=16, causal_step=224 * 28)
 
 
@@ -245,6 +261,44 @@ def image_pins() -> dict[str, Pin]:
             for name, sha in images["files"].items()}
 
 
+def dataset_pin(name: str, sha256: str | None) -> Pin:
+    entry = next(d for d in PINS["datasets"] if d["name"] == name)
+    return Pin(entry["url"], sha256 or entry.get("sha256"), None, f"{name} ({entry['format']})")
+
+
+def extract_broden(archive: Path, digest: str, folder: Path) -> Path:
+    """The tree `dlbroden.sh` leaves: everything of broden1_224.zip but the PNG masks under images/ and the
+    top-level .txt files, in `folder`. Extracted once per archive hash (a `.complete` marker holds it); an
+    interrupted extraction starts over."""
+    marker = folder / ".complete"
+    if marker.exists() and marker.read_text().strip() == digest:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    kept = 0
+    with zipfile.ZipFile(archive) as z:
+        for info in z.infolist():
+            parts = info.filename.split("/")
+            if info.is_dir() or parts[0] != "broden1_224" or len(parts) < 2 or ".." in parts:
+                continue
+            inner = parts[1:]
+            if inner[0] == "images" and info.filename.lower().endswith(".png"):
+                continue  # dlbroden.sh: rm images/*/*.png (segmentation masks)
+            if len(inner) == 1 and inner[0].endswith(".txt"):
+                continue  # dlbroden.sh: rm *.txt
+            target = folder.joinpath(*inner)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with z.open(info) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            kept += 1
+    images = folder / "images"
+    if not images.is_dir() or not (folder / "c_scene.csv").is_file():
+        raise Refused(f"{archive.name}: no broden1_224/images/ or broden1_224/c_scene.csv inside: not the Broden "
+                      "archive (expected what dlbroden.sh downloads)")
+    log(f"  broden1_224: {kept} files extracted (PNG masks and .txt files left out, as dlbroden.sh does)")
+    marker.write_text(digest + "\n")
+    return folder
+
+
 def link(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() or target.is_symlink():
@@ -272,6 +326,8 @@ class Run:
         self.args = args
         self.out: Path = args.out.resolve()
         self.scale = QUICK if args.quick else FULL
+        if args.probe_every:
+            self.scale = dataclasses.replace(self.scale, probe_every=args.probe_every)
         self.test_mirror = args.test_mirror
         self.banner = TEST_MIRROR_BANNER if self.test_mirror else ""
         default_cache = (self.out / "cache" if self.test_mirror else
@@ -351,13 +407,24 @@ class Run:
             path = fetcher.get(pin, show_bar=False)
             folder = {"clip_vocab": "clip", "concepts": "concepts", "labels": "labels"}.get(item["kind"])
             link(path, layout / folder / pin.file_name if folder else layout / "clip-dissect-results" / item["path"])
+        if self.args.probe == "broden":
+            pin = dataset_pin("broden1_224", self.args.broden_sha256)
+            archive = fetcher.get(pin)
+            extract_broden(archive, fetcher.records[pin.file_name]["sha256"], self.broden_dir())
+            # In the data folder under a telling name: the tables record it as the probe folder, and the report
+            # and the site find the top images there.
+            probe = self.probe_dir()
+            if probe.is_symlink() or probe.exists():
+                probe.unlink()
+            probe.parent.mkdir(parents=True, exist_ok=True)
+            probe.symlink_to(self.broden_dir() / "images", target_is_directory=True)
         images = image_pins()
-        wanted = sorted(images) if self.args.probe is None else PINS["images"]["seed"]
+        wanted = sorted(images) if self.args.probe == "imagenet-samples" else PINS["images"]["seed"]
         for i, name in enumerate(wanted):
             path = fetcher.get(images[name], show_bar=False)
             if name in PINS["images"]["seed"]:
                 link(path, layout / "imagenet-samples" / name)
-            if self.args.probe is None:
+            if self.args.probe == "imagenet-samples":
                 link(path, layout / "imagenet-probe" / name)
             if (i + 1) % 100 == 0 or i + 1 == len(wanted):
                 log(f"  images {i + 1}/{len(wanted)}")
@@ -395,7 +462,8 @@ class Run:
         if self.test_mirror:
             common.append("--test-mirror")
         self.sh(common + ["--batch", str(NATIVE_RESNET50_BATCH), str(BATCH), "--models", RESNET50])
-        self.sh(common + ["--batch", str(BATCH), "--models", *RESNET18S, "clip_vit_b16_image", "clip_vit_b16_text"])
+        self.sh(common + ["--batch", str(BATCH), "--models", *RESNET18S, RESNET50_V1, "clip_vit_b16_image",
+                          "clip_vit_b16_text"])
         shutil.copy(self.data / "clip" / "bpe_simple_vocab_16e6.txt.gz", self.models)
         return {}
 
@@ -415,7 +483,13 @@ class Run:
         """The native runs' graph (batch 1), or the site's (batch 8)."""
         return self.models / f"{RESNET50}_b{batch}.json"
 
+    def check_decoding(self, folder: Path, every: int = 1) -> None:
+        """Stops the run on the first image glassbox decodes to other pixels than Pillow (the references')."""
+        self.sh([self.python, REPO / "models" / "check_decoding.py", "--glassbox", self.glassbox, "--folder", folder,
+                 "--every", str(every)])
+
     def explain(self) -> dict:
+        self.check_decoding(self.data / "imagenet-samples")
         images = [self.data / "imagenet-samples" / name for name in self.seed_images]
         self.sh(self.glassbox_cmd() + ["explain", "--model", self.resnet50_manifest(), "--methods", self.scale.explain_methods(),
                                        "--samples", str(self.scale.lime_samples), "--out", self.out / "explain",
@@ -432,53 +506,112 @@ class Run:
         manifest = json.loads((self.models / f"{model}_b{BATCH}.json").read_text())
         return manifest["description"]
 
-    def job(self, model: str, concepts: Path, name: str) -> dict:
+    def job(self, model: str, concepts: Path, name: str, layers: list[str] = LAYERS) -> dict:
         job = {
             "target": {"name": name, "path": str(self.models / f"{model}_b{BATCH}.json"),
-                       "weights": self.weights_text(model), "layers": LAYERS},
+                       "weights": self.weights_text(model), "layers": layers},
             "matcher": {"kind": "clip", "name": self.matcher_name(),
                         "image_onnx": str(self.models / f"clip_vit_b16_image_b{BATCH}.onnx"),
                         "text_onnx": str(self.models / f"clip_vit_b16_text_b{BATCH}.onnx"),
                         "bpe_vocab": str(self.models / "bpe_simple_vocab_16e6.txt.gz")},
             "probe_dir": str(self.probe_dir()),
+            "probe_name": self.probe_name(),
             "concept_set": str(concepts),
             "top_images": 5,
             "cache_dir": str(self.out / "cache" / "dissect"),
         }
+        if self.scale.probe_every > 1:
+            job["probe_every"] = self.scale.probe_every
         if self.scale.probe_images:
             job["max_images"] = self.scale.probe_images
         if self.scale.top_k:
             job["params"] = {"top_k": self.scale.top_k}
         return job
 
+    def broden_dir(self) -> Path:
+        return self.cache / "broden1_224"
+
     def probe_dir(self) -> Path:
-        return self.args.probe.resolve() if self.args.probe else self.data / "imagenet-probe"
+        if self.args.probe == "broden":
+            return self.data / "broden1_224_images"
+        if self.args.probe == "imagenet-samples":
+            return self.data / "imagenet-probe"
+        return Path(self.args.probe).resolve()
+
+    def probe_name(self) -> str:
+        if self.args.probe == "broden":
+            name = ("Broden 1.0, 224 px (broden1_224/images as dlbroden.sh leaves it: the JPEGs of ADE20k, "
+                    "Pascal, OpenSurfaces and DTD), CLIP-Dissect's default probe set")
+        elif self.args.probe == "imagenet-samples":
+            name = "1000 ImageNet samples, one per class (EliSchwartz/imagenet-sample-images): a quick look"
+        else:
+            name = f"the folder {self.args.probe}"
+        return f"{TEST_MIRROR_BANNER}: {name}" if self.test_mirror else name
 
     def dissect(self) -> dict:
+        self.check_decoding(self.probe_dir(), self.scale.probe_every)
         jobs_dir = self.out / "jobs"
         jobs_dir.mkdir(parents=True, exist_ok=True)
-        concepts = first_lines(self.data / "concepts" / "20k.txt", self.out / "concepts" / "20k.txt",
-                               self.scale.concepts)
-        broden = first_lines(self.data / "concepts" / "broden_labels_clean.txt",
+        concepts_dir = self.data / "concepts"
+        concepts = first_lines(concepts_dir / "20k.txt", self.out / "concepts" / "20k.txt", self.scale.concepts)
+        broden = first_lines(concepts_dir / "broden_labels_clean.txt",
                              self.out / "concepts" / "broden_labels_clean.txt", self.scale.broden_concepts)
-        main_jobs = []
-        for model in RESNET18S:
-            path = jobs_dir / f"{model}.json"
-            path.write_text(json.dumps(self.job(model, concepts, model), indent=1) + "\n")
-            main_jobs.append(path)
-        # The Places365 ResNet-18 again with the Broden concepts, the set CLIP-Dissect published its labels in.
-        broden_job = self.job("resnet18_places365", broden, "resnet18_places365_broden")
-        broden_job["published"] = {
+        imagenet = first_lines(concepts_dir / "imagenet_labels.txt", self.out / "concepts" / "imagenet_labels.txt",
+                               self.scale.broden_concepts)
+        jobs = {model: self.job(model, concepts, model) for model in RESNET18S}
+        # The published labels of the Places365 ResNet-18 are from the 20k concepts (all 896 layer2-4 labels are
+        # lines of 20k.txt), layer by layer.
+        # Table 2 below labels this model's fc layer: pooled in the same pass over the probe set.
+        jobs["resnet18_places365"]["target"]["also_cached"] = ["logits"]
+        jobs["resnet18_places365"]["published"] = {
             "csv": str(self.data / "clip-dissect-results" / "CLIP_Dissect_results" /
                        "resnet18_places_imagenet_broden.csv"),
-            "description": "CLIP-Dissect's published labels of the Places365 ResNet-18 (Broden concepts, "
-                           "probed on ImageNet val + Broden; Trustworthy-ML-Lab/CLIP-dissect@21e7697f)"}
-        broden_path = jobs_dir / "resnet18_places365_broden.json"
-        broden_path.write_text(json.dumps(broden_job, indent=1) + "\n")
+            "description": f"CLIP-Dissect's published labels of the Places365 ResNet-18 ({CLIP_DISSECT}, "
+                           "data/CLIP_Dissect_results/resnet18_places_imagenet_broden.csv): CLIP ViT-B/16, 20k "
+                           "concepts, soft_wpmi, probed on ImageNet val + Broden; ours: "
+                           f"{self.probe_name()}"}
+        # The paper's own final-layer tables (experiments/*.ipynb, their saved outputs).
+        notebooks = f"{CLIP_DISSECT} experiments/"
+        table2 = self.job("resnet18_places365", broden, "resnet18_places365_table2", ["logits"])
+        table2["replicate"] = {
+            "protocol": "places_broden_scenes", "layer": "logits",
+            "classes": str(self.data / "labels" / "categories_places365.txt"),
+            "broden_scenes": str(self.broden_scenes()),
+            "source": notebooks + "table2_quantitative_rn18.ipynb (resnet18_places, fc, broden_labels_clean.txt)",
+            "published_probe": "Broden 1.0, 224 px (all of it)",
+            "published": {"top1": 58.0524, "top5": 86.1423, "clip_similarity": 0.9106, "mpnet_similarity": 0.7024}}
+        table3 = self.job(RESNET50_V1, imagenet, f"{RESNET50_V1}_table3_imagenet_labels", ["logits"])
+        table3["replicate"] = {
+            "protocol": "class_index", "layer": "logits",
+            "classes": str(self.data / "concepts" / "imagenet_labels.txt"),
+            "source": notebooks + "table3_similarity_comparison.ipynb (resnet50, fc, imagenet_labels.txt, "
+                                  "soft_wpmi)",
+            "published_probe": "Broden 1.0, 224 px (all of it)",
+            "published": {"top1": 70.70, "top5": 90.00}}
+        table3_20k = self.job(RESNET50_V1, concepts, f"{RESNET50_V1}_table3_20k", ["logits"])
+        table3_20k["replicate"] = {
+            "protocol": "similarity_only", "layer": "logits",
+            "classes": str(self.data / "concepts" / "imagenet_labels.txt"),
+            "source": notebooks + "table3_similarity_comparison.ipynb (resnet50, fc, 20k.txt, soft_wpmi)",
+            "published_probe": "Broden 1.0, 224 px (all of it)",
+            "published": {"clip_similarity": 0.7412, "mpnet_similarity": 0.3946}}
+        if self.args.probe != "broden":
+            # Table 2's truth is Broden's scene list: without Broden it cannot be replicated.
+            table2 = None
         out = self.precomputed / "dissect"
-        jobs = sum((["--job", j] for j in [*main_jobs, broden_path]), [])
-        self.sh(self.glassbox_cmd() + ["dissect", "--out", out, *jobs])
-        return {"tables": len(list(out.glob("*_layer*.json")))}
+        # The replicated tables get a folder and summary of their own: their final layers and concept sets are
+        # not part of the layer2-4 comparison of the two ResNet-18s.
+        for folder, group in [(out, jobs.values()), (out / "replication", [table2, table3, table3_20k])]:
+            paths = []
+            for job in filter(None, group):
+                path = jobs_dir / f"{job['target']['name']}.json"
+                path.write_text(json.dumps(job, indent=1) + "\n")
+                paths += ["--job", path]
+            self.sh(self.glassbox_cmd() + ["dissect", "--out", folder, *paths])
+        return {"tables": len(list(out.rglob("*_layer*.json"))) + len(list(out.rglob("*_logits.json")))}
+
+    def broden_scenes(self) -> Path:
+        return self.broden_dir() / "c_scene.csv"
 
     # --- report
 
@@ -518,8 +651,10 @@ class Run:
         shutil.copytree(self.precomputed, site / "precomputed")
         # The neurons' top images, where the dissection page looks for them (sharedBase/<probe folder>/<id>).
         shown = 0
-        for table in (site / "precomputed" / "dissect").rglob("*_layer*.json"):
+        for table in (site / "precomputed" / "dissect").rglob("*.json"):
             data = json.loads(table.read_text())
+            if "units" not in data:
+                continue  # summaries
             folder = data["probe"]["folder"]
             for unit in data["units"]:
                 for top in unit["top_images"]:
@@ -612,8 +747,12 @@ def main(argv=None) -> int:
     parser.add_argument("--mirror", type=Path, help="take every download from this folder (file name of its URL)")
     parser.add_argument("--test-mirror", action="store_true",
                         help="accept mirror files that differ from their pins; labels every output TEST MIRROR")
-    parser.add_argument("--probe", type=Path, help="probe images for the dissection (default: the 1000 pinned "
-                        "ImageNet images); e.g. ImageNet val or Broden")
+    parser.add_argument("--probe", default="broden", help="probe set of the dissection: broden (default, "
+                        "CLIP-Dissect's: broden1_224.zip, downloaded and extracted once), imagenet-samples (the "
+                        "1000 pinned ImageNet images, a quick look) or a folder (torchvision ImageFolder order)")
+    parser.add_argument("--probe-every", type=int, help="use every k-th probe image only (default: the run's "
+                        "scale; the cut is written into every output)")
+    parser.add_argument("--broden-sha256", help="pin broden1_224.zip (it has no published checksum)")
     parser.add_argument("--python", type=Path, help="a Python with models/requirements.txt (default: a venv made "
                         "in ~/.cache/glassbox)")
     parser.add_argument("--glassbox", type=Path, help="the glassbox binary (default: cargo build --release)")
@@ -627,8 +766,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.test_mirror and not args.mirror:
         parser.error("--test-mirror needs --mirror DIR")
-    if args.probe and not args.probe.is_dir():
-        parser.error(f"--probe {args.probe}: no such folder")
+    if args.probe not in ("broden", "imagenet-samples") and not Path(args.probe).is_dir():
+        parser.error(f"--probe {args.probe}: neither broden, imagenet-samples nor a folder")
+    if args.probe_every is not None and args.probe_every < 1:
+        parser.error("--probe-every needs K >= 1")
     run = Run(args)
     if args.print_python:
         run.python_env()
@@ -661,9 +802,9 @@ STAGE_SOURCES = {
     "fetch": ["models/pins.json"],
     "python": ["models/requirements.txt"],
     "export": ["models/export.py", "scripts/reproduce.py"],
+    "dissect": ["scripts/reproduce.py", "models/check_decoding.py"],
     "build": ["Cargo.toml", "Cargo.lock", "crate"],
-    "explain": ["scripts/reproduce.py"],
-    "dissect": ["scripts/reproduce.py"],
+    "explain": ["scripts/reproduce.py", "models/check_decoding.py"],
     "report": ["scripts/reproduce.py"],
     "site": ["www", "scripts/reproduce.py"],
 }
@@ -679,11 +820,12 @@ STAGE_INPUTS = {
 # The settings each stage's result depends on.
 STAGE_SETTINGS = {
     "fetch": lambda r: [folder_fingerprint(r.args.mirror), r.test_mirror, str(r.args.probe),
-                        r.args.places365_sha256],
+                        r.args.places365_sha256, r.args.broden_sha256],
     "python": lambda r: [str(r.args.python)],
     "build": lambda r: [str(r.args.glassbox)],
     "explain": lambda r: [r.scale.images, r.scale.lime_samples, r.scale.scorecam],
-    "dissect": lambda r: [r.scale.probe_images, r.scale.concepts, r.scale.broden_concepts, r.scale.top_k],
+    "dissect": lambda r: [r.scale.probe_every, r.scale.probe_images, r.scale.concepts, r.scale.broden_concepts,
+                          r.scale.top_k],
     "report": lambda r: asdict(r.scale),
     "site": lambda r: [str(r.args.wasm_pkg), r.scale.describe()],
 }

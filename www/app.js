@@ -265,18 +265,18 @@ drop.ondrop = async (e) => {
   e.preventDefault();
   drop.classList.remove('over');
   const file = e.dataTransfer.files[0];
-  if (file) await useImage(await file.arrayBuffer(), file.name);
+  if (file) await useImage(await file.arrayBuffer(), file.name, { own: true });
 };
 $('file').onchange = async (e) => {
   const file = e.target.files[0];
   e.target.value = ''; // picking the same file again is a new pick
-  if (file) await useImage(await file.arrayBuffer(), file.name);
+  if (file) await useImage(await file.arrayBuffer(), file.name, { own: true });
 };
 
 /** A new image replaces the current one: its running explanation stops, and it is classified once. */
-async function useImage(bytes, name) {
+async function useImage(bytes, name, { own = false } = {}) {
   cancelExplanation();
-  current = { id: nextImageId++, name, bytes, view: null, prediction: null, results: {} };
+  current = { id: nextImageId++, name, bytes, own, view: null, prediction: null, results: {} };
   hideResults();
   showError('image-error', null);
   // While a model loads, the load classifies the image that is current when it is ready.
@@ -293,7 +293,8 @@ function hideResults() {
 
 async function classify(image) {
   setStatus(`${model.name} on ${model.label}: classifying ${image.name}…`, 'busy');
-  const reply = await request('image', { imageId: image.id, bytes: image.bytes.slice(0), name: image.name }).reply;
+  const reply = await request('image', { imageId: image.id, bytes: image.bytes.slice(0), name: image.name,
+    upright: image.own }).reply;
   if (!isCurrent(reply, image)) return;
   setStatus(`${model.name} on ${model.label}: ready`, 'ready');
   if (!reply.ok) {
@@ -314,10 +315,12 @@ function showPrediction(image) {
   canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(view.rgba), view.width, view.height), 0, 0);
   const [inputH, inputW] = model.input;
   const small = view.source_width < SMALL_IMAGE_SHARE * inputW || view.source_height < SMALL_IMAGE_SHARE * inputH;
-  $('image-warning').hidden = !small;
-  $('image-warning').textContent = small ? `${image.name} is only ${view.source_width}×${view.source_height} pixels, ` +
+  $('image-warning').hidden = !small && !view.turned_upright;
+  $('image-warning').textContent = (small ? `${image.name} is only ${view.source_width}×${view.source_height} pixels, ` +
     `far smaller than the ${inputW}×${inputH} the model looks at: it was blown up from very few pixels, so the ` +
-    'prediction and its explanations say little about it. A larger picture gives a meaningful answer.' : '';
+    'prediction and its explanations say little about it. A larger picture gives a meaningful answer. ' : '') +
+    (view.turned_upright ? `Turned upright as the photo's EXIF tag says (${view.turned_upright}); the gallery ` +
+      'images are read as stored, as Pillow and the Python references read them.' : '');
   const top5 = $('top5');
   top5.replaceChildren();
   const target = $('target');

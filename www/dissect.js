@@ -1,7 +1,8 @@
 // Dissection pages, read from precomputed/dissect/ (written natively by `glassbox dissect`):
 //   summary.json          models, their layers (table file, histogram, distinct concepts) and model pairs;
 //   <model>_<layer>.json  one table: provenance (model, weights hash, probe set, concept set, matcher) and per
-//                         unit its concept, soft-WPMI similarity and most activating probe images.
+//                         unit its concept, soft-WPMI similarity and most activating probe images;
+//   replication/          CLIP-Dissect's own final-layer tables replicated (tables with `replication`), if run.
 // #table=<file>&neuron=<n> links to one neuron.
 import { config } from './config.js';
 
@@ -48,10 +49,40 @@ async function main() {
     for (const l of m.layers) $('table').append(new Option(`${m.model.name} / ${l.layer}`, l.table));
   }
   renderModels();
+  renderReplication();
   $('table').onchange = () => { location.hash = `table=${encodeURIComponent($('table').value)}`; };
   $('search').oninput = renderNeurons;
   window.onhashchange = show;
   await show();
+}
+
+/** The replicated tables, when the run made them (replication/summary.json lists their files). */
+async function renderReplication() {
+  const folder = new URL('replication/', base);
+  let listing;
+  try {
+    listing = await getJson(new URL('summary.json', folder));
+  } catch {
+    return; // no replication in this run: the section stays hidden
+  }
+  const body = $('replication-table').tBodies[0];
+  const show = (v, percent) => (v === undefined || v === null ? '—' : percent ? `${v.toFixed(2)}%` : v.toFixed(4));
+  const metrics = [['top-1 accuracy', 'top1', true], ['top-5 accuracy', 'top5', true],
+    ['CLIP similarity', 'clip_similarity', false], ['mpnet similarity (published only)', 'mpnet_similarity', false]];
+  for (const m of listing.models) {
+    for (const l of m.layers) {
+      const t = await getJson(new URL(l.table, folder));
+      const r = t.replication;
+      if (!r) continue;
+      for (const [name, key, percent] of metrics) {
+        if (r.ours[key] === undefined && r.published[key] === undefined) continue;
+        body.append(row([r.source, `${t.model.name} ${t.layer} / ${t.concept_set.name}`,
+          `${t.probe.n_images} images${t.probe.subset ? ` (${t.probe.subset})` : ''}`, name, show(r.ours[key], percent),
+          `${show(r.published[key], percent)} (${r.published_probe})`, show(r.chance[key], percent)]));
+      }
+    }
+  }
+  $('replication').hidden = body.rows.length === 0;
 }
 
 function renderModels() {
@@ -110,7 +141,8 @@ async function show() {
   }
   const d = current.data;
   $('provenance').textContent = `${d.model.name} (${d.model.weights}; ${d.model.file}, sha256 ${d.model.sha256.slice(0, 12)}…), ` +
-    `layer ${d.layer}; probe set ${d.probe.folder} (${d.probe.n_images} images); concept set ${d.concept_set.name} ` +
+    `layer ${d.layer}; probe set ${d.probe.description || d.probe.folder} (${d.probe.n_images} images` +
+    `${d.probe.subset ? `: ${d.probe.subset}` : ''}); concept set ${d.concept_set.name} ` +
     `(${d.concept_set.n_concepts} concepts); concept matcher: ${d.matcher.method}; ${d.similarity_fn}.`;
   // Jobs with published labels of the same model record how far ours agree (the truth check of a dissection).
   const p = d.published;

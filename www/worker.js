@@ -140,14 +140,16 @@ const handlers = {
     return { ...info, label, adapter: choice.adapter ?? null, note: choice.note ?? null, onnxUrl };
   },
 
-  async image({ imageId: requested, bytes, name }) {
+  // `upright`: a visitor's own photo is turned as its EXIF orientation says; the gallery's reference images are
+  // read as stored, as Pillow (and so the Python references) reads them.
+  async image({ imageId: requested, bytes, name, upright = false }) {
     if (!session) throw new Error('load a model first');
     imageId = null;
     const data = new Uint8Array(bytes);
     const jpeg = await browserJpegPixels(data);
     const view = jpeg
-      ? session.set_jpeg_image(data, name, jpeg.width, jpeg.height, jpeg.rgba)
-      : session.set_image(data, name);
+      ? session.set_jpeg_image(data, name, jpeg.width, jpeg.height, jpeg.rgba, upright)
+      : session.set_image(data, name, upright);
     imageId = requested;
     const prediction = await session.classify(5);
     return { view, prediction };

@@ -45,12 +45,15 @@ pub struct Prepared {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Preprocessing {
     /// torchvision's `Resize(resize)` (shorter side, PIL bilinear with antialias) + `CenterCrop(crop)`,
-    /// then `(u8/255 - mean) / std`.
+    /// then `(u8/255 - mean) / std`. With `squash`, `Resize((resize, resize))`: both sides, the aspect
+    /// ratio not kept (lime's image tutorial).
     Torchvision {
         resize: u32,
         crop: u32,
         mean: [f32; 3],
         std: [f32; 3],
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        squash: bool,
     },
     /// TF-slim: central square crop of side `min(W,H)·central_fraction`, PIL bilinear resize to
     /// `size`², then `(u8 - offset) · scale`.
@@ -71,6 +74,48 @@ impl Preprocessing {
             crop,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
+            squash: false,
+        }
+    }
+
+    /// The view in torchvision's words (`Resize(232) + CenterCrop(224)`), for reports and records.
+    pub fn describe(&self) -> String {
+        match *self {
+            Preprocessing::Torchvision {
+                resize,
+                crop,
+                squash: false,
+                ..
+            } => format!("Resize({resize}) + CenterCrop({crop})"),
+            Preprocessing::Torchvision {
+                resize,
+                crop,
+                squash: true,
+                ..
+            } => format!("Resize(({resize}, {resize})) + CenterCrop({crop})"),
+            Preprocessing::CentralCrop {
+                central_fraction,
+                size,
+                ..
+            } => format!("central crop {central_fraction} + resize to {size}×{size}"),
+        }
+    }
+
+    /// The view of lime's image tutorial (`Resize((256, 256))` + `CenterCrop(224)`) for a torchvision model
+    /// (its normalisation kept): `glassbox explain --view lime-tutorial` reproduces the tutorial's LIME.
+    pub fn lime_tutorial(&self) -> anyhow::Result<Preprocessing> {
+        match self {
+            Preprocessing::Torchvision { mean, std, .. } => Ok(Preprocessing::Torchvision {
+                resize: 256,
+                crop: 224,
+                mean: *mean,
+                std: *std,
+                squash: true,
+            }),
+            other => anyhow::bail!(
+                "lime's tutorial view (Resize((256, 256)) + CenterCrop(224)) is for torchvision models; this \
+                 model is prepared as {other:?}"
+            ),
         }
     }
 
@@ -141,11 +186,14 @@ impl Default for ImageLimits {
     }
 }
 
-/// Decodes JPEG/PNG/BMP/WebP bytes into RGB8, EXIF orientation applied.
+/// Decodes JPEG/PNG/BMP/WebP bytes into RGB8 as Pillow's `Image.open(f).convert("RGB")` does, which is how
+/// every reference this project is compared with (CLIP-Dissect's `ImageFolder`, lime's and pytorch-grad-cam's
+/// tutorials, torchvision's accuracy) reads an image.
 ///
 /// Grey, grey+alpha, RGBA, 16-bit and CMYK (JPEG) inputs become RGB8; alpha is dropped without
-/// compositing, as PIL's `convert("RGB")` does. Unlike PIL (which ignores EXIF), the orientation tag
-/// is applied, so the model sees the photo the way a viewer shows it.
+/// compositing, as `convert("RGB")` does. Like Pillow, the EXIF orientation tag is not applied: the pixels
+/// are those stored (a photo tagged "rotate 90°" stays sideways). [`upright`] turns a user's own photo
+/// upright where a caller asks for it.
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<RgbImage> {
     decode_named(bytes, "image", limits)
 }
@@ -157,10 +205,12 @@ pub fn decode_named(bytes: &[u8], name: &str, limits: &ImageLimits) -> Result<Rg
 
 /// [`decode_named`] for the browser build, with a JPEG's pixels already decoded by the browser:
 /// Chromium's decoder is libjpeg-turbo too, and its `createImageBitmap` (colour-space conversion off)
-/// gives Pillow's pixels exactly (measured on all 1010 JPEGs of the tests), which no pure-Rust
-/// decoder does. The browser applies the EXIF orientation itself; the file is still checked here as
-/// every input is (header, size limit, truncation), and `rgba` must have the upright size. The page
-/// sends pixels for YCbCr and greyscale JPEGs only (`www/jpeg.js`); for other formats `rgba` is ignored.
+/// gives Pillow's pixels exactly (measured on all 1086 JPEGs of the tests), which no pure-Rust
+/// decoder does. The browser applies the EXIF orientation itself (`imageOrientation: "none"` is an
+/// alias of `"from-image"` in today's spec): its pixels are turned back to the stored ones here, so the page
+/// sees Pillow's pixels too. The file is still checked as every input is (header, size limit, truncation),
+/// and `rgba` must have the upright size. The page sends pixels for YCbCr and greyscale JPEGs only
+/// (`www/jpeg.js`); for other formats `rgba` is ignored.
 pub fn decode_named_with_jpeg_pixels(
     bytes: &[u8],
     name: &str,
@@ -232,8 +282,8 @@ fn decode_checked(
         );
     let from_libjpeg = match jpeg_pixels {
         Some(pixels) if libjpeg_converts => {
-            // The browser has applied the EXIF orientation already (Chromium does so even with
-            // `imageOrientation: "none"`): its pixels must have the upright size.
+            // The browser has applied the EXIF orientation already: its pixels must have the upright size,
+            // and the inverse orientation gives back the stored pixels.
             use image::metadata::Orientation::*;
             let upright = match orientation {
                 Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => (h, w),
@@ -247,20 +297,48 @@ fn decode_checked(
                 upright.0,
                 upright.1
             );
-            return Ok(pixels);
+            let mut stored = DynamicImage::ImageRgb8(pixels);
+            stored.apply_orientation(inverse(orientation));
+            return Ok(stored.into_rgb8());
         }
         _ if libjpeg_converts => {
             decode_jpeg_like_pil(bytes).with_context(|| format!("{name}: corrupt JPEG"))?
         }
         _ => None,
     };
-    let mut img = match from_libjpeg {
+    let img = match from_libjpeg {
         Some(pixels) => DynamicImage::ImageRgb8(pixels),
         None => DynamicImage::from_decoder(decoder)
             .with_context(|| format!("{name}: corrupt or truncated {format:?} data"))?,
     };
-    img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// The orientation that undoes `o` (the rotations by ±90° swap; the flips and transposes undo themselves).
+fn inverse(o: image::metadata::Orientation) -> image::metadata::Orientation {
+    use image::metadata::Orientation::*;
+    match o {
+        Rotate90 => Rotate270,
+        Rotate270 => Rotate90,
+        other => other,
+    }
+}
+
+/// The EXIF orientation an image file declares (`NoTransforms` when it has none or is not a JPEG/WebP/PNG
+/// with EXIF).
+pub fn exif_orientation(bytes: &[u8]) -> Result<image::metadata::Orientation> {
+    let mut decoder = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()?
+        .into_decoder()
+        .context("cannot read the image header")?;
+    Ok(decoder.orientation()?)
+}
+
+/// `img` (decoded as stored, see [`decode`]) turned the way its EXIF orientation says a viewer shows it.
+pub fn upright(img: RgbImage, orientation: image::metadata::Orientation) -> RgbImage {
+    let mut img = DynamicImage::ImageRgb8(img);
+    img.apply_orientation(orientation);
+    img.into_rgb8()
 }
 
 /// In the browser build no C library is linked: JPEG pixels come from the browser
@@ -440,8 +518,17 @@ pub fn load(path: &std::path::Path, limits: &ImageLimits) -> Result<RgbImage> {
 /// The uint8 image the model sees, [`Preprocessing::input_size`] in size.
 pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
     match *spec {
-        Preprocessing::Torchvision { resize, crop, .. } => {
-            let resized = resize_shorter_side(img, resize, Filter::Bilinear);
+        Preprocessing::Torchvision {
+            resize,
+            crop,
+            squash,
+            ..
+        } => {
+            let resized = if squash {
+                self::resize(img, resize, resize, Filter::Bilinear)
+            } else {
+                resize_shorter_side(img, resize, Filter::Bilinear)
+            };
             center_crop(&resized, crop, crop)
         }
         Preprocessing::CentralCrop {

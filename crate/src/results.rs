@@ -80,6 +80,9 @@ pub struct ExplanationRecord {
     pub model: ModelIdentity,
     pub engine: String,
     pub input_size: Size,
+    /// How the image was cut to the input (`Resize(232) + CenterCrop(224)`); empty in older files.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub view: String,
     pub top5: Vec<Prediction>,
     /// The explained class.
     pub target: Prediction,
@@ -89,6 +92,10 @@ pub struct ExplanationRecord {
     /// Each CAM against LIME, when LIME and CAMs ran together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreement: Option<AgreementSet>,
+    /// The EXIF orientation applied before explaining (`glassbox explain --upright`); absent: the pixels as
+    /// stored, as Pillow reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turned_upright: Option<String>,
 }
 
 /// The methods of one explanation: `{"gradcam": {...}, ..., "lime": {...}}`.

@@ -55,6 +55,41 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// The RGB pixels the page explains for a JPEG the browser decoded (`width × height` RGBA from
+/// `www/jpeg.js`), the same call [`Session::set_jpeg_image`] makes: Pillow's pixels, EXIF orientation not
+/// applied. `{width, height, rgb: Uint8Array}`; tests/e2e compares them with Pillow's.
+#[wasm_bindgen]
+pub fn decode_browser_jpeg(
+    bytes: &[u8],
+    name: &str,
+    width: u32,
+    height: u32,
+    rgba: &[u8],
+) -> Result<JsValue, JsError> {
+    let img = preprocess::decode_named_with_jpeg_pixels(
+        bytes,
+        name,
+        &ImageLimits::default(),
+        (width, height),
+        rgba,
+    )
+    .map_err(image_error)?;
+    to_js(&DecodedPixels {
+        width: img.width(),
+        height: img.height(),
+        rgb: js_sys::Uint8Array::from(img.as_raw().as_slice()),
+    })
+    .map_err(js_error)
+}
+
+#[derive(serde::Serialize)]
+struct DecodedPixels {
+    width: u32,
+    height: u32,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    rgb: js_sys::Uint8Array,
+}
+
 fn js_error(e: anyhow::Error) -> JsError {
     JsError::new(&format!("{e:#}"))
 }
@@ -142,6 +177,8 @@ struct ImageView {
     /// Size of the picture before the model's resize and crop.
     source_width: u32,
     source_height: u32,
+    /// The EXIF orientation applied (a visitor's own photo), if any.
+    turned_upright: Option<String>,
 }
 
 /// `Session::classify`.
@@ -323,19 +360,20 @@ impl Session {
         .unwrap_or(JsValue::NULL)
     }
 
-    /// Decodes an image (JPEG/PNG/BMP/WebP, EXIF orientation applied) and prepares it as the model expects.
+    /// Decodes an image (JPEG/PNG/BMP/WebP, as Pillow opens it: EXIF orientation not applied, unless
+    /// `upright`, for a visitor's own photo) and prepares it as the model expects.
     /// Returns the model's view of it: `{width, height, rgba: Uint8ClampedArray, source_width,
-    /// source_height}`.
-    pub fn set_image(&self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
+    /// source_height, turned_upright}`.
+    pub fn set_image(&self, bytes: &[u8], name: &str, upright: bool) -> Result<JsValue, JsError> {
         let img =
             preprocess::decode_named(bytes, name, &ImageLimits::default()).map_err(image_error)?;
-        self.use_image(img, name)
+        self.use_image(img, bytes, name, upright)
     }
 
     /// [`Session::set_image`] for a JPEG the browser has decoded and turned upright (`createImageBitmap`
     /// with colour-space conversion off, then `getImageData`: `width × height` RGBA): the pixels
-    /// Pillow's libjpeg-turbo gives, so the page's explanations equal the native CLI's. The file bytes
-    /// are still checked as in `set_image`.
+    /// Pillow's libjpeg-turbo gives once turned back as stored, so the page's explanations equal the native
+    /// CLI's. The file bytes are still checked as in `set_image`.
     pub fn set_jpeg_image(
         &self,
         bytes: &[u8],
@@ -343,6 +381,7 @@ impl Session {
         width: u32,
         height: u32,
         rgba: &[u8],
+        upright: bool,
     ) -> Result<JsValue, JsError> {
         let img = preprocess::decode_named_with_jpeg_pixels(
             bytes,
@@ -352,11 +391,26 @@ impl Session {
             rgba,
         )
         .map_err(image_error)?;
-        self.use_image(img, name)
+        self.use_image(img, bytes, name, upright)
     }
 
-    /// Prepares a decoded image as the model expects and returns the model's view of it (not exported).
-    fn use_image(&self, img: image::RgbImage, name: &str) -> Result<JsValue, JsError> {
+    /// Prepares a decoded image as the model expects (turned upright first when asked and its EXIF says
+    /// so) and returns the model's view of it (not exported).
+    fn use_image(
+        &self,
+        mut img: image::RgbImage,
+        bytes: &[u8],
+        name: &str,
+        upright: bool,
+    ) -> Result<JsValue, JsError> {
+        let mut turned_upright = None;
+        if upright {
+            let orientation = preprocess::exif_orientation(bytes).map_err(image_error)?;
+            if orientation != image::metadata::Orientation::NoTransforms {
+                img = preprocess::upright(img, orientation);
+                turned_upright = Some(format!("{orientation:?}"));
+            }
+        }
         let preprocess::Prepared { view, tensor } = self.inner.classifier.prepare(&img);
         let out = to_js(&ImageView {
             width: view.width(),
@@ -364,6 +418,7 @@ impl Session {
             rgba: Uint8ClampedArray::from(rgba(&view).as_slice()),
             source_width: img.width(),
             source_height: img.height(),
+            turned_upright,
         })
         .map_err(js_error)?;
         let serial = self.inner.images_prepared.get() + 1;

@@ -84,7 +84,17 @@ fn input_from_jpeg(classifier: &Classifier, case: &Value, dir: &Path) -> Array3<
                 preprocess::Filter::Bilinear,
             )
         }
-        None => preprocess::model_view(&img, spec),
+        // The ResNet cases: torchvision's Resize(n) + CenterCrop, n as the reference ran it (256; the
+        // ResNet-50 V2 manifest itself says 232, its weights' transforms).
+        None => {
+            let mut spec = spec.clone();
+            if let (preprocess::Preprocessing::Torchvision { resize, .. }, Some(n)) =
+                (&mut spec, case["input_preprocessing"]["resize"].as_u64())
+            {
+                *resize = n as u32;
+            }
+            preprocess::model_view(&img, &spec)
+        }
     };
     let ours = preprocess::to_tensor(&view, spec);
     // torchvision normalises as (v / 255 - mean) / std and glassbox in one step: an ulp or so apart.

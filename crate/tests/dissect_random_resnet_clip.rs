@@ -36,6 +36,7 @@ fn job(target: &str, concepts: PathBuf, cache: PathBuf, max_images: usize) -> Di
             preprocessing: None,
             weights: "RANDOM (models/export.py --random-weights): labels mean nothing".into(),
             layers: vec!["layer2".into(), "layer3".into(), "layer4".into()],
+            also_cached: vec![],
         },
         matcher: MatcherSpec::Clip {
             name: "CLIP ViT-B/16 RANDOM weights".into(),
@@ -44,6 +45,8 @@ fn job(target: &str, concepts: PathBuf, cache: PathBuf, max_images: usize) -> Di
             bpe_vocab: require(support::data_dir().join("clip/bpe_simple_vocab_16e6.txt.gz")),
         },
         probe_dir: require(support::data_dir().join("imagenet-probe-1000")),
+        probe_name: None,
+        probe_every: None,
         max_images: Some(max_images),
         concept_set: concepts,
         params: SoftWpmiParams {
@@ -54,6 +57,7 @@ fn job(target: &str, concepts: PathBuf, cache: PathBuf, max_images: usize) -> Di
         cache_dir: Some(cache),
         batch: None,
         published: None,
+        replicate: None,
     }
 }
 

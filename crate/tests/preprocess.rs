@@ -1,7 +1,7 @@
 //! Preprocessing parity with the Python references (tests/reference/preprocess_reference.py):
 //! torchvision `Resize(256)+CenterCrop(224)` and the TF-slim central crop, on the 10 ImageNet samples and
-//! on lossless synthetic images, all bit-exact; and JPEG decoding identical to Pillow's on the 1010 JPEGs
-//! of `shared/data` (tests/reference/pil_decode_reference.py).
+//! on lossless synthetic images, all bit-exact; and JPEG decoding identical to Pillow's on the 1086 JPEGs
+//! of `shared/data`, the 76 originals of every flavour included (tests/reference/pil_decode_reference.py).
 
 use crate::support;
 
@@ -82,14 +82,16 @@ fn views_of_the_imagenet_samples_equal_torchvision_and_pil() {
     );
 }
 
-/// Every JPEG of the samples and the probe set decodes to Pillow's pixels, byte for byte (compared by
-/// sha256 of the RGB bytes, which `pil_decode.json` records for each file).
+/// Every JPEG of the samples, the probe set and the originals decodes to Pillow's pixels, byte for byte
+/// (compared by sha256 of the RGB bytes, which `pil_decode.json` records for each file); the EXIF-tagged
+/// originals to Pillow's unrotated pixels.
 #[test]
-fn jpeg_pixels_equal_pillows_on_all_1010_images() {
+fn jpeg_pixels_equal_pillows_on_all_1086_images() {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("pil_decode.json")).unwrap())
             .unwrap();
     let mut checked = 0;
+    let mut rotated_tags = 0;
     let mut different = Vec::new();
     for (folder, images) in reference["sets"].as_object().unwrap() {
         for (name, want) in images.as_object().unwrap() {
@@ -113,6 +115,9 @@ fn jpeg_pixels_equal_pillows_on_all_1010_images() {
             if hex::encode(Sha256::digest(img.as_raw())) != want["rgb_sha256"].as_str().unwrap() {
                 different.push(format!("{folder}/{name}"));
             }
+            if want["exif_orientation"].as_u64().is_some_and(|o| o > 1) {
+                rotated_tags += 1;
+            }
             checked += 1;
         }
     }
@@ -120,7 +125,9 @@ fn jpeg_pixels_equal_pillows_on_all_1010_images() {
         "{checked} JPEGs decoded; {} differ from Pillow",
         different.len()
     );
-    assert_eq!(checked, 1010);
+    assert_eq!(checked, 1086);
+    // n02951585_can_opener.JPEG says "rotate 90°" (6): Pillow, and so glassbox, keep it sideways.
+    assert_eq!(rotated_tags, 1, "the originals' EXIF rotation case");
     assert!(
         different.is_empty(),
         "{} JPEGs decode to other pixels than Pillow's, e.g. {:?}",
@@ -152,9 +159,18 @@ fn views_of_lossless_images_are_bit_exact() {
     }
 }
 
+/// Decoding keeps the stored pixels, as Pillow; `upright` turns a user's photo the way a viewer shows it.
 #[test]
-fn exif_orientation_is_applied() {
-    let img = load(&fixtures().join("exif_rotate6.jpg"));
+fn exif_orientation_is_applied_only_on_request() {
+    let path = fixtures().join("exif_rotate6.jpg");
+    assert_eq!(
+        load(&path).dimensions(),
+        (64, 48),
+        "stored as 64×48, as Pillow opens it"
+    );
+    let orientation = preprocess::exif_orientation(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(orientation, image::metadata::Orientation::Rotate90);
+    let img = preprocess::upright(load(&path), orientation);
     assert_eq!(
         img.dimensions(),
         (48, 64),

@@ -1,8 +1,9 @@
 // The outputs of `scripts/reproduce.sh --quick --mirror DIR --test-mirror` (folder $GLASSBOX_REPRODUCE_OUT;
 // scripts/test-reproduce.sh makes it and runs this file):
 //   1. the files the run promises: OUT/site with index.html, the 10 sample images and the ResNet-50 graph;
-//      dissection tables of layer2/3/4 of both ResNet-18s made with the CLIP matcher, and the Broden table
-//      with its agreement with CLIP-Dissect's published labels; D1-D4 naming ResNet-50, never MobileNet;
+//      dissection tables of layer2/3/4 of both ResNet-18s made with the CLIP matcher on the Broden-shaped
+//      probe set, the Places365 one with its agreement with CLIP-Dissect's published (20k) labels, and the
+//      paper's Table 2 and Table 3 replicated on the final layers; D1-D4 naming ResNet-50, never MobileNet;
 //   2. "TEST MIRROR" in every output (manifests, tables, report text and figure captions, site, records);
 //   3. the site served by a plain static server under a project sub-path (/glassbox/, as on GitHub Pages)
 //      loads in Chromium, shows the test-mirror banner, runs Grad-CAM on a gallery image with the CPU
@@ -58,7 +59,7 @@ test('the site folder holds the pages, the 10 sample images and the ResNet-50 gr
   }
 });
 
-test('dissection: layer2/3/4 of both ResNet-18s with CLIP, and the published-label check', { skip }, () => {
+test('dissection: layer2/3/4 of both ResNet-18s with CLIP on Broden, the published-label check, the replicated tables', { skip }, () => {
   const summary = json('precomputed', 'dissect', 'summary.json');
   for (const model of RESNET18S) {
     for (const layer of LAYERS) {
@@ -66,20 +67,39 @@ test('dissection: layer2/3/4 of both ResNet-18s with CLIP, and the published-lab
       assert.equal(table.matcher.kind, 'clip', `${model}_${layer}: matcher`);
       assert.match(table.matcher.model, /CLIP ViT-B\/16/);
       assert.ok(table.units.length > 0);
-      assert.equal(table.probe.n_images, 32, 'the quick run probes 32 images');
+      assert.equal(table.probe.n_images, 48, 'the quick run probes 48 images');
+      assert.equal(table.probe.folder, 'broden1_224_images', 'the extracted broden1_224/images');
+      assert.match(table.probe.description, /Broden 1\.0/);
+      assert.match(table.probe.subset, /every 3th image \(80 of 240\), then the first 48/);
+      assert.ok(table.units.every((u) => u.top_images.every((t) => t.id.endsWith('.jpg'))), 'a PNG mask probed');
     }
   }
   const pair = summary.pairs.find((p) => p.models.includes(RESNET18S[0]) && p.models.includes(RESNET18S[1]));
   assert.ok(pair, 'the two ResNet-18s are compared');
   for (const layer of LAYERS) {
-    const table = json('precomputed', 'dissect', `resnet18_places365_broden_${layer}.json`);
-    assert.equal(table.concept_set.name, 'broden_labels_clean_first100');
+    const table = json('precomputed', 'dissect', `resnet18_places365_${layer}.json`);
+    assert.equal(table.concept_set.name, '20k_first100');
     const p = table.published;
     assert.ok(p, `${layer}: no comparison with the published labels`);
     assert.equal(p.units_compared, table.units.length);
+    assert.match(p.description, /ImageNet val \+ Broden; ours: TEST MIRROR/);
     assert.ok(p.same_label_share >= 0 && p.same_label_share <= 1);
     assert.ok(p.mean_text_similarity > -1 && p.mean_text_similarity <= 1);
   }
+  // The paper's Table 2 (ResNet-18 Places365 fc, Broden concepts) and Table 3 (ResNet-50 V1 fc).
+  const replication = (name) => json('precomputed', 'dissect', 'replication', `${name}_logits.json`).replication;
+  const t2 = replication('resnet18_places365_table2');
+  assert.equal(t2.published.top1, 58.0524);
+  assert.equal(t2.units, 365);
+  assert.ok(t2.units_with_truth > 0 && t2.units_with_truth < 365, 'only classes Broden has a scene for');
+  for (const k of ['top1', 'top5']) assert.ok(t2.ours[k] >= 0 && t2.ours[k] <= 100 && t2.chance[k] > 0);
+  const t3 = replication('resnet50_imagenet1k_v1_table3_imagenet_labels');
+  assert.equal(t3.published.top1, 70.7);
+  assert.equal(t3.units, 1000);
+  const t3b = replication('resnet50_imagenet1k_v1_table3_20k');
+  assert.equal(t3b.published.clip_similarity, 0.7412);
+  assert.equal(t3b.ours.top1, undefined, 'the 20k table has no accuracy');
+  assert.ok(t3b.ours.clip_similarity > -1 && t3b.ours.clip_similarity <= 1);
   const d1 = text('precomputed', 'report', 'd1_dissection.md');
   assert.match(d1, /Agreement with the published labels/);
   assert.match(d1, /resnet18_places_imagenet_broden\.csv/);
@@ -148,10 +168,15 @@ test('the site under a sub-path: banner, Grad-CAM on a gallery image equal to th
     assert.ok(diff <= 1e-3, `Grad-CAM in the page differs from the run's by ${diff}`);
     await page.screenshot({ path: path.join(OUT, 'site-explain.png'), fullPage: true });
 
-    await page.goto(`${site.url}glassbox/dissect.html#table=resnet18_places365_broden_layer3.json`);
+    await page.goto(`${site.url}glassbox/dissect.html#table=resnet18_places365_layer3.json`);
     await page.waitForSelector('#histogram .hist-row', { timeout: 60_000 });
     assert.match(await page.textContent('.site-banner'), /TEST MIRROR/);
     assert.match(await page.textContent('#published'), /have the published label \(chance/);
+    assert.match(await page.textContent('#provenance'), /Broden 1\.0.*every 3th image/);
+    await page.waitForSelector('#replication:not([hidden]) tbody tr', { timeout: 60_000 });
+    const replicated = await page.$$eval('#replication tbody tr', (rows) => rows.map((r) => r.textContent));
+    assert.ok(replicated.some((r) => /table2_quantitative_rn18.*top-1 accuracy.*58\.05%/.test(r)), replicated.join('\n'));
+    assert.ok(replicated.some((r) => /20k.*CLIP similarity.*0\.7412/.test(r)), replicated.join('\n'));
     await page.screenshot({ path: path.join(OUT, 'site-dissect.png'), fullPage: false });
     assert.deepEqual(notFound, [], `files the site asked for and does not have: ${notFound.join(', ')}`);
   } finally {

@@ -9,7 +9,8 @@
 //   3. no-WebGPU path (Chromium without --enable-unsafe-webgpu): the page says so, falls back to the CPU
 //      engine (tract in wasm) and gives the same numbers;
 //   4. the page's JPEG decoding (www/jpeg.js, the browser's libjpeg-turbo) gives Pillow's pixels, byte for
-//      byte, on all 1010 JPEGs of shared/data (hashes from tests/reference/pil_decode_reference.py).
+//      byte, on all 1086 JPEGs of shared/data, the 76 originals of every flavour included (EXIF-tagged ones:
+//      Pillow's unrotated pixels; hashes from tests/reference/pil_decode_reference.py).
 //   5. "auto" takes the CPU engine when the only WebGPU adapter is a software one (SwiftShader), and says so;
 //   6. every file of the bad-input corpus (tests/fixtures/bad-inputs/corpus.json) gets its listed outcome: a bad
 //      image or model an error naming the problem (and the image file) in a visitor's words (no command-line
@@ -219,15 +220,17 @@ test("the page decodes every JPEG to Pillow's pixels", { timeout: 300_000 }, asy
       const names = Object.keys(images);
       const decoded = await page.evaluate(async ({ folder, names }) => {
         const { browserJpegPixels } = await import('/jpeg.js');
+        // What the worker explains: the browser's pixels through the wasm check (EXIF turned back as stored).
+        const wasm = await import('/pkg/glassbox.js');
+        await wasm.default({ module_or_path: '/pkg/glassbox_bg.wasm' });
         const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
         const out = [];
         for (const name of names) {
           const bytes = new Uint8Array(await (await fetch(`/shared/data/${folder}/${name}`)).arrayBuffer());
           const image = await browserJpegPixels(bytes);
           if (!image) { out.push(null); continue; }
-          const rgb = new Uint8Array(image.width * image.height * 3);
-          for (let i = 0, j = 0; i < image.rgba.length; i += 4, j += 3) rgb.set(image.rgba.subarray(i, i + 3), j);
-          out.push({ width: image.width, height: image.height, sha256: hex(await crypto.subtle.digest('SHA-256', rgb)) });
+          const pixels = wasm.decode_browser_jpeg(bytes, name, image.width, image.height, image.rgba);
+          out.push({ width: pixels.width, height: pixels.height, sha256: hex(await crypto.subtle.digest('SHA-256', pixels.rgb)) });
         }
         return out;
       }, { folder, names });
@@ -241,7 +244,7 @@ test("the page decodes every JPEG to Pillow's pixels", { timeout: 300_000 }, asy
       });
     }
     console.log(`# page JPEG decoding: ${checked} images, ${differing.length} differ from Pillow`);
-    assert.equal(checked, 1010);
+    assert.equal(checked, 1086);
     assert.deepEqual(differing, [], 'JPEG pixels in the page differ from Pillow');
   } finally {
     await context.close();

@@ -164,6 +164,7 @@ def torchvision_input(path: Path) -> tuple[np.ndarray, dict]:
     return np.ascontiguousarray(x), {
         "kind": "torchvision",
         "source_size": list(img.size),
+        "resize": 256,
         "transforms": "Resize(256) (PIL bilinear, antialias) + CenterCrop(224) + ToTensor + "
         "Normalize([0.485,0.456,0.406],[0.229,0.224,0.225])",
     }

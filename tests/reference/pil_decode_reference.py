@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Pillow's decoded pixels of every JPEG glassbox is tested on, as hashes (crate/tests/preprocess.rs).
 
-Writes tests/fixtures/preprocess/pil_decode.json: for each image of shared/data/imagenet-samples/ and
-shared/data/imagenet-probe-1000/, the sha256 of the file, its size, and the sha256 of
+Writes tests/fixtures/preprocess/pil_decode.json: for each image of shared/data/imagenet-samples/,
+shared/data/imagenet-probe-1000/ and shared/data/imagenet-originals/ (76 files byte for byte as the real run
+downloads them: every JPEG flavour of the set, EXIF orientation tags included), the sha256 of the file, its
+size, its EXIF orientation tag, and the sha256 of
 `np.asarray(Image.open(path).convert("RGB"))` (C-order uint8 H×W×3 bytes): Pillow's default decode
-(libjpeg-turbo, islow IDCT, fancy upsampling). Hashes, not pixels, so that 1010 references fit in a
+(libjpeg-turbo, islow IDCT, fancy upsampling; no EXIF transpose). Hashes, not pixels, so that 1010 references fit in a
 small committed file and no shared/ data is copied; a test that decodes a file to the same hash has the
 same pixels.
 
@@ -29,10 +31,12 @@ def entry(path):
     data = path.read_bytes()
     with Image.open(path) as img:
         mode = img.mode
+        orientation = img.getexif().get(0x0112)
         rgb = np.ascontiguousarray(np.asarray(img.convert("RGB")))
     return {
         "file_sha256": hashlib.sha256(data).hexdigest(),
         "mode": mode,
+        "exif_orientation": orientation,
         "width": rgb.shape[1],
         "height": rgb.shape[0],
         "rgb_sha256": hashlib.sha256(rgb.tobytes()).hexdigest(),
@@ -41,7 +45,7 @@ def entry(path):
 
 def main():
     sets = {}
-    for folder in ["imagenet-samples", "imagenet-probe-1000"]:
+    for folder in ["imagenet-samples", "imagenet-probe-1000", "imagenet-originals"]:
         files = sorted(p for p in (SHARED / "data" / folder).iterdir() if p.suffix == ".JPEG")
         sets[folder] = {p.name: entry(p) for p in files}
     doc = {

@@ -93,6 +93,17 @@ struct ModelArgs {
     /// Refuse images with more pixels than this (decompression bombs).
     #[arg(long, default_value_t = 64.0)]
     max_megapixels: f64,
+    /// How images are cut to the model's input: `manifest` (the model's own transforms; ResNet-50 V2:
+    /// Resize(232) + CenterCrop(224)) or `lime-tutorial` (Resize((256, 256)) + CenterCrop(224), lime's
+    /// image tutorial, to reproduce its LIME exactly).
+    #[arg(long, value_enum, default_value = "manifest")]
+    view: ViewArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ViewArg {
+    Manifest,
+    LimeTutorial,
 }
 
 #[derive(Args)]
@@ -127,6 +138,11 @@ struct ExplainArgs {
     #[arg(long, default_value_t = 0.5)]
     image_weight: f32,
     /// Images to explain (JPEG, PNG, BMP, WebP).
+    /// Turn each image the way its EXIF orientation tag says a viewer shows it (a photo of your own;
+    /// recorded in explanation.json). Default: the pixels as stored, as Pillow, and so every Python reference
+    /// (lime's and pytorch-grad-cam's tutorials, torchvision), reads them.
+    #[arg(long)]
+    upright: bool,
     #[arg(required = true)]
     images: Vec<PathBuf>,
 }
@@ -214,7 +230,14 @@ fn parse_methods(names: &[String]) -> Result<(Vec<CamMethod>, bool)> {
 
 async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
     // Every error of `from_path` names the file it is about.
-    let model = Model::from_path(&args.model)?;
+    let mut model = Model::from_path(&args.model)?;
+    if args.view == ViewArg::LimeTutorial {
+        model.manifest.preprocessing = model
+            .manifest
+            .preprocessing
+            .lime_tutorial()
+            .with_context(|| format!("--view lime-tutorial with {}", args.model.display()))?;
+    }
     Classifier::load(model, args.engine.resolve(), args.batch).await
 }
 
@@ -240,7 +263,16 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
     };
     let limits = image_limits(args.model.max_megapixels);
     for path in &args.images {
-        let image = preprocess::load(path, &limits)?;
+        let mut image = preprocess::load(path, &limits)?;
+        let mut turned_upright = None;
+        if args.upright {
+            let orientation = preprocess::exif_orientation(&std::fs::read(path)?)
+                .with_context(|| format!("{}: EXIF orientation", path.display()))?;
+            if orientation != image::metadata::Orientation::NoTransforms {
+                image = preprocess::upright(image, orientation);
+                turned_upright = Some(format!("{orientation:?}"));
+            }
+        }
         let explanation =
             explain::explain_cams(&classifier, &image, &methods, args.target, &options, &bars)
                 .await?;
@@ -283,6 +315,7 @@ async fn explain_command(args: ExplainArgs) -> Result<()> {
             &explanation,
             lime.as_ref(),
             args.image_weight,
+            turned_upright,
         )?;
         eprintln!(
             "{}: {} ({:.1}%) → {}",
@@ -323,6 +356,7 @@ fn write_explanation(
     explanation: &Explanation,
     lime: Option<&LimeOutput>,
     image_weight: f32,
+    turned_upright: Option<String>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut methods = MethodRecords {
@@ -405,11 +439,13 @@ fn write_explanation(
         },
         engine: classifier.engine.name(),
         input_size: classifier.input_size(),
+        view: classifier.preprocessing().describe(),
         top5: explanation.top5.clone(),
         target: explanation.target.clone(),
         forward_seconds: explanation.forward_seconds,
         methods,
         agreement,
+        turned_upright,
     };
     let path = dir.join("explanation.json");
     std::fs::write(&path, serde_json::to_string_pretty(&record)?)
@@ -656,8 +692,19 @@ async fn report_command(args: ReportArgs) -> Result<()> {
 struct DissectArgs {
     /// Dissection jobs (JSON `DissectJob`: target model and layers, probe folder, concept set, matcher;
     /// relative paths are relative to the job file), e.g. precomputed/dissect/jobs/*.json.
-    #[arg(long = "job", required = true)]
+    #[arg(long = "job", required_unless_present = "list_probe")]
     jobs: Vec<PathBuf>,
+    /// Only print the images of this probe folder, one per line, in the order a dissection reads them
+    /// (torchvision ImageFolder's), after `--probe-every`.
+    #[arg(long, value_name = "DIR", conflicts_with = "jobs")]
+    list_probe: Option<PathBuf>,
+    /// With --list-probe: every k-th image only.
+    #[arg(long, value_name = "K", requires = "list_probe")]
+    probe_every: Option<usize>,
+    /// With --list-probe: decode each image and print `id<TAB>width<TAB>height<TAB>sha256` of its RGB
+    /// pixels (what models/check_decoding.py compares with Pillow's).
+    #[arg(long, requires = "list_probe")]
+    pixels: bool,
     /// Where the per-layer tables and summary.json go.
     #[arg(long, default_value = "precomputed/dissect")]
     out: PathBuf,
@@ -671,6 +718,23 @@ struct DissectArgs {
 
 async fn dissect_command(args: DissectArgs) -> Result<()> {
     use glassbox::dissect::job::{run_job, write_tables, DissectJob};
+    if let Some(dir) = &args.list_probe {
+        let mut probe = glassbox::dissect::probe::ProbeSet::from_dir(dir)?;
+        if let Some(k) = args.probe_every {
+            probe = probe.every(k)?;
+        }
+        let limits = preprocess::ImageLimits::default();
+        for (i, image) in probe.images.iter().enumerate() {
+            if args.pixels {
+                let rgb = preprocess::load(&probe.path(i), &limits)?;
+                let sha = glassbox::model::sha256_hex(rgb.as_raw());
+                println!("{}\t{}\t{}\t{sha}", image.id, rgb.width(), rgb.height());
+            } else {
+                println!("{}", image.id);
+            }
+        }
+        return Ok(());
+    }
     let bars = Bars::new();
     let mut tables = Vec::new();
     let engine = args.engine.resolve();

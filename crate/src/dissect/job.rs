@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::cache::MatrixCache;
 use super::matcher::{ClassifierMatcher, ClipMatcher, ConceptMatcher};
 use super::probe::ProbeSet;
 use super::published::{self, PublishedLabels};
+use super::replicate::{self, Protocol, TableNumbers};
 use super::tables::{table_stem, DissectionTable, ModelRecord};
 use super::tokenizer::ClipTokenizer;
 use super::wpmi::SoftWpmiParams;
@@ -33,6 +34,9 @@ pub struct TargetSpec {
     pub weights: String,
     /// Graph outputs to label.
     pub layers: Vec<String>,
+    /// Graph outputs only pooled and cached in the same pass, for a later job (see `TargetModel::also_cached`).
+    #[serde(default)]
+    pub also_cached: Vec<String>,
 }
 
 /// The concept matcher.
@@ -62,7 +66,13 @@ pub struct DissectJob {
     pub target: TargetSpec,
     pub matcher: MatcherSpec,
     pub probe_dir: PathBuf,
-    /// Use only the first `max_images` probe images (sorted order).
+    /// What the probe set is, recorded in every table (`Broden 1.0, 224 px …`).
+    #[serde(default)]
+    pub probe_name: Option<String>,
+    /// Use every k-th probe image only (`ImageFolder` order), a subset spread over every source of the set.
+    #[serde(default)]
+    pub probe_every: Option<usize>,
+    /// Use only the first `max_images` probe images (after `probe_every`).
     #[serde(default)]
     pub max_images: Option<usize>,
     pub concept_set: PathBuf,
@@ -78,6 +88,27 @@ pub struct DissectJob {
     /// Labels published for the same model (CLIP-Dissect's CSV): every table records its agreement with them.
     #[serde(default)]
     pub published: Option<PublishedSpec>,
+    /// One of CLIP-Dissect's own tables to replicate on a layer of this job.
+    #[serde(default)]
+    pub replicate: Option<ReplicateSpec>,
+}
+
+/// A table of the CLIP-Dissect paper replicated on the final layer (see [`replicate`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicateSpec {
+    pub protocol: Protocol,
+    /// The layer whose neurons are the classes (the graph output of the `fc` layer).
+    pub layer: String,
+    /// The class names, one line per neuron: `categories_places365.txt` (Table 2), `imagenet_labels.txt` (Table 3).
+    pub classes: PathBuf,
+    /// Broden's `c_scene.csv` (Table 2's truth).
+    #[serde(default)]
+    pub broden_scenes: Option<PathBuf>,
+    /// The notebook and its setting.
+    pub source: String,
+    /// The probe set of the published numbers.
+    pub published_probe: String,
+    pub published: TableNumbers,
 }
 
 /// Published labels to compare with (needs the CLIP matcher: the comparison uses its text encoder).
@@ -131,6 +162,12 @@ impl DissectJob {
         if let Some(published) = &mut job.published {
             resolve(&mut published.csv);
         }
+        if let Some(spec) = &mut job.replicate {
+            resolve(&mut spec.classes);
+            if let Some(scenes) = &mut spec.broden_scenes {
+                resolve(scenes);
+            }
+        }
         if let Some(cache) = &mut job.cache_dir {
             resolve(cache);
         }
@@ -173,9 +210,14 @@ pub async fn run_job(
 ) -> Result<DissectionRun> {
     let concept_set = ConceptSet::from_path(&job.concept_set)?;
     let mut probe = ProbeSet::from_dir(&job.probe_dir)?;
+    if let Some(k) = job.probe_every {
+        probe = probe.every(k)?;
+    }
     if let Some(n) = job.max_images {
         probe = probe.truncated(n);
     }
+    probe.description = job.probe_name.clone().unwrap_or_default();
+    let replication = job.replicate.as_ref().map(read_truth).transpose()?;
 
     let (target_onnx, target_pre, target_file) =
         load_graph(&job.target.path, &job.target.preprocessing, "target model")?;
@@ -189,6 +231,7 @@ pub async fn run_job(
         engine: engine::create(engine_kind, &target_onnx, job.batch).await?,
         preprocessing: target_pre,
         layers: job.target.layers.clone(),
+        also_cached: job.target.also_cached.clone(),
     };
     let cache = job.cache_dir.as_deref().map(MatrixCache::new).transpose()?;
     let published = job
@@ -277,14 +320,16 @@ pub async fn run_job(
             Box::new(matcher)
         }
     };
-    if published.is_some() && text_space.is_none() {
-        bail!("comparing with published labels needs the CLIP matcher (its text encoder measures label similarity)");
+    if (published.is_some() || replication.is_some()) && text_space.is_none() {
+        bail!("comparing with published labels or tables needs the CLIP matcher (its text encoder measures label similarity)");
     }
     let options = DissectOptions {
         params: job.params,
         top_images: job.top_images,
         chunk: 64,
         cache,
+        // Table 2 and 3 report top-5 accuracies.
+        top_concepts: if replication.is_some() { 5 } else { 0 },
     };
     let mut run = dissect(
         &target,
@@ -295,18 +340,61 @@ pub async fn run_job(
         progress,
     )
     .await?;
-    if let (Some(labels), Some(spec), Some(space)) = (&published, &job.published, text_space) {
-        let embeddings = space
-            .normalised_embeddings(&concept_set.concepts, labels.labels(), progress)
-            .await?;
-        for table in &mut run.tables {
-            table.published =
-                published::compare(table, labels, &spec.description, &|label: &str| {
-                    embeddings.get(label)
-                })?;
+    let Some(space) = text_space else {
+        return Ok(run);
+    };
+    // Every text compared: the published labels and the replicated tables' class names.
+    let extra: Vec<&String> = published
+        .iter()
+        .flat_map(|p| p.labels())
+        .chain(replication.iter().flat_map(|(_, t)| t.class_names.iter()))
+        .collect();
+    let embeddings = space
+        .normalised_embeddings(&concept_set.concepts, extra.into_iter(), progress)
+        .await?;
+    let embedding = |label: &str| embeddings.get(label);
+    for table in &mut run.tables {
+        if let (Some(labels), Some(spec)) = (&published, &job.published) {
+            table.published = published::compare(table, labels, &spec.description, &embedding)?;
+        }
+        if let Some((spec, truth)) = &replication {
+            if table.layer == spec.layer {
+                table.replication = Some(replicate::replicate(
+                    table,
+                    &concept_set.concepts,
+                    spec.protocol,
+                    truth,
+                    (&spec.source, &spec.published_probe, spec.published),
+                    &embedding,
+                )?);
+            }
         }
     }
+    if let Some((spec, _)) = &replication {
+        ensure!(
+            run.tables.iter().any(|t| t.replication.is_some()),
+            "the job replicates `{}` on layer `{}`, which it does not dissect (layers: {:?})",
+            spec.source,
+            spec.layer,
+            job.target.layers
+        );
+    }
     Ok(run)
+}
+
+/// A replication's spec with its truths read from the class list (and Broden's scenes).
+fn read_truth(spec: &ReplicateSpec) -> Result<(ReplicateSpec, replicate::Truth)> {
+    let classes = std::fs::read_to_string(&spec.classes)
+        .with_context(|| format!("cannot read the class names {}", spec.classes.display()))?;
+    let scenes = match &spec.broden_scenes {
+        Some(path) => Some(replicate::broden_category_names(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read Broden's scenes {}", path.display()))?,
+        )?),
+        None => None,
+    };
+    let truth = spec.protocol.truth(&classes, scenes.as_deref())?;
+    Ok((spec.clone(), truth))
 }
 
 /// CLIP's text side, to embed labels beyond the concept set.

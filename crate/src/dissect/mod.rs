@@ -9,6 +9,7 @@
 //! - [`cache`]: on-disk cache of activations and image embeddings.
 //! - [`tables`]: per-layer tables and the cross-model summary.
 //! - [`published`]: agreement with labels CLIP-Dissect published for the same model.
+//! - [`replicate`]: the paper's own final-layer tables (top-1/top-5 accuracy, CLIP similarity) on our run.
 //!
 //! [`dissect`] runs the whole pipeline. Peak memory, for N probe images, L_total neurons over the requested layers,
 //! C concepts, D embedding width, B images decoded at once:
@@ -27,6 +28,7 @@ pub mod matcher;
 mod pipeline;
 pub mod probe;
 pub mod published;
+pub mod replicate;
 pub mod tables;
 pub mod tokenizer;
 pub mod wpmi;

@@ -8,8 +8,12 @@ use web_time::Instant;
 use super::cache::{cache_key, MatrixCache};
 use super::matcher::ConceptMatcher;
 use super::probe::{pool_layer, ProbeSet};
-use super::tables::{DissectionTable, ModelRecord, ProbeRecord, TopImage, UnitLabel};
-use super::wpmi::{best_concepts, soft_wpmi, top_k_images, BestConcept, SoftWpmiParams};
+use super::tables::{
+    DissectionTable, ModelRecord, ProbeRecord, RankedConcept, TopImage, UnitLabel,
+};
+use super::wpmi::{
+    best_concepts, soft_wpmi, top_concepts, top_k_images, BestConcept, SoftWpmiParams,
+};
 use super::ConceptSet;
 use crate::engine::{self, Engine, Tensor};
 use crate::preprocess::Preprocessing;
@@ -22,6 +26,10 @@ pub struct TargetModel {
     pub preprocessing: Preprocessing,
     /// Graph output names to dissect (4-D maps are mean-pooled over H,W).
     pub layers: Vec<String>,
+    /// Outputs pooled and cached in the same pass over the probe set but not labelled: a later job on the same
+    /// model and probe set (another concept set, another layer) then reads them instead of running the model
+    /// over every probe image again.
+    pub also_cached: Vec<String>,
 }
 
 /// Knobs of a run.
@@ -33,6 +41,8 @@ pub struct DissectOptions {
     /// Probe images decoded and held at once.
     pub chunk: usize,
     pub cache: Option<MatrixCache>,
+    /// Best concepts kept per unit (`UnitLabel::top_concepts`; 0: none), for the replicated tables' top-k.
+    pub top_concepts: usize,
 }
 
 impl Default for DissectOptions {
@@ -42,6 +52,7 @@ impl Default for DissectOptions {
             top_images: 5,
             chunk: 64,
             cache: None,
+            top_concepts: 0,
         }
     }
 }
@@ -88,15 +99,16 @@ pub async fn dissect(
         "the matcher's concepts are not the concept set `{}`",
         concept_set.name
     );
-    let layer_outputs: Vec<usize> = target
-        .layers
+    // The labelled layers first, then the ones only cached.
+    let pooled: Vec<&String> = target.layers.iter().chain(&target.also_cached).collect();
+    let layer_outputs: Vec<usize> = pooled
         .iter()
         .map(|layer| {
             target
                 .engine
                 .output_names()
                 .iter()
-                .position(|o| o == layer)
+                .position(|o| o == *layer)
                 .with_context(|| {
                     format!(
                         "the target graph has no output `{layer}` (outputs: {:?})",
@@ -107,8 +119,7 @@ pub async fn dissect(
         .collect::<Result<_>>()?;
 
     let preprocessing_json = serde_json::to_string(&target.preprocessing)?;
-    let layer_keys: Vec<String> = target
-        .layers
+    let layer_keys: Vec<String> = pooled
         .iter()
         .map(|layer| {
             cache_key(&[
@@ -144,6 +155,7 @@ pub async fn dissect(
     if !missing_layers.is_empty() || embeddings.is_none() {
         let (acts, emb) = stream_probe(
             target,
+            &pooled,
             &layer_outputs,
             &missing_layers,
             embeddings.is_none().then_some(matcher),
@@ -183,6 +195,7 @@ pub async fn dissect(
         let similarity = soft_wpmi(scores.as_ref(), acts.view(), &options.params, progress)
             .with_context(|| format!("labelling layer `{layer}`"))?;
         let top = top_k_images(acts.view(), options.top_images.min(probe.len()))?;
+        let mut ranked = top_concepts(similarity.view(), options.top_concepts).into_iter();
         let units = best_concepts(similarity.view())
             .into_iter()
             .enumerate()
@@ -210,6 +223,15 @@ pub async fn dissect(
                             activation: acts[[i, unit]],
                         })
                         .collect(),
+                    top_concepts: ranked
+                        .next()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|c| RankedConcept {
+                            concept_index: c.concept,
+                            similarity: c.similarity,
+                        })
+                        .collect(),
                 },
             )
             .collect();
@@ -223,6 +245,8 @@ pub async fn dissect(
                 ),
                 n_images: probe.len(),
                 fingerprint: probe.fingerprint.clone(),
+                description: probe.description.clone(),
+                subset: probe.subset.clone(),
             },
             concept_set: concept_set.record(),
             matcher: matcher.info(),
@@ -230,17 +254,19 @@ pub async fn dissect(
             params: options.params,
             units,
             published: None,
+            replication: None,
         });
     }
     timings.wpmi_s = started.elapsed().as_secs_f64();
     Ok(DissectionRun { tables, timings })
 }
 
-/// One pass over the probe set: pooled activations of `layers` (indices into `layer_outputs`) and, when asked,
+/// One pass over the probe set: pooled activations of `layers` (indices into `pooled` and `layer_outputs`) and, when asked,
 /// the matcher's image embeddings. Each image is decoded once and dropped after its chunk.
 #[allow(clippy::too_many_arguments)]
 async fn stream_probe(
     target: &TargetModel,
+    pooled: &[&String],
     layer_outputs: &[usize],
     layers: &[usize],
     matcher: Option<&dyn ConceptMatcher>,
@@ -290,7 +316,7 @@ async fn stream_probe(
                 },
                 |_, mut outputs| {
                     for (slot, &layer) in layers.iter().enumerate() {
-                        let name = &target.layers[layer];
+                        let name = pooled[layer];
                         let out = std::mem::take(&mut outputs[layer_outputs[layer]]);
                         acts[slot].push(pool_layer(out, name)?);
                     }

@@ -6,8 +6,10 @@ use anyhow::{bail, ensure, Context, Result};
 use ndarray::{Array2, ArrayD, Axis, Ix2, Ix3, Ix4};
 use sha2::{Digest, Sha256};
 
-/// Image file extensions read from a probe folder.
-const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "bmp", "webp", "jfif"];
+/// torchvision's `IMG_EXTENSIONS`: what `ImageFolder` takes (a case-insensitive suffix of the file name).
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
+];
 
 /// One probe image: its path relative to the probe folder (the image id in tables) and its size.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -16,14 +18,22 @@ pub struct ProbeImage {
     pub bytes: u64,
 }
 
-/// A folder of probe images, listed recursively in sorted order of their relative paths (so the order, and with it
-/// every image index, is the same on every machine; class sub-folders as in torchvision's `ImageFolder` work).
+/// A folder of probe images in torchvision `ImageFolder` order, the order CLIP-Dissect reads its probe sets in
+/// (`data_utils.get_data`), so that image `i` here is image `i` there:
+/// class folders in sorted order; in each, `sorted(os.walk(class_folder))` (folders by path) and the files of a
+/// folder sorted by name; only names ending in one of torchvision's image extensions. A folder without class
+/// sub-folders (the 1000 ImageNet samples) is read as one class: its files in sorted order. A folder with images
+/// both at its top and in class folders is refused: `ImageFolder` would silently drop the top ones.
 #[derive(Debug, Clone)]
 pub struct ProbeSet {
     pub root: PathBuf,
     pub images: Vec<ProbeImage>,
     /// sha256 over every (relative path, size, modification time): changes whenever any file does.
     pub fingerprint: String,
+    /// How the listed images were cut (`every 4th image`, `first 32`), empty for the whole folder.
+    pub subset: String,
+    /// What the set is, for the tables (`Broden 1.0 …`); empty unless the job says.
+    pub description: String,
 }
 
 impl ProbeSet {
@@ -33,28 +43,64 @@ impl ProbeSet {
             "probe set {} is not a folder of images",
             root.display()
         );
+        let (top_files, class_dirs) = list_dir(root)?;
+        let top_images: Vec<(String, PathBuf)> = top_files
+            .into_iter()
+            .filter(|(name, _)| is_image_name(name))
+            .collect();
         let mut found = Vec::new();
-        collect_images(root, root, &mut found)?;
+        for (_, class_dir) in &class_dirs {
+            image_folder_walk(class_dir, &mut found)?;
+        }
+        if found.is_empty() {
+            found = top_images.into_iter().map(|(_, path)| path).collect();
+        } else {
+            ensure!(
+                top_images.is_empty(),
+                "probe folder {} has {} images at its top (e.g. {}) beside class folders: torchvision's \
+                 ImageFolder reads only the class folders. Move them into a folder of their own",
+                root.display(),
+                top_images.len(),
+                top_images[0].0
+            );
+        }
         ensure!(
             !found.is_empty(),
             "probe folder {} has no images ({})",
             root.display(),
-            IMAGE_EXTENSIONS.join(", ")
+            IMAGE_EXTENSIONS.join(" ")
         );
-        found.sort_by(|a, b| a.0.cmp(&b.0));
         let mut hasher = Sha256::new();
         let mut images = Vec::with_capacity(found.len());
-        for (id, bytes, mtime_ns) in found {
+        for path in found {
+            let meta = std::fs::metadata(&path)
+                .with_context(|| format!("cannot stat {}", path.display()))?;
+            let id = path
+                .strip_prefix(root)
+                .expect("walked from root")
+                .to_str()
+                .with_context(|| format!("probe image path {} is not UTF-8", path.display()))?
+                .replace('\\', "/");
+            let mtime_ns = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
             hasher.update(id.as_bytes());
             hasher.update([0]);
-            hasher.update(bytes.to_le_bytes());
+            hasher.update(meta.len().to_le_bytes());
             hasher.update(mtime_ns.to_le_bytes());
-            images.push(ProbeImage { id, bytes });
+            images.push(ProbeImage {
+                id,
+                bytes: meta.len(),
+            });
         }
         Ok(ProbeSet {
             root: root.to_path_buf(),
             images,
             fingerprint: hex::encode(hasher.finalize()),
+            subset: String::new(),
+            description: String::new(),
         })
     }
 
@@ -70,47 +116,103 @@ impl ProbeSet {
         self.root.join(&self.images[index].id)
     }
 
+    /// Every `k`-th image (0, k, 2k, …): a deterministic subset spread over every source of the set.
+    pub fn every(mut self, k: usize) -> Result<ProbeSet> {
+        ensure!(k >= 1, "probe subset: every k-th image needs k >= 1");
+        if k == 1 {
+            return Ok(self);
+        }
+        let total = self.images.len();
+        self.images = self.images.into_iter().step_by(k).collect();
+        self.refingerprint(format!("every {k}").as_bytes());
+        self.describe_cut(format!(
+            "every {k}th image ({} of {total})",
+            self.images.len()
+        ));
+        Ok(self)
+    }
+
     /// The first `n` images only (quick runs and tests).
     pub fn truncated(mut self, n: usize) -> ProbeSet {
+        let total = self.images.len();
         self.images.truncate(n);
+        self.refingerprint(&(n as u64).to_le_bytes());
+        if n < total {
+            self.describe_cut(format!("the first {n}"));
+        }
+        self
+    }
+
+    /// A cut set is another set: its activations are cached apart.
+    fn refingerprint(&mut self, cut: &[u8]) {
         let mut hasher = Sha256::new();
         hasher.update(self.fingerprint.as_bytes());
-        hasher.update((n as u64).to_le_bytes());
+        hasher.update(cut);
         self.fingerprint = hex::encode(hasher.finalize());
-        self
+    }
+
+    fn describe_cut(&mut self, cut: String) {
+        self.subset = if self.subset.is_empty() {
+            cut
+        } else {
+            format!("{}, then {cut}", self.subset)
+        };
     }
 }
 
-fn collect_images(root: &Path, dir: &Path, out: &mut Vec<(String, u64, u128)>) -> Result<()> {
+fn is_image_name(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    IMAGE_EXTENSIONS.iter().any(|e| lower.ends_with(e))
+}
+
+/// A folder's files and sub-folders (symbolic links followed, as `os.walk(followlinks=True)` and `ImageFolder`'s
+/// `scandir().is_dir()` do), each sorted by name.
+type Named = Vec<(String, PathBuf)>;
+fn list_dir(dir: &Path) -> Result<(Named, Named)> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let entry = entry?;
-        let path = entry.path();
-        let meta =
-            std::fs::metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?;
-        if meta.is_dir() {
-            collect_images(root, &path, out)?;
-            continue;
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("probe path {} is not UTF-8", path.display()))?
+            .to_string();
+        if path.is_dir() {
+            dirs.push((name, path));
+        } else {
+            files.push((name, path));
         }
-        let is_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if !is_image {
-            continue;
-        }
-        let id = path
-            .strip_prefix(root)
-            .expect("walked from root")
-            .to_str()
-            .with_context(|| format!("probe image path {} is not UTF-8", path.display()))?
-            .replace('\\', "/");
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        out.push((id, meta.len(), mtime_ns));
     }
+    // Python sorts `str` by code point; Rust's `String` order (UTF-8 bytes) is the same order.
+    files.sort();
+    dirs.sort();
+    Ok((files, dirs))
+}
+
+/// `for root, _, fnames in sorted(os.walk(dir)): for fname in sorted(fnames)`: folders in the order of their
+/// full path strings (`a/b` before `a/b-c` before `a/b/c`), not depth-first.
+fn image_folder_walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut folders: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let (files, dirs) = list_dir(&folder)?;
+        let key = folder
+            .to_str()
+            .with_context(|| format!("probe path {} is not UTF-8", folder.display()))?
+            .to_string();
+        folders.push((
+            key,
+            files
+                .into_iter()
+                .filter(|(name, _)| is_image_name(name))
+                .map(|(_, p)| p)
+                .collect(),
+        ));
+        pending.extend(dirs.into_iter().map(|(_, p)| p));
+    }
+    folders.sort_by(|a, b| a.0.cmp(&b.0));
+    out.extend(folders.into_iter().flat_map(|(_, files)| files));
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::matcher::MatcherInfo;
 use super::published::PublishedAgreement;
+use super::replicate::Replication;
 use super::wpmi::SoftWpmiParams;
 
 /// The dissected model.
@@ -27,6 +28,12 @@ pub struct ProbeRecord {
     pub folder: String,
     pub n_images: usize,
     pub fingerprint: String,
+    /// What the probe set is (`Broden 1.0, 224 px, …`); empty when the job does not say.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// How the folder's images were cut (`every 2th image (31653 of 63305)`); empty for all of them.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subset: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +61,16 @@ pub struct UnitLabel {
     /// soft-WPMI of the chosen concept (CLIP-Dissect's `similarity` column).
     pub similarity: f32,
     pub top_images: Vec<TopImage>,
+    /// The best concepts, best first (`torch.topk` of the unit's row), where the job asks for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_concepts: Vec<RankedConcept>,
+}
+
+/// A concept and its soft-WPMI for one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RankedConcept {
+    pub concept_index: usize,
+    pub similarity: f32,
 }
 
 /// One model layer, fully labelled, with everything that produced it.
@@ -70,6 +87,9 @@ pub struct DissectionTable {
     /// Agreement with labels published for the same model and layer (jobs with `published`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<PublishedAgreement>,
+    /// One of CLIP-Dissect's own tables replicated on this layer (jobs with `replicate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
 }
 
 impl DissectionTable {
@@ -171,6 +191,8 @@ pub struct LayerSummary {
     pub categories: Option<BTreeMap<String, usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<PublishedAgreement>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<Replication>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -245,6 +267,7 @@ pub fn summarize(tables: &[DissectionTable]) -> Summary {
                     histogram,
                     categories: t.concept_set.has_categories.then_some(cats),
                     published: t.published.clone(),
+                    replication: t.replication.clone(),
                 }
             })
             .collect();
@@ -309,6 +332,8 @@ mod tests {
                 folder: "p".into(),
                 n_images: 2,
                 fingerprint: "f".into(),
+                description: String::new(),
+                subset: String::new(),
             },
             concept_set: ConceptSetRecord {
                 name: "c".into(),
@@ -337,9 +362,11 @@ mod tests {
                         id: "a,b.jpg".into(),
                         activation: 2.0,
                     }],
+                    top_concepts: vec![],
                 })
                 .collect(),
             published: None,
+            replication: None,
         }
     }
 

@@ -199,6 +199,35 @@ pub fn best_concepts(similarity: ArrayView2<f32>) -> Vec<BestConcept> {
         .collect()
 }
 
+/// Per neuron, its `k` best concepts, best first (`torch.topk(similarities[unit], k)`; ties: the lower index
+/// first, as [`best_concepts`]).
+pub fn top_concepts(similarity: ArrayView2<f32>, k: usize) -> Vec<Vec<BestConcept>> {
+    if k == 0 {
+        return vec![Vec::new(); similarity.nrows()];
+    }
+    similarity
+        .rows()
+        .into_iter()
+        .map(|row| {
+            let mut ranked: Vec<BestConcept> = row
+                .iter()
+                .enumerate()
+                .map(|(concept, &similarity)| BestConcept {
+                    concept,
+                    similarity,
+                })
+                .collect();
+            ranked.sort_by(|a, b| {
+                b.similarity
+                    .total_cmp(&a.similarity)
+                    .then(a.concept.cmp(&b.concept))
+            });
+            ranked.truncate(k);
+            ranked
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +240,20 @@ mod tests {
         let top = top_k_images(acts.view(), 2).unwrap();
         assert_eq!(top, array![[1usize, 2], [2, 0]]);
         assert!(top_k_images(acts.view(), 4).is_err());
+    }
+
+    #[test]
+    fn top_concepts_rank_best_first_and_agree_with_the_best() {
+        let sim = array![[0.1f32, 0.9, 0.5, 0.9], [3.0, -1.0, 2.0, 1.0]];
+        let top = top_concepts(sim.view(), 3);
+        let ids: Vec<Vec<usize>> = top
+            .iter()
+            .map(|r| r.iter().map(|c| c.concept).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![1, 3, 2], vec![0, 2, 3]]);
+        let best = best_concepts(sim.view());
+        assert_eq!(best[0], top[0][0]);
+        assert_eq!(best[1], top[1][0]);
     }
 
     #[test]

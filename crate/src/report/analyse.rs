@@ -466,6 +466,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
             cascade: config.cascade.clone(),
             sanity_seed: config.sanity_seed,
             sanity_images: config.sanity_images.min(config.images.len()),
+            view: classifier.preprocessing().describe(),
             input: classifier.input_size(),
             features: Size {
                 height: 0,

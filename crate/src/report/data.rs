@@ -51,6 +51,10 @@ pub struct RunInfo {
     pub sanity_seed: u64,
     /// How many images the sanity check re-explains.
     pub sanity_images: usize,
+    /// How each image is cut to the input (`Resize(232) + CenterCrop(224)`), the same for every method;
+    /// empty in reports made before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub view: String,
     /// The model's input size.
     pub input: Size,
     /// The size of the feature map the CAMs read.

@@ -13,6 +13,7 @@ use super::chart::{self, BarChart, BarSeries, Chart};
 use super::markdown::Table;
 use super::panels;
 use crate::dissect::published::PublishedAgreement;
+use crate::dissect::replicate::{Replication, TableNumbers};
 use crate::dissect::tables::{summarize, table_stem, ConceptCount, DissectionTable};
 use crate::preprocess::{self, ImageLimits};
 
@@ -119,7 +120,16 @@ pub fn section(
             table.model.weights.clone(),
             format!("`{}`", table.layer),
             table.units.len().to_string(),
-            format!("{} (`{}`)", table.probe.n_images, table.probe.folder),
+            format!(
+                "{} (`{}`{})",
+                table.probe.n_images,
+                table.probe.folder,
+                if table.probe.subset.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", table.probe.subset)
+                }
+            ),
             format!(
                 "`{}` ({})",
                 table.concept_set.name, table.concept_set.n_concepts
@@ -217,6 +227,10 @@ pub fn section(
     }
 
     md.push_str(&published_section(&tables, &mut headline));
+    md.push_str(&replication_section(
+        &read_tables(&dissect_dir.join("replication"))?,
+        &mut headline,
+    ));
 
     md.push_str("## Comparing the models\n\n");
     let mut t = Table::new(&["model", "layers", "units", "distinct concepts (all layers)"]);
@@ -341,6 +355,88 @@ fn published_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> 
     md
 }
 
+/// CLIP-Dissect's own final-layer tables replicated on this run (`<dissect>/replication/`, the jobs with
+/// `replicate`), each number beside the published one and a random ranking's.
+fn replication_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> String {
+    let replicated: Vec<(&DissectionTable, &Replication)> = tables
+        .iter()
+        .filter_map(|t| t.replication.as_ref().map(|r| (t, r)))
+        .collect();
+    if replicated.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "## CLIP-Dissect's own tables, replicated
+
+The final layer's neurons are classes, so a right \
+         label is known: the notebooks' protocol run on this run's tables (top-k accuracy: the class among the \
+         neuron's k best concepts; similarity: mean CLIP ViT-B/16 text cosine of the best concept and the class \
+         name). Published: the notebooks' saved outputs, on their probe set; chance: a random ranking of the \
+         concepts. mpnet similarity is published only (all-mpnet-base-v2 is not run here).\n\n",
+    );
+    let mut t = Table::new(&[
+        "table",
+        "model / concepts",
+        "our probe set",
+        "metric",
+        "ours",
+        "published",
+        "chance",
+    ]);
+    let format = |v: Option<f64>, percent: bool| match v {
+        Some(x) if percent => format!("{x:.2}%"),
+        Some(x) => format!("{x:.4}"),
+        None => "—".into(),
+    };
+    for (table, r) in &replicated {
+        let metrics: [(&str, fn(&TableNumbers) -> Option<f64>, bool); 4] = [
+            ("top-1 accuracy", |n| n.top1, true),
+            ("top-5 accuracy", |n| n.top5, true),
+            ("CLIP similarity", |n| n.clip_similarity, false),
+            ("mpnet similarity", |n| n.mpnet_similarity, false),
+        ];
+        for (name, get, percent) in metrics {
+            if get(&r.ours).is_none() && get(&r.published).is_none() {
+                continue;
+            }
+            t.row(vec![
+                r.source.clone(),
+                format!(
+                    "`{}` `{}` / `{}`",
+                    table.model.name, table.layer, table.concept_set.name
+                ),
+                format!(
+                    "{} images{}",
+                    table.probe.n_images,
+                    if table.probe.subset.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", table.probe.subset)
+                    }
+                ),
+                name.to_string(),
+                format(get(&r.ours), percent),
+                format!(
+                    "{} ({})",
+                    format(get(&r.published), percent),
+                    r.published_probe
+                ),
+                format(get(&r.chance), percent),
+            ]);
+        }
+        if let (Some(ours), Some(published)) = (r.ours.top1, r.published.top1) {
+            headline.push(format!(
+                "`{}` fc top-1 {ours:.1}% (published {published:.1}%, chance {:.1}%)",
+                table.model.name,
+                r.chance.top1.unwrap_or(0.0)
+            ));
+        }
+    }
+    md.push_str(&t.render());
+    md.push('\n');
+    md
+}
+
 /// A picture of top images: its file in `fig/` and what each row shows.
 struct TopImages {
     file: String,
@@ -417,6 +513,8 @@ mod tests {
                 folder: "p".into(),
                 n_images: 1,
                 fingerprint: "f".into(),
+                description: String::new(),
+                subset: String::new(),
             },
             concept_set: ConceptSetRecord {
                 name: "c".into(),
@@ -442,9 +540,11 @@ mod tests {
                     category: None,
                     similarity: 1.0,
                     top_images: vec![],
+                    top_concepts: vec![],
                 })
                 .collect(),
             published: None,
+            replication: None,
         }
     }
 

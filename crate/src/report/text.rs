@@ -68,6 +68,15 @@ fn cam_titles(cams: &[CamMethod]) -> String {
 fn setup_text(data: &ReportData) -> String {
     let run = &data.run;
     let l = &run.lime;
+    let view = if run.view.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "- The model's view of each image: `{}`, the same pixels for every method, so the maps compare like \
+             with like.\n",
+            run.view
+        )
+    };
     format!(
         "Model: **{}**, run on the `{}` engine. Every number below was computed by `glassbox report` in \
          this run.\n\n\
@@ -96,7 +105,7 @@ fn setup_text(data: &ReportData) -> String {
         run.cascade,
         run.sanity_seed,
         run.sanity_images,
-    )
+    ) + &view
 }
 
 fn prediction_cell(image: &ImageResult) -> String {
