@@ -53,6 +53,8 @@ RESNET18S = ["resnet18_imagenet1k_v1", "resnet18_places365"]
 # Broden 1.0 at 224 px: CLIP-Dissect's default probe set. The count is that of the official archive's JPEGs;
 # the run counts what it extracted.
 BRODEN_IMAGES = 63305
+# Rates measured on the 2-core dev VM with onnxruntime (seconds per image or concept; see PROBE_IMAGE_S).
+CLIP_IMAGE_S, RESNET18_S, RESNET50_S, DECODE_S, CLIP_TEXT_S = 0.30, 0.03, 0.06, 0.003, 0.04
 CLIP_DISSECT = "Trustworthy-ML-Lab/CLIP-dissect@21e7697f"
 LAYERS = ["layer2", "layer3", "layer4"]
 # Static batch of the graphs: 8 for the page (wonnx wants a static batch) and the dissection; the native
@@ -86,9 +88,9 @@ class Scale:
         if self == FULL:
             return "full run"
         if dataclasses.replace(self, probe_every=1) == FULL:
-            return f"full run, every {self.probe_every}th probe image"
+            return f"full run, every {ordinal(self.probe_every)} probe image"
         return (f"QUICK run: {self.images} of 10 seed images, LIME {self.lime_samples} samples, "
-                f"every {self.probe_every}th probe image up to {self.probe_images}, the first {self.concepts} of "
+                f"every {ordinal(self.probe_every)} probe image up to {self.probe_images}, the first {self.concepts} of "
                 f"the 20k concepts and {self.broden_concepts} of the Broden concepts and of the ImageNet class "
                 f"names, sanity check on {self.sanity_images} image(s) "
                 f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)")
@@ -109,6 +111,12 @@ FULL = Scale(images=10, lime_samples=1000, probe_every=1, probe_images=None, con
              sanity_images=1, cascade="1,2,5", scorecam=True, top_k=None, causal_step=None)
 QUICK = Scale(images=2, lime_samples=32, probe_every=3, probe_images=48, concepts=100, broden_concepts=100,
               sanity_images=1, cascade="1", scorecam=False, top_k=16, causal_step=224 * 28)
+
+
+def ordinal(k: int) -> str:
+    """2nd, 3rd, 4th, 11th, 22nd (as the dissection tables write their subsets)."""
+    suffix = "th" if 11 <= k % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 def log(message: str) -> None:
@@ -718,11 +726,23 @@ def _images(run: Run) -> int:
 
 
 def _probe(run: Run) -> int:
-    return run.scale.probe_images or 1000
+    """Probe images the dissection reads (Broden's count is the official archive's)."""
+    total = BRODEN_IMAGES if run.args.probe == "broden" else 1000
+    n = math.ceil(total / run.scale.probe_every)
+    return min(n, run.scale.probe_images) if run.scale.probe_images else n
 
 
 def _concepts(run: Run) -> int:
-    return (run.scale.concepts or 20000) + (run.scale.broden_concepts or 1196)
+    # 20k (shared by every 20k job), the Broden labels and the ImageNet class names, and the published labels
+    # and class names that are not concepts.
+    return (run.scale.concepts or 20000) + 2 * (run.scale.broden_concepts or 1100) + 700
+
+
+# Seconds per probe image, measured here (2-core VM, onnxruntime, `glassbox bench`; README "Real results"): the
+# CLIP image encoder once (its features are cached for every job), ResNet-18 twice (the ImageNet one; the
+# Places365 one with its fc layer for Table 2 in the same pass), ResNet-50 V1 once (Table 3), and decoding:
+# one per pass and two for the check against Pillow.
+PROBE_IMAGE_S = CLIP_IMAGE_S + 2 * RESNET18_S + RESNET50_S + 6 * DECODE_S
 
 
 STAGES = [
@@ -732,7 +752,7 @@ STAGES = [
     ("build", lambda r: 0 if r.args.glassbox else 600, Run.build),
     ("explain", lambda r: _images(r) * (0.21 * 2049 * r.scale.scorecam + 0.21 * r.scale.lime_samples + 10),
      Run.explain),
-    ("dissect", lambda r: 2 * 0.45 * _probe(r) + 0.12 * _concepts(r) + 60, Run.dissect),
+    ("dissect", lambda r: PROBE_IMAGE_S * _probe(r) + CLIP_TEXT_S * _concepts(r) + 60, Run.dissect),
     ("report", lambda r: _images(r) * 60 + r.scale.sanity_images * len(r.scale.cascade.split(","))
      * (0.21 * (2049 * r.scale.scorecam + r.scale.lime_samples)), Run.report),
     ("site", lambda r: 60 if r.args.wasm_pkg else 900, Run.site),

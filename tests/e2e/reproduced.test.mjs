@@ -70,7 +70,7 @@ test('dissection: layer2/3/4 of both ResNet-18s with CLIP on Broden, the publish
       assert.equal(table.probe.n_images, 48, 'the quick run probes 48 images');
       assert.equal(table.probe.folder, 'broden1_224_images', 'the extracted broden1_224/images');
       assert.match(table.probe.description, /Broden 1\.0/);
-      assert.match(table.probe.subset, /every 3th image \(80 of 240\), then the first 48/);
+      assert.match(table.probe.subset, /every 3rd image \(80 of 240\), then the first 48/);
       assert.ok(table.units.every((u) => u.top_images.every((t) => t.id.endsWith('.jpg'))), 'a PNG mask probed');
     }
   }
@@ -172,7 +172,7 @@ test('the site under a sub-path: banner, Grad-CAM on a gallery image equal to th
     await page.waitForSelector('#histogram .hist-row', { timeout: 60_000 });
     assert.match(await page.textContent('.site-banner'), /TEST MIRROR/);
     assert.match(await page.textContent('#published'), /have the published label \(chance/);
-    assert.match(await page.textContent('#provenance'), /Broden 1\.0.*every 3th image/);
+    assert.match(await page.textContent('#provenance'), /Broden 1\.0.*every 3rd image/);
     await page.waitForSelector('#replication:not([hidden]) tbody tr', { timeout: 60_000 });
     const replicated = await page.$$eval('#replication tbody tr', (rows) => rows.map((r) => r.textContent));
     assert.ok(replicated.some((r) => /table2_quantitative_rn18.*top-1 accuracy.*58\.05%/.test(r)), replicated.join('\n'));

@@ -126,7 +126,8 @@ impl ProbeSet {
         self.images = self.images.into_iter().step_by(k).collect();
         self.refingerprint(format!("every {k}").as_bytes());
         self.describe_cut(format!(
-            "every {k}th image ({} of {total})",
+            "every {} image ({} of {total})",
+            ordinal(k),
             self.images.len()
         ));
         Ok(self)
@@ -158,6 +159,18 @@ impl ProbeSet {
             format!("{}, then {cut}", self.subset)
         };
     }
+}
+
+/// `2nd`, `3rd`, `4th`, `11th`, `22nd`.
+fn ordinal(k: usize) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
 }
 
 fn is_image_name(name: &str) -> bool {
@@ -243,6 +256,17 @@ pub fn pool_layer(output: ArrayD<f32>, layer: &str) -> Result<Array2<f32>> {
 mod tests {
     use super::*;
     use ndarray::{array, Array4};
+
+    #[test]
+    fn subsets_say_how_they_cut_in_words() {
+        let names: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101]
+            .map(ordinal)
+            .to_vec();
+        assert_eq!(
+            names,
+            ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st"]
+        );
+    }
 
     #[test]
     fn pooling_follows_clip_dissect_hook() {

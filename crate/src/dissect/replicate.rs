@@ -54,6 +54,37 @@ pub struct TableNumbers {
     pub mpnet_similarity: Option<f64>,
 }
 
+/// One metric of the tables: its name, whether it is a percentage, and where it sits in [`TableNumbers`].
+pub struct Metric {
+    pub name: &'static str,
+    pub percent: bool,
+    pub get: fn(&TableNumbers) -> Option<f64>,
+}
+
+/// The metrics in the order the notebooks print them.
+pub const METRICS: [Metric; 4] = [
+    Metric {
+        name: "top-1 accuracy",
+        percent: true,
+        get: |n| n.top1,
+    },
+    Metric {
+        name: "top-5 accuracy",
+        percent: true,
+        get: |n| n.top5,
+    },
+    Metric {
+        name: "CLIP similarity",
+        percent: false,
+        get: |n| n.clip_similarity,
+    },
+    Metric {
+        name: "mpnet similarity",
+        percent: false,
+        get: |n| n.mpnet_similarity,
+    },
+];
+
 /// What a replication is measured against, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Replication {

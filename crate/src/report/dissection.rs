@@ -13,7 +13,7 @@ use super::chart::{self, BarChart, BarSeries, Chart};
 use super::markdown::Table;
 use super::panels;
 use crate::dissect::published::PublishedAgreement;
-use crate::dissect::replicate::{Replication, TableNumbers};
+use crate::dissect::replicate::{Metric, Replication, METRICS};
 use crate::dissect::tables::{summarize, table_stem, ConceptCount, DissectionTable};
 use crate::preprocess::{self, ImageLimits};
 
@@ -389,13 +389,7 @@ The final layer's neurons are classes, so a right \
         None => "—".into(),
     };
     for (table, r) in &replicated {
-        let metrics: [(&str, fn(&TableNumbers) -> Option<f64>, bool); 4] = [
-            ("top-1 accuracy", |n| n.top1, true),
-            ("top-5 accuracy", |n| n.top5, true),
-            ("CLIP similarity", |n| n.clip_similarity, false),
-            ("mpnet similarity", |n| n.mpnet_similarity, false),
-        ];
-        for (name, get, percent) in metrics {
+        for Metric { name, percent, get } in &METRICS {
             if get(&r.ours).is_none() && get(&r.published).is_none() {
                 continue;
             }
@@ -415,13 +409,13 @@ The final layer's neurons are classes, so a right \
                     }
                 ),
                 name.to_string(),
-                format(get(&r.ours), percent),
+                format(get(&r.ours), *percent),
                 format!(
                     "{} ({})",
-                    format(get(&r.published), percent),
+                    format(get(&r.published), *percent),
                     r.published_probe
                 ),
-                format(get(&r.chance), percent),
+                format(get(&r.chance), *percent),
             ]);
         }
         if let (Some(ours), Some(published)) = (r.ours.top1, r.published.top1) {
