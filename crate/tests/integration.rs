@@ -12,6 +12,7 @@ mod compare_real_model;
 mod compare_reference;
 mod dissect_clip_preprocess;
 mod dissect_mobilenet;
+mod dissect_published;
 mod dissect_random_resnet_clip;
 mod dissect_tokenizer;
 mod dissect_wpmi;
