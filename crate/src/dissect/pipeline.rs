@@ -84,6 +84,24 @@ pub struct DissectionRun {
     pub timings: Timings,
 }
 
+/// Probe images per cache shard (a few MB of activations and embeddings each).
+const SHARD: usize = 2048;
+
+/// One shard of the probe set: its cache keys and what the cache or the pass gave.
+struct Shard {
+    range: std::ops::Range<usize>,
+    layer_keys: Vec<String>,
+    matcher_key: String,
+    activations: Vec<Option<Array2<f32>>>,
+    embeddings: Option<Array2<f32>>,
+}
+
+impl Shard {
+    fn incomplete(&self) -> bool {
+        self.embeddings.is_none() || self.activations.iter().any(Option::is_none)
+    }
+}
+
 /// Runs CLIP-Dissect on `target`'s layers with `matcher` over `probe`.
 pub async fn dissect(
     target: &TargetModel,
@@ -119,47 +137,71 @@ pub async fn dissect(
         .collect::<Result<_>>()?;
 
     let preprocessing_json = serde_json::to_string(&target.preprocessing)?;
-    let layer_keys: Vec<String> = pooled
-        .iter()
-        .map(|layer| {
-            cache_key(&[
-                b"activations-avgpool-v1",
-                target.record.sha256.as_bytes(),
-                probe.fingerprint.as_bytes(),
-                layer.as_bytes(),
-                preprocessing_json.as_bytes(),
-            ])
-        })
-        .collect();
-    let matcher_key = cache_key(&[
-        b"matcher-images-v1",
-        matcher.image_cache_id().as_bytes(),
-        probe.fingerprint.as_bytes(),
-    ]);
     let lookup = |kind: &str, key: &str| -> Result<Option<Array2<f32>>> {
         match &options.cache {
             Some(c) => c.load(kind, key),
             None => Ok(None),
         }
     };
-    let mut activations: Vec<Option<Array2<f32>>> = layer_keys
-        .iter()
-        .map(|k| lookup("activations", k))
-        .collect::<Result<_>>()?;
-    let mut embeddings = lookup("matcher", &matcher_key)?;
+    // The probe set in shards, each cached on its own: a run stopped mid-way (a lost runner, a cancel)
+    // resumes from the last shard it finished.
+    let mut shards = Vec::new();
+    for start in (0..probe.len()).step_by(SHARD) {
+        let range = start..(start + SHARD).min(probe.len());
+        let span = format!("{}..{}", range.start, range.end);
+        let layer_keys: Vec<String> = pooled
+            .iter()
+            .map(|layer| {
+                cache_key(&[
+                    b"activations-avgpool-v2",
+                    target.record.sha256.as_bytes(),
+                    probe.fingerprint.as_bytes(),
+                    layer.as_bytes(),
+                    preprocessing_json.as_bytes(),
+                    span.as_bytes(),
+                ])
+            })
+            .collect();
+        let matcher_key = cache_key(&[
+            b"matcher-images-v2",
+            matcher.image_cache_id().as_bytes(),
+            probe.fingerprint.as_bytes(),
+            span.as_bytes(),
+        ]);
+        let activations: Vec<Option<Array2<f32>>> = layer_keys
+            .iter()
+            .map(|k| lookup("activations", k))
+            .collect::<Result<_>>()?;
+        let embeddings = lookup("matcher", &matcher_key)?;
+        shards.push(Shard {
+            range,
+            layer_keys,
+            matcher_key,
+            activations,
+            embeddings,
+        });
+    }
 
     let mut timings = Timings::default();
-    let missing_layers: Vec<usize> = (0..activations.len())
-        .filter(|&i| activations[i].is_none())
-        .collect();
-    if !missing_layers.is_empty() || embeddings.is_none() {
+    let to_compute: usize = shards
+        .iter()
+        .filter(|s| s.incomplete())
+        .map(|s| s.range.len())
+        .sum();
+    if to_compute > 0 {
+        progress.stage("probe images", to_compute as u64);
+    }
+    for shard in shards.iter_mut().filter(|s| s.incomplete()) {
+        let missing_layers: Vec<usize> = (0..shard.activations.len())
+            .filter(|&i| shard.activations[i].is_none())
+            .collect();
         let (acts, emb) = stream_probe(
             target,
             &pooled,
             &layer_outputs,
             &missing_layers,
-            embeddings.is_none().then_some(matcher),
-            probe,
+            shard.embeddings.is_none().then_some(matcher),
+            &probe.part(shard.range.clone()),
             options.chunk,
             &mut timings,
             progress,
@@ -167,17 +209,38 @@ pub async fn dissect(
         .await?;
         for (slot, m) in missing_layers.iter().zip(acts) {
             if let Some(c) = &options.cache {
-                c.store("activations", &layer_keys[*slot], &m)?;
+                c.store("activations", &shard.layer_keys[*slot], &m)?;
             }
-            activations[*slot] = Some(m);
+            shard.activations[*slot] = Some(m);
         }
         if let Some(e) = emb {
             if let Some(c) = &options.cache {
-                c.store("matcher", &matcher_key, &e)?;
+                c.store("matcher", &shard.matcher_key, &e)?;
             }
-            embeddings = Some(e);
+            shard.embeddings = Some(e);
         }
     }
+    let stack = |parts: Vec<&Array2<f32>>| -> Result<Array2<f32>> {
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        Ok(concatenate(Axis(0), &views)?)
+    };
+    let activations: Vec<Option<Array2<f32>>> = (0..pooled.len())
+        .map(|layer| {
+            stack(
+                shards
+                    .iter()
+                    .map(|s| s.activations[layer].as_ref().expect("computed above"))
+                    .collect(),
+            )
+            .map(Some)
+        })
+        .collect::<Result<_>>()?;
+    let embeddings = Some(stack(
+        shards
+            .iter()
+            .map(|s| s.embeddings.as_ref().expect("computed above"))
+            .collect(),
+    )?);
     let embeddings = embeddings.expect("computed above");
     ensure!(
         embeddings.nrows() == probe.len(),
@@ -278,7 +341,6 @@ async fn stream_probe(
     let limits = crate::preprocess::ImageLimits::default();
     let mut acts: Vec<Vec<Array2<f32>>> = vec![Vec::new(); layers.len()];
     let mut emb = Vec::new();
-    progress.stage("probe images", probe.len() as u64);
     let chunk = chunk.max(1);
     for start in (0..probe.len()).step_by(chunk) {
         check_cancelled(progress)?;

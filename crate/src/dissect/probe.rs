@@ -116,6 +116,18 @@ impl ProbeSet {
         self.root.join(&self.images[index].id)
     }
 
+    /// Images `range` only, as a set of their own (a shard of the pass over the probe set); same root and
+    /// fingerprint.
+    pub fn part(&self, range: std::ops::Range<usize>) -> ProbeSet {
+        ProbeSet {
+            root: self.root.clone(),
+            images: self.images[range].to_vec(),
+            fingerprint: self.fingerprint.clone(),
+            subset: self.subset.clone(),
+            description: self.description.clone(),
+        }
+    }
+
     /// Every `k`-th image (0, k, 2k, …): a deterministic subset spread over every source of the set.
     pub fn every(mut self, k: usize) -> Result<ProbeSet> {
         ensure!(k >= 1, "probe subset: every k-th image needs k >= 1");
