@@ -355,8 +355,9 @@ fn check_pixel_limit(name: &str, w: u32, h: u32, limits: &ImageLimits) -> Result
 }
 
 /// Width and height as a PNG's IHDR or a JPEG's frame header (SOFn) states them; `None` for other formats
-/// or a header too short to say (the decoder then reports it).
-fn declared_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+/// or a header too short to say (the decoder then reports it). Public for the fuzz harness
+/// (`crate/tests/fuzz`), which feeds it mutated headers.
+pub fn declared_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
     let be16 = |i: usize| {
         bytes
             .get(i..i + 2)
@@ -389,8 +390,8 @@ fn declared_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
 /// JPEG decoders conceal truncation (they fill the missing rows with grey), which would silently
 /// explain a broken picture. So we walk the marker segments and entropy-coded scans up to the
 /// end-of-image marker, which a complete file has (anything after it, such as an embedded video, is
-/// ignored; thumbnails inside APP segments are skipped with their segment).
-fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
+/// ignored; thumbnails inside APP segments are skipped with their segment). Public for the fuzz harness.
+pub fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
     const TRUNCATED: &str = "the file is truncated (it ends before the end-of-image marker); re-download or re-export it";
     let mut i = 2; // after SOI (FF D8), which format detection checked
     loop {
