@@ -204,7 +204,10 @@ fn corpus() -> (std::path::PathBuf, serde_json::Value) {
 /// Runs the `glassbox` binary; a run that has not ended after `deadline` is killed and fails the test
 /// (bad input must never hang). Its output goes to files, not pipes: a full pipe would block the child and
 /// look like a hang.
-pub(crate) fn run_cli(args: &[&std::ffi::OsStr], deadline: std::time::Duration) -> std::process::Output {
+pub(crate) fn run_cli(
+    args: &[&std::ffi::OsStr],
+    deadline: std::time::Duration,
+) -> std::process::Output {
     use std::process::{Command, Stdio};
     let logs = tempfile_dir("glassbox-bad-logs");
     let (stdout, stderr) = (logs.join("stdout"), logs.join("stderr"));

@@ -43,7 +43,11 @@ fn size_field(bytes: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// One of the mutations of `original`; returns what it did.
-fn mutant(rng: &mut Rng, original: &[u8], structure: Option<fn(&mut Rng, &mut Vec<u8>)>) -> (Vec<u8>, String) {
+fn mutant(
+    rng: &mut Rng,
+    original: &[u8],
+    structure: Option<fn(&mut Rng, &mut Vec<u8>)>,
+) -> (Vec<u8>, String) {
     let mut data = original.to_vec();
     let len = data.len();
     let what = match rng.below(7) {
@@ -136,7 +140,10 @@ fn explain(model: &Path, image: &Path, what: &str, mutated: &Path) {
     let name = mutated.file_name().unwrap().to_string_lossy();
     let last = stderr.trim().lines().last().unwrap_or_default().to_string();
     println!("{name} ({what}): {:?} {last}", run.status.code());
-    assert!(!stderr.contains("panicked"), "{name} ({what}): a panic\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "{name} ({what}): a panic\n{stderr}"
+    );
     match run.status.code() {
         Some(0) => {
             let stem = image.file_stem().unwrap();
@@ -171,17 +178,34 @@ fn mutants_of_real_files_are_explained_or_refused_with_the_file_named() {
     let model = corpus.join("tiny_model.json");
     let mut rng = Rng::new(23);
 
-    let jpegs: Vec<Vec<u8>> = originals().iter().map(|p| std::fs::read(p).unwrap()).collect();
-    assert!(jpegs.len() >= 70, "imagenet-originals holds {} JPEGs", jpegs.len());
+    let jpegs: Vec<Vec<u8>> = originals()
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(
+        jpegs.len() >= 70,
+        "imagenet-originals holds {} JPEGs",
+        jpegs.len()
+    );
     // PNGs: a few originals re-encoded (a third of their size, to keep the runs quick), and a real PNG.
-    let mut pngs = vec![std::fs::read(support::data_dir().join("quokka-imgaug/quokka_depth_map_halfres.png")).unwrap()];
+    let mut pngs =
+        vec![
+            std::fs::read(support::data_dir().join("quokka-imgaug/quokka_depth_map_halfres.png"))
+                .unwrap(),
+        ];
     for original in jpegs.iter().step_by(19) {
-        let img = image::load_from_memory(original).unwrap().thumbnail(160, 160);
+        let img = image::load_from_memory(original)
+            .unwrap()
+            .thumbnail(160, 160);
         let mut png = Vec::new();
-        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
         pngs.push(png);
     }
-    for (i, (pool, count, ext)) in [(&jpegs, JPEG_MUTANTS, "jpg"), (&pngs, PNG_MUTANTS, "png")].into_iter().enumerate() {
+    for (i, (pool, count, ext)) in [(&jpegs, JPEG_MUTANTS, "jpg"), (&pngs, PNG_MUTANTS, "png")]
+        .into_iter()
+        .enumerate()
+    {
         for n in 0..count {
             let original = rng.pick(pool);
             let (bytes, what) = mutant(&mut rng, original, None);

@@ -1040,7 +1040,7 @@ test('the worker answers malformed messages with an error, stays up, and explain
       const image = await send({ type: 'image', imageId: 1, bytes, name: 'shark.jpg' }, 60_000);
       const bad = [
         { type: 'explain', imageId: 1, method: 'gradcam', target: -1 },
-        { type: 'explain', imageId: 1, method: 'gradcam', target: 1e12 },
+        { type: 'explain', imageId: 1, method: 'gradcam', target: 2 ** 32 },
         { type: 'explain', imageId: 1, method: 'gradcam', target: 'three' },
         { type: 'explain', imageId: 1, method: 'no-such-method', target: 0 },
         { type: 'explain', imageId: 1, method: 'lime', target: 0, options: { num_samples: 1e9, batch_size: 8 } },

@@ -215,7 +215,10 @@ fn parse_methods(names: &[String]) -> Result<(Vec<CamMethod>, bool)> {
 async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
     // Every error of `from_path` names the file it is about.
     let model = Model::from_path(&args.model)?;
-    Classifier::load(model, args.engine.resolve(), args.batch).await
+    // The engine's and the head check's errors do not know the file: name it.
+    Classifier::load(model, args.engine.resolve(), args.batch)
+        .await
+        .with_context(|| format!("loading {}", args.model.display()))
 }
 
 async fn explain_command(args: ExplainArgs) -> Result<()> {

@@ -110,6 +110,14 @@ impl DissectJob {
     /// Parses a job's JSON text; relative paths become relative to `base` (the job file's folder).
     pub fn from_json(text: &str, base: &Path) -> Result<DissectJob> {
         let mut job: DissectJob = serde_json::from_str(text)?;
+        // A bare ONNX file's preprocessing is checked here; a manifest's is checked when it is read.
+        let explicit = match &job.matcher {
+            MatcherSpec::Classifier { preprocessing, .. } => preprocessing.as_ref(),
+            MatcherSpec::Clip { .. } => None,
+        };
+        for spec in job.target.preprocessing.iter().chain(explicit) {
+            spec.validate()?;
+        }
         // Relative to the job file; `…/shared/data/…` honours `$GLASSBOX_SHARED`, as in model manifests.
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {

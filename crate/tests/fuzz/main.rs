@@ -83,8 +83,9 @@ fn grow(n: usize) {
         // Lifted first: what follows allocates.
         LIMIT.store(usize::MAX, Ordering::Relaxed);
         fatal(&format!(
-            "an allocation of {n} bytes takes the input's live heap to {live} bytes, over its limit of {} bytes",
-            limit - BASELINE.load(Ordering::Relaxed)
+            "an allocation of {n} bytes takes the input's live heap to {live} bytes, over its limit of {} bytes, at\n{}",
+            limit - BASELINE.load(Ordering::Relaxed),
+            std::backtrace::Backtrace::force_capture()
         ));
     }
 }
@@ -228,7 +229,12 @@ fn main() {
     let inputs = env_u64("GLASSBOX_FUZZ_INPUTS");
     let seconds = env_u64("GLASSBOX_FUZZ_SECONDS").unwrap_or(3);
     let timeout = Duration::from_millis(env_u64("GLASSBOX_FUZZ_INPUT_TIMEOUT_MS").unwrap_or(5000));
-    std::panic::set_hook(Box::new(|info| {
+    // Inside an input the hook keeps the message; elsewhere (the driver itself) it prints it as usual.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if STARTED.load(Ordering::Relaxed) == 0 {
+            return default_hook(info);
+        }
         let mut last = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner());
         *last = info.to_string();
     }));
@@ -244,7 +250,11 @@ fn main() {
         let found = targets::found_inputs(target.name);
         for (path, bytes) in &found {
             if let Err(why) = run_one(target, bytes, 0) {
-                eprintln!("FUZZ FAILURE in {}: replaying {}: {why}", target.name, path.display());
+                eprintln!(
+                    "FUZZ FAILURE in {}: replaying {}: {why}",
+                    target.name,
+                    path.display()
+                );
                 failures += 1;
             }
         }
@@ -275,7 +285,7 @@ fn main() {
                 }
             }
             tried += 1;
-            if tried.is_multiple_of(200_000) {
+            if inputs.is_some() && tried.is_multiple_of(1_000_000) {
                 eprintln!("  {}: {tried} inputs…", target.name);
             }
         }

@@ -49,7 +49,8 @@ pub fn mutate_bytes(rng: &mut Rng, data: &mut Vec<u8>, seeds: &[Vec<u8>], tokens
         }
         1 if len > 0 => {
             let i = at(rng);
-            data[i] = *rng.pick(&[0x00, 0xFF, 0x7F, 0x80, 0x01, rng.next() as u8]);
+            let random = rng.next() as u8;
+            data[i] = *rng.pick(&[0x00, 0xFF, 0x7F, 0x80, 0x01, random]);
         }
         2 if len >= 2 => {
             let i = rng.below(len - 1);
@@ -160,9 +161,9 @@ fn interesting_json(rng: &mut Rng) -> Value {
         "[null, 3, 32, 32]",
         "{\"kind\": \"central_crop\"}",
         "{\"kind\": \"torchvision\"}",
-        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
     ]);
-    serde_json::from_str(text).expect("valid JSON")
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
 /// Every value's position in a JSON document, as JSON pointers.
@@ -170,7 +171,11 @@ fn pointers(v: &Value, here: String, out: &mut Vec<String>) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                pointers(child, format!("{here}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                pointers(
+                    child,
+                    format!("{here}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
             }
         }
         Value::Array(items) => {
@@ -296,7 +301,8 @@ pub fn mutate_onnx(rng: &mut Rng, data: &mut Vec<u8>) {
                 }
                 _ => {
                     // A node that reads its own output: a cycle.
-                    if let (Some(out), false) = (node.output.first().cloned(), node.input.is_empty())
+                    if let (Some(out), false) =
+                        (node.output.first().cloned(), node.input.is_empty())
                     {
                         node.input[0] = out;
                     }
@@ -312,7 +318,16 @@ pub fn mutate_onnx(rng: &mut Rng, data: &mut Vec<u8>) {
             let node = &mut g.node[i];
             let attribute = pb::AttributeProto {
                 name: rng
-                    .pick(&["transA", "transB", "alpha", "beta", "axes", "kernel_shape", "pads", "group"])
+                    .pick(&[
+                        "transA",
+                        "transB",
+                        "alpha",
+                        "beta",
+                        "axes",
+                        "kernel_shape",
+                        "pads",
+                        "group",
+                    ])
                     .to_string(),
                 i: some_dim(rng),
                 f: *rng.pick(&[0.0, -1.0, f32::NAN, f32::INFINITY, 1e30]),

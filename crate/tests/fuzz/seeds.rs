@@ -58,7 +58,10 @@ fn picture(w: u32, h: u32) -> RgbImage {
 fn made_jpegs() -> Vec<Vec<u8>> {
     vec![
         encode(picture(37, 23).into(), ImageFormat::Jpeg),
-        encode(DynamicImage::ImageRgb8(picture(16, 16)).grayscale(), ImageFormat::Jpeg),
+        encode(
+            DynamicImage::ImageRgb8(picture(16, 16)).grayscale(),
+            ImageFormat::Jpeg,
+        ),
         // A very elongated picture: its resized shorter side makes a long image before the crop.
         encode(picture(2, 600).into(), ImageFormat::Jpeg),
     ]
@@ -67,7 +70,10 @@ fn made_jpegs() -> Vec<Vec<u8>> {
 fn made_pngs() -> Vec<Vec<u8>> {
     vec![
         encode(picture(37, 23).into(), ImageFormat::Png),
-        encode(DynamicImage::ImageRgb8(picture(9, 5)).to_rgba8().into(), ImageFormat::Png),
+        encode(
+            DynamicImage::ImageRgb8(picture(9, 5)).to_rgba8().into(),
+            ImageFormat::Png,
+        ),
         encode(picture(1, 3000).into(), ImageFormat::Png),
         encode(picture(3000, 1).into(), ImageFormat::Png),
     ]
@@ -116,7 +122,7 @@ const NPY_TOKENS: &[&[u8]] = &[
     b"\x93NUMPY\x02\x00",
     b"'descr': '<f2', ",
     b"'descr': '>f4', ",
-    b"'descr': '", 
+    b"'descr': '",
     b"'fortran_order': True, ",
     b"'shape': (), ",
     b"'shape': (0,), ",
@@ -158,7 +164,9 @@ const CSV_TOKENS: &[&[u8]] = &[
 /// `.npy` files of every element type and order the reader knows, made here.
 fn made_npys() -> Vec<Vec<u8>> {
     use glassbox::npy::to_bytes;
-    let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |i| (i[0] * 12 + i[1] * 4 + i[2]) as f32 - 7.5);
+    let a = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |i| {
+        (i[0] * 12 + i[1] * 4 + i[2]) as f32 - 7.5
+    });
     let mut seeds = vec![
         to_bytes(&a.view()),
         to_bytes(&a.mapv(f64::from).view()),
@@ -192,7 +200,10 @@ fn head_variants(tiny: &[u8]) -> Vec<Vec<u8>> {
         graph::encode(&model)
     };
     let node = |g: &mut tract_onnx::pb::GraphProto, op: &str| {
-        g.node.iter().position(|n| n.op_type == op).unwrap_or_else(|| panic!("tiny model has {op}"))
+        g.node
+            .iter()
+            .position(|n| n.op_type == op)
+            .unwrap_or_else(|| panic!("tiny model has {op}"))
     };
     vec![
         // Gemm(flat, W, b) → MatMul(flat, W) + Add(b).
