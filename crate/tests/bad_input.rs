@@ -213,6 +213,8 @@ pub(crate) fn run_cli(
     let (stdout, stderr) = (logs.join("stdout"), logs.join("stderr"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .args(args)
+        // Backtraces captured, as on a developer's machine: no error message may carry one.
+        .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
         .spawn()

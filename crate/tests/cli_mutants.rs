@@ -125,8 +125,11 @@ fn mutant(
 /// Runs `glassbox explain` on one mutant and checks how it ended.
 fn explain(model: &Path, image: &Path, what: &str, mutated: &Path) {
     let out = tempfile_dir("glassbox-mutant-out");
-    let args: [&OsStr; 8] = [
+    // The CPU engine (tract), the page's fallback engine and the one every machine has.
+    let args: [&OsStr; 10] = [
         "explain".as_ref(),
+        "--engine".as_ref(),
+        "cpu".as_ref(),
         "--model".as_ref(),
         model.as_os_str(),
         "--methods".as_ref(),
@@ -143,6 +146,11 @@ fn explain(model: &Path, image: &Path, what: &str, mutated: &Path) {
     assert!(
         !stderr.contains("panicked"),
         "{name} ({what}): a panic\n{stderr}"
+    );
+    // run_cli sets RUST_BACKTRACE=1: an error formatted with its backtrace would show here.
+    assert!(
+        !stderr.contains("Stack backtrace"),
+        "{name} ({what}): a backtrace in the message\n{stderr}"
     );
     match run.status.code() {
         Some(0) => {
