@@ -24,6 +24,10 @@
 //   9. the explain page's agreement table (Grad-CAM against LIME, CPU engine, LIME with AGREEMENT_LIME
 //      samples) shows the numbers `glassbox compare --explained` computes from the native CLI's explanation
 //      of the same image, and its threshold slider moves the threshold IoU to `compare --threshold T`'s.
+//  10. every page carries the Content-Security-Policy <meta>, and no test sees a violation (tests/e2e/csp.mjs);
+//  11. 120 seeded mutants of the real originals (shared/data/imagenet-originals) and of PNGs through the file
+//      input: each gets a top-5 or an error naming the file, the engine stays up, a gallery image is explained after;
+//  12. the worker refuses malformed requests with an error (and ignores non-objects), never throws, and keeps working.
 // Screenshots of each state are written to $E2E_OUT (default tests/e2e/artifacts/); precomputed/site/ keeps
 // the ones looked at (its README says what each shows).
 import { test, before, after, afterEach } from 'node:test';
