@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test of the project, in the order a failure is cheapest to find:
-#   formatting and lints, the Rust unit and integration tests (real MobileNets from shared/data, both
+#   formatting and lints, the fuzz targets (bounded), the Rust unit and integration tests (real MobileNets from shared/data, both
 #   engines: tract, and wonnx on lavapipe), the YAML lint of the Pages workflow, then the wasm build and the
 #   browser end-to-end tests in headless Debian Chromium (WebGPU on SwiftShader, and the CPU fallback), then the
 #   one-command real run proved offline on a test mirror (scripts/test-reproduce.sh).
@@ -38,8 +38,11 @@ if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ] && [ -z "${GLASSBOX_RANDOM_MODELS:-}" ]; t
     fi
     export GLASSBOX_RANDOM_MODELS="$RANDOM_MODELS"
 fi
+echo "== fuzz targets (crate/tests/fuzz: ${GLASSBOX_FUZZ_SECONDS:-3} s each, seeded) and the replay of tests/fixtures/fuzz-found"
+cargo test -p glassbox --test fuzz
 echo "== cargo test"
-cargo test --workspace
+# The fuzz binary ran above: here it only replays the kept inputs.
+GLASSBOX_FUZZ_SECONDS=0 cargo test --workspace
 echo "== yamllint"
 yamllint -d relaxed .github/workflows/pages.yml
 if [ "${GLASSBOX_E2E:-1}" = 1 ]; then

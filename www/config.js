@@ -4,7 +4,8 @@
 // Locally (`scripts/site.sh serve`, the e2e tests) the server maps /models/ to the repository's
 // manifests and /shared/ to the shared data folder next to the repository. On GitHub Pages the
 // workflow copies the manifests (and the exported ONNX files) into the site; set `sharedBase` to a
-// public copy of the sample images if you have one (the images are not committed to the repository).
+// public copy of the sample images if you have one (the images are not committed to the repository), and add
+// its origin to `img-src` and `connect-src` in every page's Content-Security-Policy <meta>.
 //
 // `site.json` next to this file: empty here (the defaults below are used); a site assembled by
 // scripts/reproduce.sh replaces it with the models it ships (the first is the default), a run note, and a

@@ -162,6 +162,33 @@ const handlers = {
   },
 };
 
+// What each request must carry, checked before it runs: the page sends well-formed requests, but a worker is
+// an API (any script of the page can post to it), and wasm-bindgen coerces what it is given (a target of
+// 'three' becomes class 0), so a malformed request is refused with a message instead.
+// A class number: wasm's usize is 32 bits, and wasm-bindgen wraps larger numbers (2**32 is class 0).
+const isIndex = (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const isBytes = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const CHECKS = {
+  load: (r) => (typeof r.manifestUrl !== 'string' ? 'manifestUrl must be a string'
+    : !['auto', 'webgpu', 'cpu'].includes(r.engine) ? 'engine must be auto, webgpu or cpu' : null),
+  image: (r) => (!isBytes(r.bytes) ? 'bytes must be an ArrayBuffer or a typed array'
+    : typeof r.name !== 'string' ? 'name must be a string' : null),
+  explain: (r) => (typeof r.method !== 'string' ? 'method must be a string'
+    : !isIndex(r.target) ? 'target must be a class number'
+      : r.options !== undefined && r.options !== null && !isPlainObject(r.options) ? 'options must be an object' : null),
+  agreement: (r) => (!isIndex(r.target) ? 'target must be a class number'
+    : typeof r.threshold !== 'number' || !(r.threshold >= 0 && r.threshold <= 1) ? 'threshold must be a number from 0 to 1'
+      : !Array.isArray(r.methods) || !r.methods.every((m) => typeof m === 'string') ? 'methods must be a list of names' : null),
+};
+
+/** Why `request` cannot run, or null. Only the handlers' own names count (not `constructor`, `toString`...). */
+function invalid(request) {
+  if (!Object.hasOwn(CHECKS, request.type)) return `unknown request ${String(request.type)}`;
+  const why = CHECKS[request.type](request);
+  return why && `bad ${request.type} request: ${why}`;
+}
+
 const queue = [];
 let draining = false;
 
@@ -179,10 +206,6 @@ async function drain() {
   while (queue.length) {
     const request = queue.shift();
     const handler = handlers[request.type];
-    if (!handler) {
-      reply(request, { ok: false, error: `unknown request ${request.type}` });
-      continue;
-    }
     if (isSuperseded(request)) {
       reply(request, { ok: false, superseded: true, error: 'superseded by a later request' });
       continue;
@@ -210,8 +233,16 @@ function agreementNow(request) {
 }
 
 self.onmessage = ({ data }) => {
+  // Not a request (no object to answer by its id): ignored rather than thrown on, which the page would take
+  // for the engine failing to start.
+  if (!isPlainObject(data)) return;
   if (data.type === 'cancel') {
     session?.cancel();
+    return;
+  }
+  const why = invalid(data);
+  if (why) {
+    reply(data, { ok: false, error: why });
     return;
   }
   if (data.type === 'agreement') {

@@ -119,6 +119,11 @@ fn parse_header(bytes: &[u8]) -> Result<Header> {
         .strip_prefix('\'')
         .and_then(|d| d.split('\'').next())
         .context("bad 'descr' in .npy header")?;
+    // A byte-order character and a type code, in ASCII: the readers compare `descr[1..]` with the type.
+    ensure!(
+        descr.len() >= 2 && descr.is_ascii(),
+        "bad 'descr' `{descr}` in .npy header (expected e.g. '<f4')"
+    );
     let fortran_order = field("fortran_order")?.starts_with("True");
     let shape_text = field("shape")?;
     let shape_text = shape_text
@@ -149,7 +154,18 @@ fn build<T: Copy>(
     size: usize,
     convert: impl Fn(&[u8]) -> T,
 ) -> Result<ArrayD<T>> {
-    let n: usize = h.shape.iter().product();
+    // Checked: a header may claim any shape, and a wrapped product would pass the length check.
+    let n = h
+        .shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .and_then(|n| n.checked_mul(size).map(|_| n))
+        .with_context(|| {
+            format!(
+                ".npy shape {:?} has more elements than memory can hold",
+                h.shape
+            )
+        })?;
     ensure!(
         data.len() >= n * size,
         ".npy data is truncated: {} bytes for {n} × {size}",

@@ -131,16 +131,40 @@ impl Preprocessing {
         }
     }
 
-    /// Checks the parameters (positive sizes, a non-zero scale, ...).
+    /// The largest `resize`, `crop` or `size`: far above any classifier's input (224–600 pixels), and small
+    /// enough that the model's view (`crop`² or `size`² pixels) is never a memory bomb: a manifest or a
+    /// dissection job is untrusted input too (a `size` of 4e9 would ask for 48 exabytes).
+    pub const MAX_SIDE: u32 = 8192;
+
+    /// Checks the parameters (positive sizes up to [`Self::MAX_SIDE`], a non-zero scale, finite numbers, ...).
     pub fn validate(&self) -> Result<()> {
+        let side = |what: &str, v: u32| {
+            ensure!(
+                v > 0 && v <= Self::MAX_SIDE,
+                "preprocessing: {what} must be between 1 and {}, got {v}",
+                Self::MAX_SIDE
+            );
+            Ok(())
+        };
+        // JSON cannot say NaN, but 1e39 parses as an f32 infinity.
+        let finite = |what: &str, values: &[f32]| {
+            ensure!(
+                values.iter().all(|v| v.is_finite()),
+                "preprocessing: {what} must be finite numbers, got {values:?}"
+            );
+            Ok(())
+        };
         match self {
             Preprocessing::Torchvision {
-                resize, crop, std, ..
+                resize,
+                crop,
+                mean,
+                std,
             } => {
-                ensure!(
-                    *resize > 0 && *crop > 0,
-                    "preprocessing: resize and crop must be positive"
-                );
+                side("resize", *resize)?;
+                side("crop", *crop)?;
+                finite("mean", mean)?;
+                finite("std", std)?;
                 ensure!(
                     std.iter().all(|s| *s > 0.0),
                     "preprocessing: std must be positive"
@@ -149,17 +173,16 @@ impl Preprocessing {
             Preprocessing::CentralCrop {
                 central_fraction,
                 size,
+                offset,
                 scale,
-                ..
             } => {
                 ensure!(
                     *central_fraction > 0.0 && *central_fraction <= 1.0,
                     "preprocessing: central_fraction must be in (0, 1], got {central_fraction}"
                 );
-                ensure!(
-                    *size > 0 && *scale != 0.0,
-                    "preprocessing: size and scale must be non-zero"
-                );
+                side("size", *size)?;
+                finite("offset and scale", &[*offset, *scale])?;
+                ensure!(*scale != 0.0, "preprocessing: scale must be non-zero");
             }
         }
         Ok(())
@@ -433,8 +456,9 @@ fn check_pixel_limit(name: &str, w: u32, h: u32, limits: &ImageLimits) -> Result
 }
 
 /// Width and height as a PNG's IHDR or a JPEG's frame header (SOFn) states them; `None` for other formats
-/// or a header too short to say (the decoder then reports it).
-fn declared_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
+/// or a header too short to say (the decoder then reports it). Public for the fuzz harness
+/// (`crate/tests/fuzz`), which feeds it mutated headers.
+pub fn declared_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
     let be16 = |i: usize| {
         bytes
             .get(i..i + 2)
@@ -467,8 +491,8 @@ fn declared_size(bytes: &[u8], format: ImageFormat) -> Option<(u32, u32)> {
 /// JPEG decoders conceal truncation (they fill the missing rows with grey), which would silently
 /// explain a broken picture. So we walk the marker segments and entropy-coded scans up to the
 /// end-of-image marker, which a complete file has (anything after it, such as an embedded video, is
-/// ignored; thumbnails inside APP segments are skipped with their segment).
-fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
+/// ignored; thumbnails inside APP segments are skipped with their segment). Public for the fuzz harness.
+pub fn check_jpeg_complete(bytes: &[u8]) -> Result<()> {
     const TRUNCATED: &str = "the file is truncated (it ends before the end-of-image marker); re-download or re-export it";
     let mut i = 2; // after SOI (FF D8), which format detection checked
     loop {
@@ -521,16 +545,20 @@ pub fn model_view(img: &RgbImage, spec: &Preprocessing) -> RgbImage {
         Preprocessing::Torchvision {
             resize,
             crop,
-            squash,
+            squash: false,
             ..
-        } => {
-            let resized = if squash {
-                self::resize(img, resize, resize, Filter::Bilinear)
-            } else {
-                resize_shorter_side(img, resize, Filter::Bilinear)
-            };
-            center_crop(&resized, crop, crop)
-        }
+        } => resize_shorter_side_and_center_crop(img, resize, crop, crop, Filter::Bilinear),
+        // lime's tutorial: Resize((256, 256)) squashes the whole picture, then CenterCrop.
+        Preprocessing::Torchvision {
+            resize,
+            crop,
+            squash: true,
+            ..
+        } => center_crop(
+            &self::resize(img, resize, resize, Filter::Bilinear),
+            crop,
+            crop,
+        ),
         Preprocessing::CentralCrop {
             central_fraction,
             size,
@@ -562,15 +590,51 @@ fn central_crop_box(w: u32, h: u32, fraction: f32) -> (u32, u32, u32, u32) {
 /// torchvision `Resize(size)` with an int: the shorter side becomes `size`, the longer side
 /// `int(size · long / short)`, with Pillow's `filter`.
 pub fn resize_shorter_side(img: &RgbImage, size: u32, filter: Filter) -> RgbImage {
-    let (w, h) = img.dimensions();
+    let (nw, nh) = shorter_side_size(img.dimensions(), size);
+    resize(img, nw, nh, filter)
+}
+
+/// The size `Resize(size)` gives a `(w, h)` picture (the long side saturates at `u32::MAX`).
+fn shorter_side_size((w, h): (u32, u32), size: u32) -> (u32, u32) {
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
     let new_long = ((size as f64) * (long as f64) / (short as f64)) as u32;
-    let (nw, nh) = if w <= h {
+    if w <= h {
         (size, new_long)
     } else {
         (new_long, size)
+    }
+}
+
+/// `center_crop(&resize_shorter_side(img, size, filter), ch, cw)`, pixel for pixel, computing only the pixels
+/// the crop keeps. The resized picture of a very elongated image is enormous: a 1×1,000,000 PNG of a few
+/// kilobytes becomes 256×256,000,000 pixels under `Resize(256)` (a 196 GB buffer; the fuzz harness found the
+/// smaller cases), while the crop never holds more than `ch × cw`.
+pub fn resize_shorter_side_and_center_crop(
+    img: &RgbImage,
+    size: u32,
+    ch: u32,
+    cw: u32,
+    filter: Filter,
+) -> RgbImage {
+    let (nw, nh) = shorter_side_size(img.dimensions(), size);
+    // Per axis, as `center_crop`: the window of the resized picture the crop keeps, and where it lands in
+    // the crop (a picture smaller than the crop is zero-padded around).
+    let axis = |n: u32, c: u32| {
+        if c > n {
+            (0..n, (c - n) / 2)
+        } else {
+            let start = round_half_even((n - c) as f64 / 2.0) as u32;
+            (start..start + c, 0)
+        }
     };
-    resize(img, nw, nh, filter)
+    let ((xs, left), (ys, top)) = (axis(nw, cw), axis(nh, ch));
+    let window = resize_window(img, (nw, nh), xs, ys, filter);
+    if window.dimensions() == (cw, ch) {
+        return window;
+    }
+    let mut canvas = RgbImage::new(cw, ch);
+    image::imageops::replace(&mut canvas, &window, i64::from(left), i64::from(top));
+    canvas
 }
 
 /// torchvision `CenterCrop((ch, cw))` on a PIL image: zero-pads when the image is smaller, then crops at
@@ -652,12 +716,18 @@ struct Taps {
 
 /// Pillow's `precompute_coeffs` + `normalize_coeffs_8bpc`: the filter widened by the scale factor when
 /// shrinking (antialiasing), weights normalised to sum 1, then rounded to 22-bit fixed point.
-fn taps(filter: Filter, in_size: usize, out_size: usize) -> Vec<Taps> {
+/// Only the output samples in `outputs` (a window of the output) are computed.
+fn taps(
+    filter: Filter,
+    in_size: usize,
+    out_size: usize,
+    outputs: std::ops::Range<usize>,
+) -> Vec<Taps> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filter.support() * filterscale;
     let ss = 1.0 / filterscale;
-    (0..out_size)
+    outputs
         .map(|xx| {
             let center = (xx as f64 + 0.5) * scale;
             // `(int)` in C truncates toward zero; both bounds are then clamped to the image.
@@ -693,24 +763,41 @@ fn clip8(acc: i32) -> u8 {
 /// Pillow's `Image.resize((w, h), filter)` for RGB8 images, bit for bit: a horizontal pass into an 8-bit
 /// intermediate over only the rows the vertical pass reads, then the vertical pass (Pillow's order).
 pub fn resize(img: &RgbImage, out_w: u32, out_h: u32, filter: Filter) -> RgbImage {
+    resize_window(img, (out_w, out_h), 0..out_w, 0..out_h, filter)
+}
+
+/// The pixels `xs × ys` of `resize(img, out_w, out_h, filter)`, bit for bit, at the cost of the window
+/// alone: each output pixel depends only on its own taps.
+fn resize_window(
+    img: &RgbImage,
+    (out_w, out_h): (u32, u32),
+    xs: std::ops::Range<u32>,
+    ys: std::ops::Range<u32>,
+    filter: Filter,
+) -> RgbImage {
     let (w, h) = img.dimensions();
+    let (win_w, win_h) = (xs.len() as u32, ys.len() as u32);
     if (w, h) == (out_w, out_h) {
-        return img.clone();
+        return image::imageops::crop_imm(img, xs.start, ys.start, win_w, win_h).to_image();
     }
     let (w, h, ow, oh) = (w as usize, h as usize, out_w as usize, out_h as usize);
-    let vert = taps(filter, h, oh);
+    let xs = xs.start as usize..xs.end as usize;
+    let ys = ys.start as usize..ys.end as usize;
+    let vert = taps(filter, h, oh, ys.clone());
     let src = img.as_raw();
     let round = 1i32 << (PRECISION_BITS - 1);
+    let tmp_w = xs.len();
 
-    let (rows, tmp_w, tmp): (std::ops::Range<usize>, usize, Vec<u8>) = if ow != w {
-        let horiz = taps(filter, w, ow);
-        let rows = if oh != h {
-            let first = vert.first().map_or(0, |t| t.start);
-            first..vert.last().map_or(0, |t| t.start + t.weights.len())
-        } else {
-            0..h
-        };
-        let mut tmp = vec![0u8; rows.len() * ow * 3];
+    // The source rows the vertical pass reads (all of the window's rows when there is none).
+    let rows = if oh != h {
+        let first = vert.first().map_or(0, |t| t.start);
+        first..vert.last().map_or(0, |t| t.start + t.weights.len())
+    } else {
+        ys.clone()
+    };
+    let mut tmp = vec![0u8; rows.len() * tmp_w * 3];
+    if ow != w {
+        let horiz = taps(filter, w, ow, xs.clone());
         for (ty, y) in rows.clone().enumerate() {
             let row = &src[y * w * 3..(y + 1) * w * 3];
             for (x, taps) in horiz.iter().enumerate() {
@@ -719,18 +806,21 @@ pub fn resize(img: &RgbImage, out_w: u32, out_h: u32, filter: Filter) -> RgbImag
                     for (k, &wt) in taps.weights.iter().enumerate() {
                         acc += row[(taps.start + k) * 3 + c] as i32 * wt;
                     }
-                    tmp[(ty * ow + x) * 3 + c] = clip8(acc);
+                    tmp[(ty * tmp_w + x) * 3 + c] = clip8(acc);
                 }
             }
         }
-        (rows, ow, tmp)
     } else {
-        (0..h, w, src.to_vec())
-    };
-    if oh == h {
-        return RgbImage::from_raw(out_w, out_h, tmp).expect("buffer sized to the output");
+        // No horizontal pass: the window's columns as they are.
+        for (ty, y) in rows.clone().enumerate() {
+            tmp[ty * tmp_w * 3..(ty + 1) * tmp_w * 3]
+                .copy_from_slice(&src[(y * w + xs.start) * 3..(y * w + xs.end) * 3]);
+        }
     }
-    let mut out = vec![0u8; ow * oh * 3];
+    if oh == h {
+        return RgbImage::from_raw(win_w, win_h, tmp).expect("buffer sized to the window");
+    }
+    let mut out = vec![0u8; tmp_w * ys.len() * 3];
     for (y, taps) in vert.iter().enumerate() {
         let start = taps.start - rows.start;
         for i in 0..tmp_w * 3 {
@@ -738,10 +828,10 @@ pub fn resize(img: &RgbImage, out_w: u32, out_h: u32, filter: Filter) -> RgbImag
             for (k, &wt) in taps.weights.iter().enumerate() {
                 acc += tmp[(start + k) * tmp_w * 3 + i] as i32 * wt;
             }
-            out[y * ow * 3 + i] = clip8(acc);
+            out[y * tmp_w * 3 + i] = clip8(acc);
         }
     }
-    RgbImage::from_raw(out_w, out_h, out).expect("buffer sized to the output")
+    RgbImage::from_raw(win_w, win_h, out).expect("buffer sized to the window")
 }
 
 /// Normalises a model view into a CHW f32 tensor: torchvision `(u8/255 - mean) / std`, or TF-slim

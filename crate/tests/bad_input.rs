@@ -204,12 +204,17 @@ fn corpus() -> (std::path::PathBuf, serde_json::Value) {
 /// Runs the `glassbox` binary; a run that has not ended after `deadline` is killed and fails the test
 /// (bad input must never hang). Its output goes to files, not pipes: a full pipe would block the child and
 /// look like a hang.
-fn run_cli(args: &[&std::ffi::OsStr], deadline: std::time::Duration) -> std::process::Output {
+pub(crate) fn run_cli(
+    args: &[&std::ffi::OsStr],
+    deadline: std::time::Duration,
+) -> std::process::Output {
     use std::process::{Command, Stdio};
     let logs = tempfile_dir("glassbox-bad-logs");
     let (stdout, stderr) = (logs.join("stdout"), logs.join("stderr"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .args(args)
+        // Backtraces captured, as on a developer's machine: no error message may carry one.
+        .env("RUST_BACKTRACE", "1")
         .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
         .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
         .spawn()
@@ -235,7 +240,7 @@ fn run_cli(args: &[&std::ffi::OsStr], deadline: std::time::Duration) -> std::pro
 }
 
 /// A fresh folder under the system temp dir, unique to this process and call.
-fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
+pub(crate) fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);

@@ -253,6 +253,65 @@ fn tensors_are_chw_and_normalised_as_the_references() {
     }
 }
 
+/// The fused resize-and-crop (what `model_view` and CLIP's view use) equals resizing the whole picture and then
+/// cropping it, pixel for pixel, for both filters, in every case: down- and upscaling, crops smaller than the
+/// resized picture and crops that pad it, odd margins (Python's round), one axis resized not at all.
+#[test]
+fn resize_and_crop_computes_only_the_crop_and_equals_the_two_steps() {
+    use preprocess::Filter;
+    let picture = |w, h| {
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([
+                (x * 37 % 256) as u8,
+                (y * 11 % 256) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
+        })
+    };
+    for (w, h) in [
+        (300, 7),
+        (7, 300),
+        (64, 48),
+        (48, 64),
+        (33, 33),
+        (1, 90),
+        (90, 1),
+        (5, 3),
+        (256, 300),
+    ] {
+        let img = picture(w, h);
+        for filter in [Filter::Bilinear, Filter::Bicubic] {
+            for (size, ch, cw) in [
+                (37, 32, 32),
+                (256, 224, 224),
+                (20, 32, 25),
+                (7, 7, 9),
+                (48, 48, 48),
+                (64, 10, 31),
+            ] {
+                let two_steps = preprocess::center_crop(
+                    &preprocess::resize_shorter_side(&img, size, filter),
+                    ch,
+                    cw,
+                );
+                let fused =
+                    preprocess::resize_shorter_side_and_center_crop(&img, size, ch, cw, filter);
+                assert!(
+                    fused == two_steps,
+                    "{w}×{h}, Resize({size}), CenterCrop({ch}, {cw}), {filter:?}"
+                );
+            }
+        }
+    }
+    // A 1×1,000,000 picture (the fuzz harness's elongated case, at its worst): Resize(256) alone would be
+    // 256×256,000,000 pixels; the crop costs its own 224×224.
+    let strip = RgbImage::from_fn(1, 1_000_000, |_, y| image::Rgb([(y % 251) as u8, 0, 9]));
+    let view = model_view(&strip, &torchvision());
+    assert_eq!(view.dimensions(), (224, 224));
+    let clip = glassbox::dissect::clip_image::clip_view(&strip, 224);
+    assert_eq!(clip.dimensions(), (224, 224));
+}
+
 #[test]
 fn resize_handles_identity_and_extreme_aspect_ratios() {
     let img = RgbImage::from_fn(300, 7, |x, y| {

@@ -9,12 +9,13 @@
 //      loads in Chromium, shows the test-mirror banner, runs Grad-CAM on a gallery image with the CPU
 //      engine and equals the native `glassbox explain` map of the same run; the dissection page opens.
 // Without $GLASSBOX_REPRODUCE_OUT the tests are skipped with that reason, except under CI=true, where they fail.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { assertNoCspViolations, guardCsp } from './csp.mjs';
 import { serve } from './server.mjs';
 import { readNpy } from './npy.mjs';
 
@@ -38,6 +39,7 @@ before(async () => {
   site = await serve({ mounts: [['/glassbox/', path.join(OUT, 'site')]] });
   profile = mkdtempSync(path.join(os.tmpdir(), 'glassbox-chromium-'));
 });
+afterEach(assertNoCspViolations);
 after(() => {
   site?.server.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
@@ -144,6 +146,7 @@ test('every output says TEST MIRROR', { skip }, () => {
 test('the site under a sub-path: banner, Grad-CAM on a gallery image equal to the native run, dissection page', { skip, timeout: 900_000 }, async () => {
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true,
     args: ['--no-sandbox', '--no-first-run', '--disable-background-networking'], viewport: { width: 1200, height: 1100 } });
+  await guardCsp(context);
   try {
     const page = await context.newPage();
     const notFound = [];

@@ -7,7 +7,7 @@
 // asserted: on a shared 2-core machine a timing bound would fail by chance, so speed is read from this
 // benchmark's output (README "Benchmarks"), never from a timed assertion. The graph is the site's (static batch 8:
 // one classification is one batch-8 pass), timed per pass on both sides.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { assertNoCspViolations, guardCsp } from './csp.mjs';
 import { serve, sharedDir } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,6 +60,7 @@ before(async () => {
   profile = mkdtempSync(path.join(os.tmpdir(), 'glassbox-speed-chromium-'));
 });
 
+afterEach(assertNoCspViolations);
 after(() => {
   site?.server.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
@@ -74,6 +76,7 @@ test('the page\'s CPU forward pass, timed against the native single-thread one',
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true,
     args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--disable-quic'] });
+  await guardCsp(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.log(`# [speed pageerror] ${e.message}`));
   await page.goto(`${site.url}index.html?model=${MODEL}&engine=cpu&autoload=1`);

@@ -238,7 +238,10 @@ async fn load_classifier(args: &ModelArgs) -> Result<Classifier> {
             .lime_tutorial()
             .with_context(|| format!("--view lime-tutorial with {}", args.model.display()))?;
     }
-    Classifier::load(model, args.engine.resolve(), args.batch).await
+    // The engine's and the head check's errors do not know the file: name it.
+    Classifier::load(model, args.engine.resolve(), args.batch)
+        .await
+        .with_context(|| format!("loading {}", args.model.display()))
 }
 
 async fn explain_command(args: ExplainArgs) -> Result<()> {

@@ -14,8 +14,7 @@ pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 /// The uint8 `n_px`×`n_px` view CLIP sees: bicubic shorter side → `n_px`, then the centre crop.
 pub fn clip_view(img: &RgbImage, n_px: u32) -> RgbImage {
-    let resized = preprocess::resize_shorter_side(img, n_px, Filter::Bicubic);
-    preprocess::center_crop(&resized, n_px, n_px)
+    preprocess::resize_shorter_side_and_center_crop(img, n_px, n_px, n_px, Filter::Bicubic)
 }
 
 /// `ToTensor` + `Normalize(CLIP_MEAN, CLIP_STD)`: CHW float.

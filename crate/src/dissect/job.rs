@@ -134,9 +134,21 @@ impl DissectJob {
     pub fn from_file(path: &Path) -> Result<DissectJob> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the dissection job {}", path.display()))?;
-        let mut job: DissectJob = serde_json::from_str(&text)
-            .with_context(|| format!("the job {} is not a valid DissectJob", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_json(&text, path.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("the job {} is not a valid DissectJob", path.display()))
+    }
+
+    /// Parses a job's JSON text; relative paths become relative to `base` (the job file's folder).
+    pub fn from_json(text: &str, base: &Path) -> Result<DissectJob> {
+        let mut job: DissectJob = serde_json::from_str(text)?;
+        // A bare ONNX file's preprocessing is checked here; a manifest's is checked when it is read.
+        let explicit = match &job.matcher {
+            MatcherSpec::Classifier { preprocessing, .. } => preprocessing.as_ref(),
+            MatcherSpec::Clip { .. } => None,
+        };
+        for spec in job.target.preprocessing.iter().chain(explicit) {
+            spec.validate()?;
+        }
         // Relative to the job file; `…/shared/data/…` honours `$GLASSBOX_SHARED`, as in model manifests.
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {

@@ -62,18 +62,18 @@ impl CpuEngine {
 
         let model = tract_onnx::onnx()
             .model_for_proto_model(&proto)
-            .map_err(|e| anyhow!("{e:?}"))
+            .map_err(|e| anyhow!("{e:#}"))
             .context("tract could not read this ONNX graph")?
             .with_input_fact(0, InferenceFact::dt_shape(datum, input_shape.clone()))
-            .map_err(|e| anyhow!("{e:?}"))?;
+            .map_err(|e| anyhow!("{e:#}"))?;
         let plan = model
             .into_optimized()
-            .map_err(|e| anyhow!("{e:?}"))
+            .map_err(|e| anyhow!("{e:#}"))
             .with_context(|| {
                 format!("tract could not optimise the graph for input shape {input_shape:?}")
             })?
             .into_runnable()
-            .map_err(|e| anyhow!("{e:?}"))?;
+            .map_err(|e| anyhow!("{e:#}"))?;
         ensure!(
             plan.model().outputs.len() == output_names.len(),
             "tract sees {} outputs where the graph lists {}",
@@ -99,7 +99,7 @@ impl CpuEngine {
         let outputs = self
             .plan
             .run(tvec![value])
-            .map_err(|e| anyhow!("{e:?}"))
+            .map_err(|e| anyhow!("{e:#}"))
             .context("tract forward pass failed")?;
         let arrays = outputs
             .iter()
@@ -107,10 +107,10 @@ impl CpuEngine {
             .map(|(t, name)| {
                 let t = t
                     .cast_to::<f32>()
-                    .map_err(|e| anyhow!("{e:?}"))
+                    .map_err(|e| anyhow!("{e:#}"))
                     .with_context(|| format!("output `{name}`"))?;
                 Ok(t.to_plain_array_view::<f32>()
-                    .map_err(|e| anyhow!("{e:?}"))?
+                    .map_err(|e| anyhow!("{e:#}"))?
                     .to_owned())
             })
             .collect::<Result<Vec<_>>>()?;

@@ -173,8 +173,18 @@ pub fn tensor_f32(t: &pb::TensorProto) -> Result<ArrayD<f32>> {
         "tensor `{}` is stored as external data; save the model with its weights inside the .onnx file",
         t.name
     );
-    let shape: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
-    let n: usize = shape.iter().product();
+    // Checked: dims are untrusted int64s (negative, or a product past usize) and `as` would wrap them.
+    let shape = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<Vec<usize>>>()
+        .with_context(|| format!("tensor `{}` has a negative dimension: {:?}", t.name, t.dims))?;
+    let n = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|n| n.checked_mul(4).is_some())
+        .with_context(|| format!("tensor `{}`: shape {:?} is too large", t.name, t.dims))?;
     let data: Vec<f32> = if !t.raw_data.is_empty() {
         ensure!(
             t.raw_data.len() == 4 * n,

@@ -317,17 +317,17 @@ fn analyse_shapes(
     };
     let parsed = tract_onnx::onnx()
         .parse(model, None)
-        .map_err(|e| anyhow!("{e:?}"))
+        .map_err(|e| anyhow!("{e:#}"))
         .context("tract could not read the graph")?;
     let mut m = parsed.model;
     m.set_input_fact(0, InferenceFact::dt_shape(datum, input_shape.to_vec()))
-        .map_err(|e| anyhow!("{e:?}"))?;
+        .map_err(|e| anyhow!("{e:#}"))?;
     m.analyse(false)
-        .map_err(|e| anyhow!("{e:?}"))
+        .map_err(|e| anyhow!("{e:#}"))
         .context("tract's shape analysis failed")?;
     let mut facts = HashMap::new();
     for (name, outlet) in parsed.outlets_by_name {
-        let fact = m.outlet_fact(outlet).map_err(|e| anyhow!("{e:?}"))?;
+        let fact = m.outlet_fact(outlet).map_err(|e| anyhow!("{e:#}"))?;
         let (Some(dt), Ok(Some(shape))) = (
             fact.datum_type.concretize(),
             fact.shape.as_concrete_finite(),

@@ -146,6 +146,14 @@ pub enum OnCancel {
     KeepSamplesSoFar,
 }
 
+impl LimeParams {
+    /// At most this many samples: 100 times the tutorial's 1000; the probabilities alone are 400 MB for
+    /// 1000 classes.
+    pub const MAX_SAMPLES: usize = 100_000;
+    /// At most this many perturbed images per engine call (the graphs here take 1 or 8).
+    pub const MAX_BATCH: usize = 1024;
+}
+
 impl Default for LimeParams {
     fn default() -> Self {
         LimeParams {
@@ -293,8 +301,20 @@ pub async fn explain_with_segments(
         "segments are {:?} but the image is {h}×{w}",
         segments.dim()
     );
-    ensure!(params.num_samples >= 1, "LIME needs at least one sample");
-    ensure!(params.batch_size >= 1, "LIME batch size must be at least 1");
+    // Bounded above too: the page's worker takes both from a message, and memory grows with them (the
+    // sample matrix and the probabilities of every sample, the batch of perturbed images).
+    ensure!(
+        (1..=LimeParams::MAX_SAMPLES).contains(&params.num_samples),
+        "LIME takes 1 to {} samples, not {}",
+        LimeParams::MAX_SAMPLES,
+        params.num_samples
+    );
+    ensure!(
+        (1..=LimeParams::MAX_BATCH).contains(&params.batch_size),
+        "LIME's batch size must be 1 to {}, not {}",
+        LimeParams::MAX_BATCH,
+        params.batch_size
+    );
     ensure!(
         params.top_labels >= 1,
         "LIME must explain at least one label"

@@ -87,6 +87,19 @@ struct HeadReader<'a> {
     g: &'a pb::GraphProto,
 }
 
+/// Input `i` of `node`: the graph is untrusted, so a node with fewer inputs than its operator takes is an
+/// error, not an index out of bounds.
+fn input(node: &pb::NodeProto, i: usize) -> Result<&str> {
+    node.input.get(i).map(String::as_str).with_context(|| {
+        format!(
+            "the {} node `{}` has {} inputs, input {i} is missing",
+            node.op_type,
+            node.name,
+            node.input.len()
+        )
+    })
+}
+
 impl<'a> HeadReader<'a> {
     fn producer(&self, tensor: &str) -> Result<&'a pb::NodeProto> {
         self.g
@@ -104,28 +117,32 @@ impl<'a> HeadReader<'a> {
         graph::tensor_f32(t)
     }
 
-    /// Walks back through ops that only reshape `[N, C, 1, 1]` ↔ `[N, C]`.
-    fn skip_reshapes(&self, tensor: &str) -> String {
+    /// Walks back through ops that only reshape `[N, C, 1, 1]` ↔ `[N, C]`. A walk longer than the graph has
+    /// nodes is going round a cycle (a node reading its own output), which only a broken graph has.
+    fn skip_reshapes(&self, tensor: &str) -> Result<String> {
         let mut tensor = tensor.to_string();
-        while let Ok(node) = self.producer(&tensor) {
+        for _ in 0..=self.g.node.len() {
+            let Ok(node) = self.producer(&tensor) else {
+                return Ok(tensor);
+            };
             match node.op_type.as_str() {
                 "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => {
-                    tensor = node.input[0].clone()
+                    tensor = input(node, 0)?.to_string()
                 }
-                _ => break,
+                _ => return Ok(tensor),
             }
         }
-        tensor
+        bail!("the graph has a cycle through `{tensor}`")
     }
 
     fn read(&self, features: &str, logits: &str) -> Result<LinearHead> {
-        let last = self.producer(&self.skip_reshapes(logits))?;
+        let last = self.producer(&self.skip_reshapes(logits)?)?;
         let (pooled, weight, bias) = match last.op_type.as_str() {
             "Gemm" => self.gemm(last)?,
             "MatMul" => self.matmul(last, None)?,
             "Add" => {
                 let (other, bias_name) = self.split_add(last)?;
-                let node = self.producer(&self.skip_reshapes(other))?;
+                let node = self.producer(&self.skip_reshapes(other)?)?;
                 match node.op_type.as_str() {
                     "MatMul" => self.matmul(node, Some(bias_name))?,
                     op => bail!("the bias Add follows a {op} node, not a MatMul"),
@@ -140,7 +157,7 @@ impl<'a> HeadReader<'a> {
             }
             op => bail!("`{logits}` comes from a {op} node, not Gemm, MatMul(+Add) or a 1×1 Conv"),
         };
-        self.check_pool(&self.skip_reshapes(pooled), features)?;
+        self.check_pool(&self.skip_reshapes(pooled)?, features)?;
         ensure!(
             bias.len() == weight.nrows(),
             "bias has {} entries for {} classes",
@@ -151,7 +168,7 @@ impl<'a> HeadReader<'a> {
     }
 
     fn split_add(&self, add: &'a pb::NodeProto) -> Result<(&'a str, &'a str)> {
-        let [a, b] = [add.input[0].as_str(), add.input[1].as_str()];
+        let [a, b] = [input(add, 0)?, input(add, 1)?];
         if graph::initializer(self.g, b).is_some() {
             Ok((a, b))
         } else if graph::initializer(self.g, a).is_some() {
@@ -184,7 +201,7 @@ impl<'a> HeadReader<'a> {
         let alpha = graph::attribute(node, "alpha").map_or(1.0, |a| a.f);
         let beta = graph::attribute(node, "beta").map_or(1.0, |a| a.f);
         let b = self
-            .init(&node.input[1])?
+            .init(input(node, 1)?)?
             .into_dimensionality::<Ix2>()
             .context("Gemm weight is not 2-D")?;
         // ONNX Gemm: Y = alpha·A·B' + beta·C with B' = Bᵀ when transB=1; our weight is [classes, channels].
@@ -195,7 +212,7 @@ impl<'a> HeadReader<'a> {
         };
         let weight = weight.as_standard_layout().mapv(|v| v * alpha);
         let bias = self.bias_vector(node.input.get(2).map(String::as_str), weight.nrows(), beta)?;
-        Ok((node.input[0].as_str(), weight, bias))
+        Ok((input(node, 0)?, weight, bias))
     }
 
     fn matmul(
@@ -204,17 +221,17 @@ impl<'a> HeadReader<'a> {
         bias: Option<&str>,
     ) -> Result<(&'a str, Array2<f32>, Array1<f32>)> {
         let b = self
-            .init(&node.input[1])?
+            .init(input(node, 1)?)?
             .into_dimensionality::<Ix2>()
             .context("MatMul weight is not 2-D")?;
         let weight = b.reversed_axes().as_standard_layout().to_owned();
         let bias = self.bias_vector(bias, weight.nrows(), 1.0)?;
-        Ok((node.input[0].as_str(), weight, bias))
+        Ok((input(node, 0)?, weight, bias))
     }
 
     fn conv1x1(&self, node: &'a pb::NodeProto) -> Result<(&'a str, Array2<f32>, Array1<f32>)> {
         let w = self
-            .init(&node.input[1])?
+            .init(input(node, 1)?)?
             .into_dimensionality::<Ix4>()
             .context("Conv weight is not 4-D")?;
         let (k, c, kh, kw) = w.dim();
@@ -232,7 +249,7 @@ impl<'a> HeadReader<'a> {
         );
         let weight = w.into_shape_with_order((k, c)).context("1×1 Conv weight")?;
         let bias = self.bias_vector(node.input.get(2).map(String::as_str), k, 1.0)?;
-        Ok((node.input[0].as_str(), weight, bias))
+        Ok((input(node, 0)?, weight, bias))
     }
 
     fn check_pool(&self, pooled: &str, features: &str) -> Result<()> {
@@ -270,7 +287,7 @@ impl<'a> HeadReader<'a> {
                 let pads_zero =
                     graph::attr_ints(pool, "pads").is_none_or(|p| p.iter().all(|&v| v == 0));
                 match f {
-                    Some(s) => pads_zero && kernel.len() == 2 && kernel[0] as usize == s[2] && kernel[1] as usize == s[3],
+                    Some(s) => pads_zero && s.len() == 4 && kernel.len() == 2 && kernel[0] as usize == s[2] && kernel[1] as usize == s[3],
                     None => bail!("an AveragePool head needs a static `{features}` shape to check it covers the whole map"),
                 }
             }
@@ -283,10 +300,10 @@ impl<'a> HeadReader<'a> {
             "the {} does not average the whole feature map",
             pool.op_type
         );
+        let read = input(pool, 0)?;
         ensure!(
-            pool.input[0] == features,
-            "the global average pool reads `{}`, not the `{features}` output",
-            pool.input[0]
+            read == features,
+            "the global average pool reads `{read}`, not the `{features}` output"
         );
         Ok(())
     }

@@ -46,6 +46,11 @@ impl Default for OutputSpec {
     }
 }
 
+impl Labels {
+    /// The largest `background_offset` a manifest may give.
+    pub const MAX_BACKGROUND_OFFSET: usize = 1000;
+}
+
 /// Where class names come from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +132,13 @@ impl Manifest {
     pub fn from_json(text: &str) -> Result<Manifest> {
         let m: Manifest = serde_json::from_str(text).context("invalid model manifest JSON")?;
         m.preprocessing.validate()?;
+        // Each leading logit gets a "background" label: a huge offset would be a huge allocation.
+        ensure!(
+            m.labels.background_offset <= Labels::MAX_BACKGROUND_OFFSET,
+            "labels.background_offset is {}; at most {} leading non-ImageNet logits are supported (TF-slim has 1)",
+            m.labels.background_offset,
+            Labels::MAX_BACKGROUND_OFFSET
+        );
         Ok(m)
     }
 
@@ -482,5 +494,18 @@ fn validate_signature(m: &Manifest, g: &pb::GraphProto) -> Result<Option<usize>>
     };
     find(&m.outputs.features, 4, "the feature map [N, C, h, w]")?;
     let logits = find(&m.outputs.logits, 2, "the class scores [N, classes]")?;
-    Ok(logits.dims.and_then(|d| d[1]))
+    let classes = logits.dims.and_then(|d| d[1]);
+    // The graph's own claim, before a label is made for each class (a declared 2^36 classes was 96 GB of
+    // labels in the fuzz harness).
+    if let Some(k) = classes {
+        ensure!(
+            k <= MAX_CLASSES,
+            "the graph output `{}` declares {k} classes; at most {MAX_CLASSES} are supported",
+            m.outputs.logits
+        );
+    }
+    Ok(classes)
 }
+
+/// The most classes a model may have (ImageNet-21k has 21,843).
+pub const MAX_CLASSES: usize = 100_000;
