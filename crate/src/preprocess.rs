@@ -160,6 +160,7 @@ impl Preprocessing {
                 crop,
                 mean,
                 std,
+                ..
             } => {
                 side("resize", *resize)?;
                 side("crop", *crop)?;

@@ -101,6 +101,7 @@ fn small_preprocessings() -> [Preprocessing; 2] {
             crop: 32,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
+            squash: false,
         },
         Preprocessing::CentralCrop {
             central_fraction: 0.875,
