@@ -76,7 +76,8 @@ class FetchTest(unittest.TestCase):
         # It is dropped and fetched again (here the network refuses, so the run stops with that error).
         with self.assertRaises(reproduce.Refused) as caught:
             fetcher.get(pin, show_bar=False)
-        self.assertIn("cannot download http://127.0.0.1:9/models/weights.pth", str(caught.exception.code))
+        self.assertIn("cannot download weights.pth", str(caught.exception.code))
+        self.assertIn("http://127.0.0.1:9/models/weights.pth: [Errno 111] Connection refused", str(caught.exception.code))
         self.assertFalse((self.cache / "weights.pth").exists())
 
     def test_torchvision_prefix_pins(self):
