@@ -308,6 +308,7 @@ class Fetcher:
                       check: Callable[[str], str | None] = lambda url: None) -> str:
         """Downloads from the first source that delivers a file `check` accepts; returns its URL."""
         failures, refused = [], False
+        label = f"{name} ({what})" if what else name
         for url in urls:
             failure = self._download(url, partial, show_bar)
             if failure is None:
@@ -319,10 +320,10 @@ class Fetcher:
             if url is not urls[-1]:
                 log(f"  {url}: {failure}; trying the next source")
         if refused:
-            raise Refused(f"{name} ({what}): no source delivered the pinned file:\n" + "\n".join(failures))
+            raise Refused(f"{label}: no source delivered the pinned file:\n" + "\n".join(failures))
         resume = (f"{partial.name} holds the {partial.stat().st_size:,} bytes fetched so far; a rerun resumes from "
                   "there. " if partial.exists() else "")
-        raise Unavailable(f"cannot download {name} ({what}):\n" + "\n".join(failures) + "\n" + resume +
+        raise Unavailable(f"cannot download {label}:\n" + "\n".join(failures) + "\n" + resume +
                           "Rerun the same command later, or fetch the files elsewhere and pass --mirror DIR or "
                           "--mirror URL (every file under its name above; models/make_test_mirror.py makes a "
                           "test mirror with random weights)")
@@ -354,12 +355,13 @@ class Fetcher:
             except (_Dropped, http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as error:
                 problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             spent = time.monotonic() - started
+            gave_up = f"{problem}; gave up after {tries} {'try' if tries == 1 else 'tries'} in {human(spent)}"
             if tries >= self.patience.tries:
-                return f"{problem}; gave up after {tries} tries in {human(spent)}"
+                return gave_up
             wait = self.patience.wait(tries, retry_after)
             if spent + wait > self.patience.budget:
-                return (f"{problem}; gave up after {tries} tries in {human(spent)} (the next wait, {human(wait)}, "
-                        f"would pass the budget of {human(self.patience.budget)} per URL)")
+                return (f"{gave_up} (the next wait, {human(wait)}, would pass the budget of "
+                        f"{human(self.patience.budget)} per URL)")
             have = partial.stat().st_size if partial.exists() else 0
             log(f"  {url}: {problem}; try {tries + 1} of {self.patience.tries} in {wait:.1f} s"
                 + (f", resuming at byte {have:,}" if have else ""))

@@ -506,6 +506,8 @@ def main(argv=None) -> int:
                         "Linux x86_64; about 1 GB), or pypi, PyPI's (CUDA build on Linux x86_64, about 6 GB, for a "
                         "GPU); the default can be set with GLASSBOX_TORCH")
     parser.add_argument("--places365-sha256", help="pin the Places365 checkpoint (it has no published checksum)")
+    parser.add_argument("--until", choices=[name for name, _, _ in STAGES], help="stop after this stage (e.g. "
+                        "--until fetch: only the downloads)")
     parser.add_argument("--print-python", action="store_true", help="only make (or reuse) the export environment "
                         "and print its Python (e.g. to run models/make_test_mirror.py with it)")
     args = parser.parse_args(argv)
@@ -532,13 +534,16 @@ def main(argv=None) -> int:
             key = stage_key(run, name, "".join(keys[d] for d in STAGE_INPUTS[name]))
             run.stage(name, key, estimate(run), lambda body=body: body(run))
             keys[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+            if name == args.until:
+                break
     finally:
         run.write_record(finished=len(run.stage_log) == len(STAGES))
     log("reproduce: time per stage")
     for s in run.stage_log:
         log(f"  {s['stage']:<8} {human(s['seconds']):>14}" + ("  (reused)" if s["reused"] else ""))
-    log(f"reproduce: done in {human(time.monotonic() - started)}; site in {run.out / 'site'}, record in "
-        f"{run.out / 'reproduce.json'}")
+    result = f"stopped after {args.until}" if args.until and args.until != STAGES[-1][0] else \
+        f"site in {run.out / 'site'}"
+    log(f"reproduce: done in {human(time.monotonic() - started)}; {result}, record in {run.out / 'reproduce.json'}")
     return 0
 
 
