@@ -483,7 +483,7 @@ STAGES = [
 ]
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/reproduce.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "out" / "reproduce", help="output folder")
@@ -517,6 +517,11 @@ def main(argv=None) -> int:
         parser.error(f"--mirror {args.mirror}: no such folder")
     if args.probe and not args.probe.is_dir():
         parser.error(f"--probe {args.probe}: no such folder")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     run = Run(args)
     if args.print_python:
         run.python_env()

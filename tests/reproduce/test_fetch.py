@@ -372,6 +372,54 @@ class FaultyNetworkTest(unittest.TestCase):
         self.assertEqual(path.read_bytes(), data)
 
 
+class ExportEnvironmentTest(unittest.TestCase):
+    """The python stage's pip commands (recorded, not run): torch's CPU wheels and PyPI's build are the same
+    install with another index, in venvs of their own."""
+
+    def commands(self, *argv: str) -> tuple[list[list[str]], str]:
+        home = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, home, ignore_errors=True)
+        run = reproduce.Run(reproduce.parse_args(["--out", str(home / "out"), *argv]))
+        recorded = []
+
+        def sh(_, command):
+            recorded.append([str(c) for c in command])
+            if command[1:3] == ["-m", "venv"]:
+                Path(command[3]).mkdir(parents=True)
+
+        with mock.patch.dict("os.environ", {"XDG_CACHE_HOME": str(home)}), mock.patch.object(reproduce.Run, "sh", sh):
+            python = run.python_env()["python"]
+        return recorded, python
+
+    def test_cpu_wheels_come_first_from_pytorchs_index_then_the_rest_from_pypi(self):
+        commands, python = self.commands("--torch", "cpu")
+        requirements = (reproduce.REPO / "models" / "requirements.txt").read_text().splitlines()
+        torch_pins = [r for r in requirements if r.startswith(("torch==", "torchvision=="))]
+        self.assertEqual(len(torch_pins), 2)
+        self.assertEqual(commands[1][-4:], ["--index-url", "https://download.pytorch.org/whl/cpu", *torch_pins])
+        self.assertEqual(commands[2][-2:], ["-r", str(reproduce.REPO / "models" / "requirements.txt")])
+        self.assertNotIn("--index-url", commands[2])
+        self.assertRegex(python, r"/glassbox/venv-[0-9a-f]{12}-cpu/bin/python$")
+
+    def test_pypi_keeps_the_cuda_build_in_its_own_venv(self):
+        commands, python = self.commands("--torch", "pypi")
+        self.assertEqual(len(commands), 2)  # the venv, then one install from PyPI
+        self.assertFalse(any("--index-url" in c for c in commands))
+        self.assertRegex(python, r"/glassbox/venv-[0-9a-f]{12}/bin/python$")
+
+    def test_the_default_is_the_cpu_index_on_linux_x86_64_unless_glassbox_torch_says_otherwise(self):
+        with mock.patch("platform.system", return_value="Linux"), mock.patch("platform.machine",
+                                                                             return_value="x86_64"):
+            with mock.patch.dict("os.environ", {}, clear=False) as env:
+                env.pop("GLASSBOX_TORCH", None)
+                self.assertEqual(reproduce.default_torch(), "cpu")
+                env["GLASSBOX_TORCH"] = "pypi"
+                self.assertEqual(reproduce.default_torch(), "pypi")
+        with mock.patch("platform.system", return_value="Darwin"), mock.patch.dict("os.environ", {}) as env:
+            env.pop("GLASSBOX_TORCH", None)
+            self.assertEqual(reproduce.default_torch(), "pypi")
+
+
 def corrupted(data: bytes) -> bytes:
     changed = bytearray(data)
     changed[len(changed) // 2] ^= 0xFF
