@@ -164,7 +164,8 @@ def image_pins() -> dict[str, Pin]:
 class Patience:
     """How long one URL is tried: exponential backoff with jitter (each wait drawn between half and all of
     first * 2^try, at most `longest`), never sooner than the server's Retry-After, at most `tries` tries and
-    `budget` seconds in all. `sleep` and `random` are injectable so that tests run the same code in seconds."""
+    `budget` seconds without a byte received. `sleep` and `random` are injectable so that tests run the same
+    code in seconds."""
 
     tries: int = 8
     first: float = 2.0
@@ -329,12 +330,14 @@ class Fetcher:
                           "test mirror with random weights)")
 
     def _download(self, url: str, partial: Path, show_bar: bool) -> str | None:
-        """One URL, with retries; None when `partial` holds the whole file, else why it failed."""
+        """One URL, with retries; None when `partial` holds the whole file, else why it failed. The tries and the
+        time budget count since the last byte received: a large file on a flaky line goes on while it advances."""
         started = time.monotonic()
         tries = 0
         while True:
             tries += 1
             retry_after = None
+            before = partial.stat().st_size if partial.exists() else 0
             try:
                 self._transfer(url, partial, show_bar)
                 return None
@@ -354,6 +357,9 @@ class Fetcher:
                 problem = f"{error.reason}"
             except (_Dropped, http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as error:
                 problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            have = partial.stat().st_size if partial.exists() else 0
+            if have > before:
+                started, tries = time.monotonic(), 1
             spent = time.monotonic() - started
             gave_up = f"{problem}; gave up after {tries} {'try' if tries == 1 else 'tries'} in {human(spent)}"
             if tries >= self.patience.tries:
@@ -361,8 +367,7 @@ class Fetcher:
             wait = self.patience.wait(tries, retry_after)
             if spent + wait > self.patience.budget:
                 return (f"{gave_up} (the next wait, {human(wait)}, would pass the budget of "
-                        f"{human(self.patience.budget)} per URL)")
-            have = partial.stat().st_size if partial.exists() else 0
+                        f"{human(self.patience.budget)} without progress)")
             log(f"  {url}: {problem}; try {tries + 1} of {self.patience.tries} in {wait:.1f} s"
                 + (f", resuming at byte {have:,}" if have else ""))
             self.patience.sleep(wait)
@@ -373,8 +378,11 @@ class Fetcher:
         if have:
             headers["Range"] = f"bytes={have}-"
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout) as response:
-            if have and response.status == 206 and response.headers.get("Content-Range", "").startswith(
-                    f"bytes {have}-"):
+            if have and response.status == 206:
+                if not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+                    partial.unlink()
+                    raise _Dropped(f"asked for bytes {have}- and got {response.headers.get('Content-Range')}; "
+                                   "starting again from byte 0")
                 mode, done = "ab", have
             else:
                 # A 200 answers a Range request with the whole file: start again.

@@ -4,6 +4,7 @@ answers Range requests; the faults, each optional:
   rate_limit_first  the first request for every path answers 429 with Retry-After
   drop              path -> bytes: the first full transfer of that path stops after so many bytes and the
                     connection is closed
+  drop_each         path -> bytes: every answer for that path stops after so many bytes
   missing           paths answered 404
   corrupt           paths served with one byte changed (the middle one), every time
 It stops by itself after `lifetime` seconds or `max_requests` requests, whichever comes first.
@@ -28,6 +29,7 @@ class Faults:
     rate_limit_first: bool = False
     retry_after: str = "1"
     drop: dict[str, int] = field(default_factory=dict)
+    drop_each: dict[str, int] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)
     corrupt: set[str] = field(default_factory=set)
 
@@ -107,11 +109,12 @@ class FaultyServer:
         handler.end_headers()
         body = bytes(data[start:])
         with self._lock:
-            drop = path in self.faults.drop and not wanted and path not in self._dropped
-            if drop:
+            drop = self.faults.drop_each.get(path)
+            if path in self.faults.drop and not wanted and path not in self._dropped:
+                drop = self.faults.drop[path]
                 self._dropped.add(path)
-        if drop:
-            handler.wfile.write(body[: self.faults.drop[path]])
+        if drop is not None and drop < len(body):
+            handler.wfile.write(body[:drop])
             handler.wfile.flush()
             handler.close_connection = True
             return

@@ -318,8 +318,20 @@ class FaultyNetworkTest(unittest.TestCase):
         with self.assertRaises(fetch.Unavailable) as caught, contextlib.redirect_stderr(io.StringIO()):
             fetcher.get(fetch.Pin(url + "a/w.pth", sha(data)), show_bar=False)
         self.assertIn("HTTP 429 Too Many Requests (Retry-After 3600 s); gave up after 1 try in 0 s (the next "
-                      "wait, 60 min 00 s, would pass the budget of 10 min 00 s per URL)", str(caught.exception.code))
+                      "wait, 60 min 00 s, would pass the budget of 10 min 00 s without progress)", str(caught.exception.code))
         self.assertEqual(self.waits.seconds, [])
+
+    def test_a_line_that_drops_again_and_again_goes_on_while_the_file_advances(self):
+        data = self.put("a/big.pth", random.Random(1).randbytes(5000))
+        url = self.serve(Faults(drop_each={"a/big.pth": 1000}))
+        fetcher = fetch.Fetcher(self.tmp / "cache", None, False, patience=fetch.Patience(
+            tries=2, first=0.01, sleep=self.waits))
+        with contextlib.redirect_stderr(io.StringIO()):
+            path = fetcher.get(fetch.Pin(url + "a/big.pth", sha(data)), show_bar=False)
+        self.assertEqual(path.read_bytes(), data)
+        # Four drops with only two tries allowed: each drop advanced the file, so none was a try without progress.
+        self.assertEqual([r for p, r, _ in self.server.requests],
+                         [None, "bytes=1000-", "bytes=2000-", "bytes=3000-", "bytes=4000-"])
 
     def test_mirror_url_reads_url_plus_file_name_and_refuses_a_corrupt_file_keeping_nothing(self):
         good = self.put("m/resnet18-f37072fd.pth", b"torchvision weights")
