@@ -355,7 +355,9 @@ class Fetcher:
                 if not isinstance(error.reason, (ConnectionResetError, TimeoutError, socket.timeout)):
                     return str(error.reason)  # no such host, connection refused: another try will not help
                 problem = f"{error.reason}"
-            except (_Dropped, http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as error:
+            except _Dropped as error:
+                problem = str(error)
+            except (http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout) as error:
                 problem = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             have = partial.stat().st_size if partial.exists() else 0
             if have > before:

@@ -51,7 +51,7 @@ scripts/reproduce.sh --out "$OUT" --quick --mirror "$URL" --test-mirror --python
   | tee "$OUT.log"
 # The faults were met and survived: a 429 with Retry-After per file, the dropped CLIP file resumed with Range.
 grep -q "HTTP 429 Too Many Requests (Retry-After 1 s); try 2 of 8" "$OUT.log"
-grep -q "ViT-B-16.pt: _Dropped: connection dropped after 50,000,000 of" "$OUT.log"
+grep -q "ViT-B-16.pt: connection dropped after 50,000,000 of" "$OUT.log"
 grep -q "resuming at byte 50,000,000" "$OUT.log"
 
 echo "== reproduce: the fetch stage from the mirror folder (--mirror DIR) gives the same files"
