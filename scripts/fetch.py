@@ -261,15 +261,16 @@ class Fetcher:
         """The first of `pins` (a file and its alternatives in other formats) that can be fetched. Only an
         unavailable file moves on to the next; a file with the wrong hash stops the run."""
         failures = []
-        for pin in pins:
+        for index, pin in enumerate(pins):
             try:
                 path = self.get(pin, show_bar)
             except Unavailable as error:
                 failures.append(str(error.code).removeprefix("reproduce: "))
-                if pin is not pins[-1]:
-                    log(f"  {pin.file_name} unavailable; trying {pins[pins.index(pin) + 1].what}")
+                if index + 1 < len(pins):
+                    log("  " + failures[-1].replace("\n", "\n  ") +
+                        f"\n  trying {pins[index + 1].file_name} ({pins[index + 1].what})")
                 continue
-            if pin is not pins[0]:
+            if index:
                 log(f"  using {pin.file_name} ({pin.what}) instead of {pins[0].file_name}")
             return path
         raise Unavailable("\n".join(failures))

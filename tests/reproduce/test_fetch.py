@@ -361,6 +361,9 @@ class FaultyNetworkTest(unittest.TestCase):
             path = fetcher.get_any([primary, alt], show_bar=False)
         self.assertEqual(path.read_bytes(), alternative)
         self.assertEqual(path.name, "vit.safetensors")
+        self.assertIn(f"  cannot download ViT-B-16.pt (clip):\n    {url}gone/ViT-B-16.pt: HTTP 404 Not Found\n    "
+                      f"{url}gone2/ViT-B-16.pt: HTTP 404 Not Found\n", log.getvalue())
+        self.assertIn("  trying vit.safetensors (clip, alternative)\n", log.getvalue())
         self.assertIn("using vit.safetensors (clip, alternative) instead of ViT-B-16.pt", log.getvalue())
         # Its hash is recorded (no checksum is published for it).
         self.assertEqual(fetcher.records["vit.safetensors"]["sha256"], sha(alternative))
