@@ -139,7 +139,7 @@ def weight_pins(places365_sha256: str | None = None) -> dict[str, Pin]:
 
 def alternative_pins() -> dict[str, list[Pin]]:
     """Per weight file, the same weights in another format, tried when every URL of the file itself fails."""
-    return {w["name"]: [pin_of(a, f"{w['name']} weights, alternative ({a['format']})") for a in w["alternatives"]]
+    return {w["name"]: [pin_of(a, f"{w['name']} weights, alternative: {a['format']}") for a in w["alternatives"]]
             for w in PINS["weights"] if w.get("alternatives")}
 
 

@@ -19,10 +19,11 @@ Stages, each cached in OUT/.stages/ so that a rerun after a failure resumes wher
   report   glassbox report: D1-D4 for ResNet-50 (reusing explain's maps), D1 from the dissection tables
   site     OUT/site: the static site with the ResNet-50 graph, the seed images, the tables and the report
 
---mirror DIR takes every download from DIR/<file name> (--mirror URL from <URL><file name>); a file whose sha256
-differs from its pin is refused unless --test-mirror is given, which labels every output "TEST MIRROR - not the official weights"
-(models/make_test_mirror.py makes such a mirror). --quick makes a small run (the cut is written into every
-output). OUT/reproduce.json records each stage's wall time, the tool versions and every input's sha256.
+--mirror DIR takes every download from DIR/<file name> (--mirror URL from <URL><file name>); a file whose
+sha256 differs from its pin is refused unless --test-mirror is given, which labels every output "TEST MIRROR -
+not the official weights" (models/make_test_mirror.py makes such a mirror). --quick makes a small run (the cut
+is written into every output). OUT/reproduce.json records each stage's wall time, the tool versions and every
+input's sha256.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # Pins, downloads, hashes and the banner, shared with models/export.py.
-from fetch import (PINS, REPO, TEST_MIRROR_BANNER, Fetcher, Pin, Refused, alternative_pins, archives,  # noqa: F401
+from fetch import (PINS, REPO, TEST_MIRROR_BANNER, Fetcher, Pin, Refused, alternative_pins, archives,
                    as_mirror, data_pins, human, image_pins, log, sha256_file, weight_pins)
 
 RESNET50 = "resnet50_imagenet1k_v2"

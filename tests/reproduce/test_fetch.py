@@ -318,7 +318,8 @@ class FaultyNetworkTest(unittest.TestCase):
         with self.assertRaises(fetch.Unavailable) as caught, contextlib.redirect_stderr(io.StringIO()):
             fetcher.get(fetch.Pin(url + "a/w.pth", sha(data)), show_bar=False)
         self.assertIn("HTTP 429 Too Many Requests (Retry-After 3600 s); gave up after 1 try in 0 s (the next "
-                      "wait, 60 min 00 s, would pass the budget of 10 min 00 s without progress)", str(caught.exception.code))
+                      "wait, 60 min 00 s, would pass the budget of 10 min 00 s without progress)",
+                      str(caught.exception.code))
         self.assertEqual(self.waits.seconds, [])
 
     def test_a_line_that_drops_again_and_again_goes_on_while_the_file_advances(self):
