@@ -344,8 +344,10 @@ class Fetcher:
                 return None
             except urllib.error.HTTPError as error:
                 problem = f"HTTP {error.code} {error.reason}"
-                if error.code == 416 and partial.exists():
-                    # The partial file is not a prefix of what the server has now: start again from byte 0.
+                if error.code == 416 and before:
+                    if error.headers.get("Content-Range") == f"bytes */{before}":
+                        return None  # the partial file was complete already (its hash is checked next)
+                    # Longer than what the server has now: not a prefix of it; start again from byte 0.
                     partial.unlink()
                 elif not transient_status(error.code):
                     return problem

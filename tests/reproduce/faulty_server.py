@@ -74,45 +74,47 @@ class FaultyServer:
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path.lstrip("/")
         wanted = handler.headers.get("Range")
+        start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted else 0
+        file = (self.root / path).resolve()
         with self._lock:
             first = path not in self._seen
             self._seen.add(path)
             too_many = len(self.requests) >= self.max_requests
-        file = (self.root / path).resolve()
-        if too_many:
-            status = 503
-        elif self.faults.rate_limit_first and first:
-            status = 429
-        elif path in self.faults.missing or self.root not in file.parents or not file.is_file():
-            status = 404
-        else:
-            status = 206 if wanted else 200
-        with self._lock:
+            if too_many:
+                status = 503
+            elif self.faults.rate_limit_first and first:
+                status = 429
+            elif path in self.faults.missing or self.root not in file.parents or not file.is_file():
+                status = 404
+            elif start >= file.stat().st_size:
+                status = 416
+            else:
+                status = 206 if wanted else 200
             self.requests.append((path, wanted, status))
+            drop = self.faults.drop_each.get(path)
+            if status == 200 and path in self.faults.drop and path not in self._dropped:
+                drop = self.faults.drop[path]
+                self._dropped.add(path)
         if too_many:
             threading.Thread(target=self.stop, daemon=True).start()
-        if status in (404, 429, 503):
+        if status not in (200, 206):
             handler.send_response(status)
             if status == 429:
                 handler.send_header("Retry-After", self.faults.retry_after)
+            if status == 416:
+                handler.send_header("Content-Range", f"bytes */{file.stat().st_size}")
             handler.send_header("Content-Length", "0")
             handler.end_headers()
             return
         data = bytearray(file.read_bytes())
         if path in self.faults.corrupt:
             data[len(data) // 2] ^= 0xFF
-        start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted else 0
         handler.send_response(status)
         if wanted:
             handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         handler.send_header("Content-Length", str(len(data) - start))
         handler.end_headers()
         body = bytes(data[start:])
-        with self._lock:
-            drop = self.faults.drop_each.get(path)
-            if path in self.faults.drop and not wanted and path not in self._dropped:
-                drop = self.faults.drop[path]
-                self._dropped.add(path)
         if drop is not None and drop < len(body):
             handler.wfile.write(body[:drop])
             handler.wfile.flush()

@@ -334,6 +334,18 @@ class FaultyNetworkTest(unittest.TestCase):
         self.assertEqual([r for p, r, _ in self.server.requests],
                          [None, "bytes=1000-", "bytes=2000-", "bytes=3000-", "bytes=4000-"])
 
+    def test_a_partial_file_that_was_complete_is_checked_and_kept(self):
+        # A run stopped between the last byte and the rename: the server answers the Range with 416.
+        data = self.put("a/w.pth", b"complete weights")
+        url = self.serve(Faults())
+        cache = self.tmp / "cache"
+        cache.mkdir()
+        (cache / "w.pth.partial").write_bytes(data)
+        with contextlib.redirect_stderr(io.StringIO()):
+            path = fetch.Fetcher(cache, None, False).get(fetch.Pin(url + "a/w.pth", sha(data)), show_bar=False)
+        self.assertEqual(path.read_bytes(), data)
+        self.assertEqual(self.server.requests, [("a/w.pth", f"bytes={len(data)}-", 416)])
+
     def test_mirror_url_reads_url_plus_file_name_and_refuses_a_corrupt_file_keeping_nothing(self):
         good = self.put("m/resnet18-f37072fd.pth", b"torchvision weights")
         self.put("m/ViT-B-16.pt", b"openai weights")
