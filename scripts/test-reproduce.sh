@@ -9,7 +9,8 @@
 #   tests/reproduce/test_official_formats.py  the loaders of the official weight files (export environment)
 #   tests/e2e/reproduced.test.mjs             the outputs, TEST MIRROR everywhere, the site in Chromium
 # Uses the CLI and wasm package already built when given (GLASSBOX_BIN, www/pkg), else builds them.
-# GLASSBOX_TORCH=pypi makes the export environment with PyPI's torch (default on Linux x86_64: the CPU index).
+# The export environment takes PyPI's torch like the other tests (GLASSBOX_TORCH=cpu: PyTorch's CPU wheels, the
+# real run's default on Linux x86_64).
 # Output: $GLASSBOX_REPRODUCE_OUT (default target/reproduce-test); nothing of it may be committed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +22,7 @@ echo "== reproduce: fetch tests"
 python3 -m unittest discover -s tests/reproduce -p 'test_fetch.py'
 
 echo "== reproduce: the export environment"
-PY="$(scripts/reproduce.sh --print-python)"
+PY="$(scripts/reproduce.sh --print-python --torch "${GLASSBOX_TORCH:-pypi}")"
 echo "python: $PY"
 
 echo "== reproduce: the official formats' loaders"
