@@ -12,8 +12,10 @@ Every input is pinned in models/pins.json by its sha256 (or torchvision's prefix
     weights in another format (models/export.py has a loader for each).
 With --mirror DIR or --mirror URL (http://host/dir/) every file comes from DIR/<file name> or <URL><file name>
 instead. Each download is retried on 429, 5xx, timeouts and dropped connections with exponential backoff and
-jitter, never sooner than the server's Retry-After, within a time budget per URL; an interrupted download
-stays in <file>.partial and resumes from there with an HTTP Range request (in this run or the next).
+jitter, never sooner than the server's Retry-After, within a number of tries and a time budget per URL counted
+since the last byte received; an interrupted download stays in <file>.partial and resumes from there with an
+HTTP Range request (in this run or the next). Other answers (404, 403, no such host) move on to the next
+source at once.
 """
 
 from __future__ import annotations
