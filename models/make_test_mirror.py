@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -150,7 +151,10 @@ def main(argv=None) -> int:
         if source is None:
             source = (shared / "concepts" / pin.file_name if item["kind"] == "concepts"
                       else shared / "clip-dissect-results" / item["path"])
-        members.setdefault(item["archive"], {})[item["member"]] = source
+        if "archive" in item:
+            members.setdefault(item["archive"], {})[item["member"]] = source
+        else:
+            shutil.copyfile(source, out / pin.file_name)
     probe, seeds = shared / "imagenet-probe-1000", shared / "imagenet-samples"
     members.setdefault(fetch.PINS["images"]["archive"], {}).update(
         {name: seeds / name if (seeds / name).exists() else probe / name for name in fetch.image_pins()})

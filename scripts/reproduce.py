@@ -201,13 +201,17 @@ class Run:
         for name, pin in weight_pins(self.args.places365_sha256).items():
             fetcher.get_any([pin, *alternatives.get(name, [])])
         layout = self.data
+        # The files of a pinned GitHub commit come from its archive; any other data file on its own.
         by_archive: dict[str, dict[str, Pin]] = {}
+        fetched: dict[str, Path] = {}
         for pin, item in data_pins():
-            by_archive.setdefault(item["archive"], {})[item["member"]] = pin
+            if "archive" in item:
+                by_archive.setdefault(item["archive"], {})[item["member"]] = pin
+            else:
+                fetched[pin.file_name] = fetcher.get(pin, show_bar=False)
         images = image_pins()
         wanted = sorted(images) if self.args.probe is None else PINS["images"]["seed"]
         by_archive.setdefault(PINS["images"]["archive"], {}).update({name: images[name] for name in wanted})
-        fetched: dict[str, Path] = {}
         for repo, members in by_archive.items():
             found = fetcher.get_from_archive(archives()[repo], members)
             fetched |= {members[member].file_name: path for member, path in found.items()}

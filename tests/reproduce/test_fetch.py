@@ -133,11 +133,15 @@ class FetchTest(unittest.TestCase):
         self.assertTrue(set(fetch.PINS["images"]["seed"]) <= set(fetch.PINS["images"]["files"]))
 
     def test_only_what_the_run_reads_is_pinned_and_every_github_file_has_its_archive(self):
+        # The data files the run reads (update the list with the run: a pinned file nothing reads is a download
+        # for nothing).
         self.assertEqual(sorted(p.file_name for p, _ in fetch.data_pins()),
                          ["20k.txt", "bpe_simple_vocab_16e6.txt.gz", "broden_labels_clean.txt",
                           "categories_places365.txt", "resnet18_places_imagenet_broden.csv"])
         archives = fetch.archives()
         for pin, item in fetch.data_pins():
+            self.assertIn("archive", item, f"{pin.file_name} is a file of a pinned GitHub commit: give it \"archive\" "
+                          "and \"member\" so that it comes from the commit's tarball, not one more raw download")
             archive = archives[item["archive"]]
             # The per-file fallback is the same file: the raw URL of that commit and path.
             self.assertIn(f"https://raw.githubusercontent.com/{archive.repo}/{archive.commit}/{item['member']}",
@@ -207,6 +211,7 @@ class FaultyNetworkTest(unittest.TestCase):
         small = self.put("a/small.pth", rng.randbytes(5000))
         self.put("bad/small.pth", small)
         concepts = b"dog\ncat\n"
+        labels = self.put("a/labels.txt", b"/a/abbey 0\n")
         published = b"layer,unit,description\nlayer4,0,sky\n"
         images = {f"n0000000{i}_thing.JPEG": rng.randbytes(2000) for i in range(3)}
         for name, data in images.items():
@@ -232,7 +237,9 @@ class FaultyNetworkTest(unittest.TestCase):
                 {"url": url + "raw/20k.txt", "sha256": sha(concepts), "kind": "concepts", "path": "20k.txt",
                  "archive": "t/data", "member": "data/20k.txt"},
                 {"url": url + "raw/x.csv", "sha256": sha(published), "kind": "published_results",
-                 "path": "pub/x.csv", "archive": "t/data", "member": "data/pub/x.csv"}],
+                 "path": "pub/x.csv", "archive": "t/data", "member": "data/pub/x.csv"},
+                # A data file outside any pinned archive comes on its own.
+                {"url": url + "a/labels.txt", "sha256": sha(labels), "kind": "labels", "path": "labels.txt"}],
             "images": {"repo": "t/images", "commit": "beef", "base_url": url + "img/", "archive": "t/images",
                        "seed": [first], "files": {name: sha(data) for name, data in images.items()}},
         }
@@ -248,21 +255,22 @@ class FaultyNetworkTest(unittest.TestCase):
         self.assertEqual((cache / "small.pth").read_bytes(), small)
         self.assertEqual((out / "data" / "concepts" / "20k.txt").read_bytes(), concepts)
         self.assertEqual((out / "data" / "clip-dissect-results" / "pub" / "x.csv").read_bytes(), published)
+        self.assertEqual((out / "data" / "labels" / "labels.txt").read_bytes(), labels)
         for name, data in images.items():
             self.assertEqual((out / "data" / "imagenet-probe" / name).read_bytes(), data, name)
         self.assertEqual((out / "data" / "imagenet-samples" / first).read_bytes(), images[first])
         self.assertEqual(sorted(p.name for p in cache.iterdir() if p.name.endswith((".partial", ".tar.gz"))), [])
         inputs = json.loads((out / "inputs.json").read_text())
-        self.assertEqual(len(inputs), 2 + 2 + 3)
+        self.assertEqual(len(inputs), 2 + 3 + 3)
         self.assertTrue(all(r["matches_pin"] for r in inputs.values()), inputs)
 
         requests = self.server.requests
         # 1. Every file first answers 429; the fetcher waits the server's Retry-After (2 s), not its own backoff.
-        for path in ["a/big.pth", "gone/small.pth", "bad/small.pth", "a/small.pth", "arc/data.tar.gz",
-                     "arc/images.tar.gz", "img/" + first]:
+        for path in ["a/big.pth", "gone/small.pth", "bad/small.pth", "a/small.pth", "a/labels.txt",
+                     "arc/data.tar.gz", "arc/images.tar.gz", "img/" + first]:
             self.assertEqual([s for p, _, s in requests if p == path][0], 429, path)
         self.assertIn("HTTP 429 Too Many Requests (Retry-After 2 s); try 2 of 8 in 2.0 s", log)
-        self.assertEqual(sum(1 for w in self.waits.seconds if w == 2.0), 7, self.waits.seconds)
+        self.assertEqual(sum(1 for w in self.waits.seconds if w == 2.0), 8, self.waits.seconds)
         # 2. The large file's connection drops after 1 MiB; it resumes from there with Range.
         self.assertEqual([(r, s) for p, r, s in requests if p == "a/big.pth"],
                          [(None, 429), (None, 200), (f"bytes={1 << 20}-", 206)])
