@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import os
 import shutil
 import sys
 import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,37 +38,19 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper, shape_inference
 
-OPSET = 13
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+# Pins, downloads, hashes and the test-mirror banner, shared with scripts/reproduce.py.
+import fetch  # noqa: E402
+from fetch import TEST_MIRROR_BANNER, sha256_file  # noqa: E402
+
+OPSET = 13
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 
-# torchvision: the 8 hex digits before ".pth" are the start of the file's sha256 (torchvision checks the
-# same prefix with check_hash=True); the full sha256 we compute is written into the manifest.
-TORCHVISION_WEIGHTS = {
-    "resnet50_imagenet1k_v2": "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
-    "resnet18_imagenet1k_v1": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-    # CLIP-Dissect's `resnet50` (data_utils.get_target_model: IMAGENET1K_V1), for its Table 3 replicated.
-    "resnet50_imagenet1k_v1": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
-}
-PLACES365_URL = "http://places2.csail.mit.edu/models_places365/resnet18_places365.pth.tar"
-PLACES365_CATEGORIES_URL = "https://raw.githubusercontent.com/CSAILVision/places365/master/categories_places365.txt"
-# The Places365 project publishes no checksum. Pass --places365-sha256 to pin one; without it the
-# sha256 of what was downloaded is printed and recorded in the manifest (trust on first use).
-# openai/CLIP's own download URL carries the file's full sha256 as a path component.
-CLIP_B16_SHA256 = "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f"
-CLIP_B16_URL = f"https://openaipublic.azureedge.net/clip/models/{CLIP_B16_SHA256}/ViT-B-16.pt"
-# What `glassbox dissect` needs beside the CLIP graphs (precomputed/dissect/jobs/resnet18_*.json): CLIP's BPE
-# vocabulary and CLIP-Dissect's default concept set, both pinned to the files the tests here were checked on.
-CLIP_BPE_URL = ("https://raw.githubusercontent.com/openai/CLIP/d05afc436d78f1c48dc0dbf8e5980a9d471f35f6/"
-                "clip/bpe_simple_vocab_16e6.txt.gz")
-CLIP_BPE_SHA256 = "924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a"
-CLIP_DISSECT_20K_URL = ("https://raw.githubusercontent.com/Trustworthy-ML-Lab/CLIP-dissect/"
-                        "21e7697feaea3bf7d7bc2d2cc8e4047d5f5fd502/data/20k.txt")
-CLIP_DISSECT_20K_SHA256 = "4ed6e5336d7760d281f7e72df31827da880c861363e820d8c65666b0f10d9ac0"
 CLIP_CONTEXT_LENGTH = 77
 CLIP_SOT, CLIP_EOT = 49406, 49407
 
@@ -79,14 +59,6 @@ LOGITS_REL_TOLERANCE = 1e-3
 
 def log(msg: str) -> None:
     print(msg, flush=True)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def shared_dir() -> Path | None:
@@ -98,44 +70,14 @@ def shared_dir() -> Path | None:
 # ------------------------------------------------------------------------------------------- downloads
 
 
-# "TEST MIRROR" runs (scripts/reproduce.sh --test-mirror): weights in the official formats but seeded random
-# values, whose hashes cannot match the pins. Every manifest then says so in its description.
-TEST_MIRROR_BANNER = "TEST MIRROR — not the official weights"
+def fetcher(args) -> fetch.Fetcher:
+    """With --weights-dir the files scripts/reproduce.py fetched and checked, and no network; else the cache,
+    filled by downloads. A test mirror's hashes cannot match the pins (the manifests then say so)."""
+    return fetch.Fetcher(args.cache, None, args.test_mirror, offline=args.offline)
 
 
-def download(url: str, cache: Path, expected_sha256: str | None = None, expected_prefix: str | None = None,
-             offline: bool = False, test_mirror: bool = False) -> Path:
-    """Download into the cache once; verify the sha256 (full, or torchvision's 8-digit prefix).
-
-    offline: the file must already be in `cache` under its URL's file name (scripts/reproduce.py fetched and
-    checked it). test_mirror: a hash mismatch is reported, not fatal (the caller labels every output)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / url.rsplit("/", 1)[1]
-    if offline and not target.exists():
-        raise SystemExit(f"{target} is missing: --weights-dir expects every weight file under its URL's file "
-                         f"name ({url}); run scripts/reproduce.sh, which fetches them")
-    if not target.exists():
-        log(f"downloading {url}")
-        with tempfile.NamedTemporaryFile(dir=cache, delete=False) as tmp:
-            try:
-                with urllib.request.urlopen(url, timeout=120) as response:
-                    shutil.copyfileobj(response, tmp)
-            except Exception as error:
-                os.unlink(tmp.name)
-                raise SystemExit(f"download of {url} failed: {error}. Check the network, or put the file "
-                                 f"at {target} by hand.") from error
-        os.replace(tmp.name, target)
-    digest = sha256_file(target)
-    if test_mirror:
-        log(f"  {target.name}: sha256 {digest} ({TEST_MIRROR_BANNER}: not checked against the pin)")
-        return target
-    if expected_sha256 and digest != expected_sha256:
-        raise SystemExit(f"{target}: sha256 {digest} != expected {expected_sha256}; delete the file and retry")
-    if expected_prefix and not digest.startswith(expected_prefix):
-        raise SystemExit(f"{target}: sha256 {digest} does not start with {expected_prefix} (torchvision hash "
-                         "suffix); delete the file and retry")
-    log(f"  {target.name}: sha256 {digest}")
-    return target
+def data_pin(file_name: str) -> fetch.Pin:
+    return next(pin for pin, _ in fetch.data_pins() if pin.file_name == file_name)
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -269,22 +211,19 @@ def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
         weights = {"random_weights": True, "seed": args.seed,
                    "init": "numpy default_rng(seed) uniform draws for every parameter and BatchNorm statistic "
                            "(see seeded_random_init in export.py)"}
-    elif name in TORCHVISION_WEIGHTS:
-        url = TORCHVISION_WEIGHTS[name]
-        path = download(url, args.cache, expected_prefix=url.rsplit("-", 1)[1].split(".")[0],
-                        offline=args.offline, test_mirror=args.test_mirror)
-        net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
-        net.load_state_dict(load_torchvision_state_dict(path))
-        weights = {"url": url, "sha256": sha256_file(path), "source": "torchvision",
-                   "checked": "sha256 prefix in the file name (torchvision convention)"}
     else:
-        path = download(PLACES365_URL, args.cache, expected_sha256=args.places365_sha256,
-                        offline=args.offline, test_mirror=args.test_mirror)
-        net = torchvision.models.resnet18(weights=None, num_classes=365)
-        net.load_state_dict(load_places365_state_dict(path))
-        weights = {"url": PLACES365_URL, "sha256": sha256_file(path), "source": "CSAILVision/places365",
-                   "checked": "against --places365-sha256" if args.places365_sha256 else
-                   "NOT checked: the project publishes no checksum; this is the hash of the downloaded file"}
+        pin = fetch.weight_pins(args.places365_sha256)[name]
+        path = fetcher(args).get(pin)
+        net = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
+        if name == "resnet18_places365":
+            net.load_state_dict(load_places365_state_dict(path))
+            weights = {"url": pin.url, "sha256": sha256_file(path), "source": "CSAILVision/places365",
+                       "checked": "against --places365-sha256" if args.places365_sha256 else
+                       "NOT checked: the project publishes no checksum; this is the hash of the downloaded file"}
+        else:
+            net.load_state_dict(load_torchvision_state_dict(path))
+            weights = {"url": pin.url, "sha256": sha256_file(path), "source": "torchvision",
+                       "checked": "sha256 prefix in the file name (torchvision convention)"}
     if args.test_mirror:
         weights |= {"test_mirror": True, "checked": TEST_MIRROR_BANNER + ": hash not checked"}
     return ResNetWithFeatures(net.eval(), layer_means=arch == "resnet18").eval(), weights
@@ -311,6 +250,17 @@ def load_openai_clip(path: Path):
     return open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
 
 
+def load_open_clip_safetensors(path: Path):
+    """open_clip's copy of the same weights (the `openai` tag of ViT-B-16 now reads
+    timm/vit_base_patch16_clip_224.openai's `open_clip_model.safetensors` from the Hugging Face hub): a
+    safetensors state_dict with openai's parameter names, loaded as open_clip loads it, in float32."""
+    import open_clip
+
+    model = open_clip.create_model("ViT-B-16-quickgelu", pretrained=None, device="cpu", precision="fp32")
+    open_clip.load_checkpoint(model, str(path))
+    return model
+
+
 def build_clip(args):
     import open_clip
 
@@ -325,11 +275,17 @@ def build_clip(args):
         weights = {"random_weights": True, "seed": args.seed,
                    "init": "open_clip default init of ViT-B-16-quickgelu under torch.manual_seed(seed)"}
     else:
-        path = download(CLIP_B16_URL, args.cache, expected_sha256=CLIP_B16_SHA256, offline=args.offline,
-                        test_mirror=args.test_mirror)
-        model = load_openai_clip(path)
-        weights = {"url": CLIP_B16_URL, "sha256": sha256_file(path), "source": "openai/CLIP",
-                   "checked": "full sha256 (it is part of the URL)"}
+        pins = [fetch.weight_pins()["clip_vit_b16"], *fetch.alternative_pins()["clip_vit_b16"]]
+        path = fetcher(args).get_any(pins)
+        if path.name == pins[0].file_name:
+            model = load_openai_clip(path)
+            weights = {"url": pins[0].url, "sha256": sha256_file(path), "source": "openai/CLIP",
+                       "checked": "full sha256 (it is part of the URL)"}
+        else:
+            model = load_open_clip_safetensors(path)
+            weights = {"url": pins[1].url, "sha256": sha256_file(path),
+                       "source": "open_clip's copy of the openai weights (Hugging Face hub)",
+                       "checked": "NOT checked: no published checksum; this is the hash of the downloaded file"}
         if args.test_mirror:
             weights |= {"test_mirror": True, "checked": TEST_MIRROR_BANNER + ": hash not checked"}
     return model.eval(), weights
@@ -356,7 +312,8 @@ def places365_labels(args) -> tuple[list[str], str]:
     elif args.random_weights:
         return [f"places365_class_{i}" for i in range(365)], "placeholder names (random weights, no download)"
     else:
-        text, origin = download(PLACES365_CATEGORIES_URL, args.cache).read_text(), PLACES365_CATEGORIES_URL
+        pin = data_pin("categories_places365.txt")
+        text, origin = fetcher(args).get(pin, show_bar=False).read_text(), pin.url
     names = []
     for line in text.splitlines():
         if line.strip():
@@ -720,12 +677,11 @@ def fetch_dissection_inputs(args) -> None:
     """CLIP's BPE vocabulary next to the CLIP graphs and the 20k concept set in <out>/../concepts/."""
     if args.random_weights or args.offline:
         return  # tests read both from shared/data; scripts/reproduce.py places them itself
-    vocab = download(CLIP_BPE_URL, args.cache, expected_sha256=CLIP_BPE_SHA256)
+    vocab = fetcher(args).get(data_pin("bpe_simple_vocab_16e6.txt.gz"), show_bar=False)
     shutil.copy(vocab, args.out / vocab.name)
     concepts = args.out.parent / "concepts"
     concepts.mkdir(parents=True, exist_ok=True)
-    shutil.copy(download(CLIP_DISSECT_20K_URL, args.cache, expected_sha256=CLIP_DISSECT_20K_SHA256),
-                concepts / "20k.txt")
+    shutil.copy(fetcher(args).get(data_pin("20k.txt"), show_bar=False), concepts / "20k.txt")
     log(f"  wrote {vocab.name} to {args.out} and 20k.txt to {concepts}")
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Make a TEST MIRROR for `scripts/reproduce.sh --mirror DIR --test-mirror`: every file the real run downloads,
-under the file name of its URL, in the official format, with seeded random weights where the real file holds
+under its name in the cache, in the official format, with seeded random weights where the real file holds
 weights. It proves the real path offline: the run loads these files with the very functions that load the
-official ones (models/export.py: load_torchvision_state_dict, load_places365_state_dict, load_openai_clip).
+official ones (models/export.py: load_torchvision_state_dict, load_places365_state_dict, load_openai_clip,
+load_open_clip_safetensors), and takes the data and images out of GitHub-style archives as the real run does.
 
   resnet50-11ad3fa6.pth, resnet50-0676ba61.pth,  torchvision's format: torch.save(state_dict), zip archive
   resnet18-f37072fd.pth
@@ -16,8 +17,12 @@ official ones (models/export.py: load_torchvision_state_dict, load_places365_sta
                                                  file, images/<source>/*.jpg (224x224, made from shared/ photos)
                                                  with their PNG masks beside them; c_scene.csv names a third of
                                                  the Places365 classes as Broden does (`name-s`, '/' as '-')
-  data files and images                          copied from shared/data (byte-identical to the pinned files,
-                                                 except the 1000 probe images, which shared/ holds resized)
+  vit_base_patch16_clip_224.openai.safetensors   open_clip's copy of the same weights (CLIP's alternative
+                                                 source): a safetensors state_dict, same names, float16
+  REPO-COMMIT.tar.gz                             GitHub's tarball of each pinned commit (top folder REPO-COMMIT/)
+                                                 holding the pinned data files and images at their paths, copied
+                                                 from shared/data (byte-identical to the pinned files, except the
+                                                 1000 probe images, which shared/ holds resized)
 
 Nothing made from this mirror is a real result: reproduce.sh refuses its hashes unless --test-mirror is given, and
 then labels every output "TEST MIRROR - not the official weights". Never commit anything made from it.
@@ -30,21 +35,18 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import shutil
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "models"))
+sys.path[:0] = [str(REPO / "models"), str(REPO / "scripts")]
+import fetch  # noqa: E402  (the pins and the file names the run looks for)
 from export import seeded_random_init, shared_dir  # noqa: E402  (the same init the random exports use)
-
-
-def url_name(url: str) -> str:
-    return url.rsplit("/", 1)[1]
 
 
 def random_resnet(arch: str, classes: int, seed: int) -> torch.nn.Module:
@@ -81,14 +83,18 @@ class _Params(torch.nn.Module):
         return x
 
 
-def write_openai_clip(path: Path, seed: int) -> None:
+def random_clip_state(seed: int) -> dict:
     import open_clip
 
     torch.manual_seed(seed)
     # open_clip's CLIP keeps openai's parameter names (it loads openai's state_dict as is).
     model = open_clip.create_model("ViT-B-16-quickgelu", pretrained=None, device="cpu", precision="fp32")
+    return model.state_dict()
+
+
+def write_openai_clip(path: Path, seed: int) -> None:
     root = _Params()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in random_clip_state(seed).items():
         *parents, leaf = name.split(".")
         node = root
         for part in parents:
@@ -164,6 +170,27 @@ def broden_zip(path: Path, shared: Path, places_categories: str, per_source: int
             z.writestr(info, members[name])
 
 
+def write_open_clip_safetensors(path: Path, seed: int) -> None:
+    """The same random weights as write_openai_clip with the same seed, as open_clip's hub copy holds them."""
+    from safetensors.torch import save_file
+
+    save_file({name: tensor.detach().half().contiguous() for name, tensor in random_clip_state(seed).items()},
+              str(path))
+
+
+def write_archive(path: Path, top: str, files: dict[str, Path]) -> None:
+    """A tarball shaped like GitHub's for a commit: every file under top/ at its path in the commit."""
+    with tarfile.open(path, "w:gz") as tar:
+        folder = tarfile.TarInfo(top)
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        for member, source in sorted(files.items()):
+            info = tarfile.TarInfo(f"{top}/{member}")
+            data = source.read_bytes()
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
@@ -173,43 +200,48 @@ def main(argv=None) -> int:
     shared = args.shared or shared_dir()
     if shared is None or not shared.is_dir():
         parser.error("shared/data not found: pass --shared")
-    pins = json.loads((REPO / "models" / "pins.json").read_text())
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
 
-    weights = {w["name"]: url_name(w["url"]) for w in pins["weights"]}
+    weights = {name: pin.file_name for name, pin in fetch.weight_pins().items()}
     print(f"make_test_mirror: random weights (seed {args.seed}) in the official formats -> {out}", flush=True)
     write_torchvision(out / weights["resnet50_imagenet1k_v2"], "resnet50", args.seed)
     write_torchvision(out / weights["resnet50_imagenet1k_v1"], "resnet50", args.seed + 5)
     write_torchvision(out / weights["resnet18_imagenet1k_v1"], "resnet18", args.seed + 10)
     write_places365(out / weights["resnet18_places365"], args.seed + 20)
     write_openai_clip(out / weights["clip_vit_b16"], args.seed + 30)
+    write_open_clip_safetensors(out / fetch.alternative_pins()["clip_vit_b16"][0].file_name, args.seed + 30)
 
-    # Data files by their pinned path inside shared/data.
+    # Data files by their pinned path inside shared/data, images from shared/data's seed and probe folders.
     where = {
         "bpe_simple_vocab_16e6.txt.gz": shared / "clip" / "bpe_simple_vocab_16e6.txt.gz",
         "categories_places365.txt": shared / "labels" / "categories_places365.txt",
     }
-    for item in pins["data"]:
-        name = url_name(item["url"])
-        source = where.get(name)
+    members: dict[str, dict[str, Path]] = {}
+    for pin, item in fetch.data_pins():
+        source = where.get(pin.file_name)
         if source is None:
-            source = (shared / "concepts" / name if item["kind"] == "concepts"
+            source = (shared / "concepts" / pin.file_name if item["kind"] == "concepts"
                       else shared / "clip-dissect-results" / item["path"])
-        shutil.copyfile(source, out / name)
-    for dataset in pins["datasets"]:
+        if "archive" in item:
+            members.setdefault(item["archive"], {})[item["member"]] = source
+        else:
+            shutil.copyfile(source, out / pin.file_name)
+    probe, seeds = shared / "imagenet-probe-1000", shared / "imagenet-samples"
+    members.setdefault(fetch.PINS["images"]["archive"], {}).update(
+        {name: seeds / name if (seeds / name).exists() else probe / name for name in fetch.image_pins()})
+    for repo, files in members.items():
+        archive = fetch.archives()[repo]
+        write_archive(out / archive.file_name, archive.file_name.removesuffix(".tar.gz"), files)
+    for dataset in fetch.PINS["datasets"]:
         assert dataset["name"] == "broden1_224", dataset["name"]
-        broden_zip(out / url_name(dataset["url"]), shared, (shared / "labels" / "categories_places365.txt").read_text())
-    images = pins["images"]
-    probe = shared / "imagenet-probe-1000"
-    seeds = shared / "imagenet-samples"
-    for name in images["files"]:
-        source = seeds / name if (seeds / name).exists() else probe / name
-        shutil.copyfile(source, out / name)
+        broden_zip(out / dataset["url"].rsplit("/", 1)[1], shared,
+                   (shared / "labels" / "categories_places365.txt").read_text())
     (out / "MIRROR.md").write_text(
         "# TEST MIRROR - not the official weights\n\nMade by models/make_test_mirror.py (seed "
-        f"{args.seed}): seeded random weights in the official file formats, data files from shared/data. "
+        f"{args.seed}): seeded random weights in the official file formats, data files and images from "
+        "shared/data in archives shaped like GitHub's. "
         "For `scripts/reproduce.sh --mirror DIR --test-mirror` only; nothing made from it is a real result.\n")
     total = sum(p.stat().st_size for p in out.iterdir())
     print(f"make_test_mirror: {len(list(out.iterdir()))} files, {total / 1e6:.0f} MB", flush=True)

@@ -7,8 +7,8 @@
 #
 # The ResNet-50 graphs are the seeded random-weight exports (models/export.py --random-weights --seed 0):
 # weights do not change the speed, and they need no download. Its export venv (scripts/reproduce.sh
-# --print-python, ~6 GB) also carries the onnxruntime library the onnxruntime engine loads. Already exported
-# graphs in $GLASSBOX_RANDOM_MODELS (b1) and $GLASSBOX_RANDOM_MODELS_B8 are used as they are.
+# --print-python --torch pypi: PyPI's torch, ~6 GB) also carries the onnxruntime library the onnxruntime engine
+# loads. Already exported graphs in $GLASSBOX_RANDOM_MODELS (b1) and $GLASSBOX_RANDOM_MODELS_B8 are used as they are.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,7 +18,7 @@ B1="${GLASSBOX_RANDOM_MODELS:-$ROOT/target/random-models}"
 B8="${GLASSBOX_RANDOM_MODELS_B8:-$ROOT/target/random-models-b8}"
 
 command -v vulkaninfo >/dev/null && vulkaninfo --summary 2>/dev/null | grep -E "deviceName|driverName" || true
-PY="$(scripts/reproduce.sh --print-python)"
+PY="$(scripts/reproduce.sh --print-python --torch pypi)"
 for batch_dir in "1 $B1" "8 $B8"; do
     set -- $batch_dir
     if [ ! -f "$2/resnet50_imagenet1k_v2_b$1.json" ]; then

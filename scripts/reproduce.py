@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The mission's results in one command (called by scripts/reproduce.sh; Python standard library only).
 
-  scripts/reproduce.sh [--out DIR] [--quick] [--mirror DIR [--test-mirror]] [--probe broden|imagenet-samples|DIR]
-                       [--probe-every K] [--python PY]
+  scripts/reproduce.sh [--out DIR] [--quick] [--mirror DIR|URL [--test-mirror]]
+                       [--probe broden|imagenet-samples|DIR] [--probe-every K] [--python PY] [--torch cpu|pypi]
 
 Stages, each cached in OUT/.stages/ so that a rerun after a failure resumes where it stopped:
   fetch    every input of models/pins.json (weights, CLIP's vocabulary, CLIP-Dissect's concept sets and
            published labels, the 10 seed images, the probe set: Broden 1.0 224 px by default) into the download
-           cache, hash-checked; laid out as a data folder (OUT/data, shaped like shared/data) for the later stages
-  python   a virtual environment from models/requirements.txt (unless --python is given)
+           cache, hash-checked, with retries, resumes and fallback sources (scripts/fetch.py); laid out as a data
+           folder (OUT/data, shaped like shared/data) for the later stages
+  python   a virtual environment from models/requirements.txt, torch from PyTorch's CPU wheels on Linux x86_64
+           (--torch pypi for PyPI's CUDA build) (unless --python is given)
   export   models/export.py: ResNet-50, both ResNet-18s and CLIP ViT-B/16 as prepared ONNX graphs + manifests
   build    the glassbox CLI (cargo build --release; or --glassbox BIN)
   explain  glassbox explain: every CAM and LIME (the tutorial's settings) on the seed images with ResNet-50
@@ -19,10 +21,11 @@ Stages, each cached in OUT/.stages/ so that a rerun after a failure resumes wher
   report   glassbox report: D1-D4 for ResNet-50 (reusing explain's maps), D1 from the dissection tables
   site     OUT/site: the static site with the ResNet-50 graph, the seed images, the tables and the report
 
---mirror DIR takes every download from DIR/<file name of its URL>; a file whose sha256 differs from its pin is
-refused unless --test-mirror is given, which labels every output "TEST MIRROR - not the official weights"
-(models/make_test_mirror.py makes such a mirror). --quick makes a small run (the cut is written into every
-output). OUT/reproduce.json records each stage's wall time, the tool versions and every input's sha256.
+--mirror DIR takes every download from DIR/<file name> (--mirror URL from <URL><file name>); a file whose
+sha256 differs from its pin is refused unless --test-mirror is given, which labels every output "TEST MIRROR -
+not the official weights" (models/make_test_mirror.py makes such a mirror). --quick makes a small run (the cut
+is written into every output). OUT/reproduce.json records each stage's wall time, the tool versions and every
+input's sha256.
 """
 
 from __future__ import annotations
@@ -36,16 +39,16 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import dataclasses
+import math
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-PINS = json.loads((REPO / "models" / "pins.json").read_text())
-TEST_MIRROR_BANNER = "TEST MIRROR \u2014 not the official weights"
+# Pins, downloads, hashes and the banner, shared with models/export.py.
+from fetch import (PINS, REPO, TEST_MIRROR_BANNER, Fetcher, Pin, Refused, alternative_pins, archives,
+                   as_mirror, data_pins, human, image_pins, log, pin_of, sha256_file, weight_pins)
+
 RESNET50 = "resnet50_imagenet1k_v2"
 # CLIP-Dissect's `resnet50` (IMAGENET1K_V1 weights), dissected only for its Table 3.
 RESNET50_V1 = "resnet50_imagenet1k_v1"
@@ -119,159 +122,9 @@ def ordinal(k: int) -> str:
     return f"{k}{suffix}"
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def human(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
-class Refused(SystemExit):
-    """A clear, final error: printed as it is, exit status 1."""
-
-    def __init__(self, message: str):
-        super().__init__(f"reproduce: {message}")
-
-
-# --------------------------------------------------------------------------------------------- fetching
-
-
-@dataclass
-class Pin:
-    url: str
-    sha256: str | None = None
-    sha256_prefix: str | None = None
-    what: str = ""
-
-    @property
-    def file_name(self) -> str:
-        return self.url.rsplit("/", 1)[1]
-
-    def describe(self) -> str:
-        if self.sha256:
-            return self.sha256
-        if self.sha256_prefix:
-            return f"{self.sha256_prefix}... (torchvision's prefix)"
-        return "none published"
-
-    def matches(self, digest: str) -> bool:
-        if self.sha256:
-            return digest == self.sha256
-        if self.sha256_prefix:
-            return digest.startswith(self.sha256_prefix)
-        return True
-
-
-class Fetcher:
-    """Downloads into the cache (a partial file under another name, renamed only when complete and its hash
-    checked), or copies from a mirror; reuses a cached download whose hash matches its pin."""
-
-    def __init__(self, cache: Path, mirror: Path | None, test_mirror: bool):
-        self.cache, self.mirror, self.test_mirror = cache, mirror, test_mirror
-        self.records: dict[str, dict] = {}
-        cache.mkdir(parents=True, exist_ok=True)
-
-    def get(self, pin: Pin, show_bar: bool = True) -> Path:
-        target = self.cache / pin.file_name
-        # A mirror is local: always taken from it (it may have changed); the cache saves downloads.
-        if target.exists() and self.mirror is None:
-            digest = sha256_file(target)
-            if pin.matches(digest) or self.test_mirror:
-                return self._record(pin, target, digest, "cache")
-            log(f"  {target}: sha256 {digest} does not match the pin {pin.describe()}; fetching it again")
-            target.unlink()
-        partial = target.with_name(target.name + ".partial")
-        if self.mirror:
-            source = self.mirror / pin.file_name
-            if not source.is_file():
-                raise Refused(f"{pin.file_name} ({pin.what}) is not in the mirror {self.mirror}: a mirror holds "
-                              f"every download under the file name of its URL ({pin.url})")
-            shutil.copyfile(source, partial)
-            origin = f"mirror {source}"
-        else:
-            self._download(pin, partial, show_bar)
-            origin = pin.url
-        digest = sha256_file(partial)
-        if not pin.matches(digest) and not self.test_mirror:
-            partial.unlink()
-            raise Refused(f"{pin.file_name} from {origin}: sha256 {digest}, expected {pin.describe()}. The file is "
-                          "not the pinned one; nothing was kept. (A test mirror of random weights needs "
-                          "--test-mirror, and nothing made from it is a real result.)")
-        os.replace(partial, target)
-        return self._record(pin, target, digest, origin)
-
-    def _record(self, pin: Pin, path: Path, digest: str, origin: str) -> Path:
-        self.records[pin.file_name] = {"url": pin.url, "sha256": digest, "pin": pin.describe(),
-                                       "matches_pin": pin.matches(digest), "from": origin,
-                                       "bytes": path.stat().st_size}
-        return path
-
-    def _download(self, pin: Pin, partial: Path, show_bar: bool) -> None:
-        try:
-            with urllib.request.urlopen(pin.url, timeout=60) as response, open(partial, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0)
-                done, started, last = 0, time.monotonic(), 0.0
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    done += len(chunk)
-                    now = time.monotonic()
-                    if show_bar and (now - last > 0.5 or done == total):
-                        last = now
-                        rate = done / max(now - started, 1e-6)
-                        if total:
-                            bar = "=" * int(30 * done / total)
-                            eta = human((total - done) / max(rate, 1))
-                            line = f"  {pin.file_name} [{bar:<30}] {done / 1e6:.1f}/{total / 1e6:.1f} MB " \
-                                   f"{rate / 1e6:.1f} MB/s eta {eta}"
-                        else:
-                            line = f"  {pin.file_name} {done / 1e6:.1f} MB {rate / 1e6:.1f} MB/s"
-                        print("\r" + line, end="", file=sys.stderr, flush=True)
-                if show_bar:
-                    print(file=sys.stderr)
-        except (urllib.error.URLError, OSError) as error:
-            partial.unlink(missing_ok=True)
-            raise Refused(f"cannot download {pin.url}: {error}. Without a network, put the files in a folder "
-                          "and pass --mirror DIR (each under the file name of its URL; "
-                          "models/make_test_mirror.py makes a test mirror with random weights)") from error
-
-
-def weight_pins(places365_sha256: str | None) -> dict[str, Pin]:
-    pins = {}
-    for w in PINS["weights"]:
-        sha = w.get("sha256")
-        if w["name"] == "resnet18_places365" and places365_sha256:
-            sha = places365_sha256
-        pins[w["name"]] = Pin(w["url"], sha, w.get("sha256_prefix"), f"{w['name']} weights ({w['format']})")
-    return pins
-
-
-def data_pins() -> list[tuple[Pin, dict]]:
-    return [(Pin(d["url"], d["sha256"], None, d["path"]), d) for d in PINS["data"]]
-
-
-def image_pins() -> dict[str, Pin]:
-    images = PINS["images"]
-    return {name: Pin(images["base_url"] + name, sha, None, f"image of {images['repo']}@{images['commit'][:8]}")
-            for name, sha in images["files"].items()}
-
-
 def dataset_pin(name: str, sha256: str | None) -> Pin:
     entry = next(d for d in PINS["datasets"] if d["name"] == name)
-    return Pin(entry["url"], sha256 or entry.get("sha256"), None, f"{name} ({entry['format']})")
+    return pin_of(entry, f"{name} ({entry['format']})", sha256)
 
 
 def extract_broden(archive: Path, digest: str, folder: Path) -> Path:
@@ -406,15 +259,36 @@ class Run:
     # --- fetch
 
     def fetch(self) -> dict:
-        fetcher = Fetcher(self.cache, self.args.mirror.resolve() if self.args.mirror else None, self.test_mirror)
+        fetcher = Fetcher(self.cache, self.args.mirror, self.test_mirror)
         log(f"  cache {self.cache}" + (f", mirror {self.args.mirror}" if self.args.mirror else ""))
-        for pin in weight_pins(self.args.places365_sha256).values():
-            fetcher.get(pin)
+        alternatives = alternative_pins()
+        for name, pin in weight_pins(self.args.places365_sha256).items():
+            fetcher.get_any([pin, *alternatives.get(name, [])])
         layout = self.data
+        # The files of a pinned GitHub commit come from its archive; any other data file on its own.
+        by_archive: dict[str, dict[str, Pin]] = {}
+        fetched: dict[str, Path] = {}
         for pin, item in data_pins():
-            path = fetcher.get(pin, show_bar=False)
+            if "archive" in item:
+                by_archive.setdefault(item["archive"], {})[item["member"]] = pin
+            else:
+                fetched[pin.file_name] = fetcher.get(pin, show_bar=False)
+        images = image_pins()
+        wanted = sorted(images) if self.args.probe == "imagenet-samples" else PINS["images"]["seed"]
+        by_archive.setdefault(PINS["images"]["archive"], {}).update({name: images[name] for name in wanted})
+        for repo, members in by_archive.items():
+            found = fetcher.get_from_archive(archives()[repo], members)
+            fetched |= {members[member].file_name: path for member, path in found.items()}
+        for pin, item in data_pins():
             folder = {"clip_vocab": "clip", "concepts": "concepts", "labels": "labels"}.get(item["kind"])
-            link(path, layout / folder / pin.file_name if folder else layout / "clip-dissect-results" / item["path"])
+            link(fetched[pin.file_name],
+                 layout / folder / pin.file_name if folder else layout / "clip-dissect-results" / item["path"])
+        for name in wanted:
+            if name in PINS["images"]["seed"]:
+                link(fetched[name], layout / "imagenet-samples" / name)
+            if self.args.probe == "imagenet-samples":
+                link(fetched[name], layout / "imagenet-probe" / name)
+        log(f"  images: {len(wanted)}")
         if self.args.probe == "broden":
             pin = dataset_pin("broden1_224", self.args.broden_sha256)
             archive = fetcher.get(pin)
@@ -426,16 +300,6 @@ class Run:
                 probe.unlink()
             probe.parent.mkdir(parents=True, exist_ok=True)
             probe.symlink_to(self.broden_dir() / "images", target_is_directory=True)
-        images = image_pins()
-        wanted = sorted(images) if self.args.probe == "imagenet-samples" else PINS["images"]["seed"]
-        for i, name in enumerate(wanted):
-            path = fetcher.get(images[name], show_bar=False)
-            if name in PINS["images"]["seed"]:
-                link(path, layout / "imagenet-samples" / name)
-            if self.args.probe == "imagenet-samples":
-                link(path, layout / "imagenet-probe" / name)
-            if (i + 1) % 100 == 0 or i + 1 == len(wanted):
-                log(f"  images {i + 1}/{len(wanted)}")
         # torchvision's class order is the sorted wnids (the pinned images are one per class).
         wnids = sorted({name.split("_")[0] for name in images})
         (layout / "labels").mkdir(parents=True, exist_ok=True)
@@ -451,13 +315,21 @@ class Run:
         if self.python:
             return {"python": self.python}
         requirements = REPO / "models" / "requirements.txt"
-        tag = sha256_file(requirements)[:12]
+        index = TORCH_INDEXES[self.args.torch]
+        tag = sha256_file(requirements)[:12] + ("" if index is None else f"-{self.args.torch}")
         venv = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "glassbox" / f"venv-{tag}"
         python = venv / "bin" / "python"
         if not (venv / ".complete").exists():
             shutil.rmtree(venv, ignore_errors=True)
             self.sh([sys.executable, "-m", "venv", venv])
-            self.sh([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements])
+            pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            if index:
+                # torch and torchvision at their pins from the other index first; the second install then finds
+                # them satisfied (2.15.0+cpu meets ==2.15.0) and takes everything else from PyPI.
+                pins = [line.strip() for line in requirements.read_text().splitlines()
+                        if line.split("==")[0].strip() in ("torch", "torchvision")]
+                self.sh(pip + ["--index-url", index, *pins])
+            self.sh(pip + ["-r", requirements])
             (venv / ".complete").write_text(requirements.read_text())
         self.python = str(python)
         return {"python": self.python}
@@ -719,6 +591,18 @@ class Run:
         (self.out / "reproduce.json").write_text(json.dumps(record, indent=1) + "\n")
 
 
+# Where torch and torchvision come from. PyPI's Linux x86_64 wheels are the CUDA build (about 6 GB installed
+# with their nvidia-* libraries); the CPU index's are about 1 GB, all this CPU-only run needs. PyPI's macOS and
+# Windows wheels are CPU builds already.
+TORCH_INDEXES = {"cpu": "https://download.pytorch.org/whl/cpu", "pypi": None}
+
+
+def default_torch() -> str:
+    if os.environ.get("GLASSBOX_TORCH") in TORCH_INDEXES:
+        return os.environ["GLASSBOX_TORCH"]
+    return "cpu" if platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64") else "pypi"
+
+
 # Per stage: (name, estimated seconds, runner). The estimates are rates measured on the 2-core dev VM
 # (README "Real results"), so they are upper bounds on a 4-core runner.
 def _images(run: Run) -> int:
@@ -759,12 +643,13 @@ STAGES = [
 ]
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/reproduce.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO / "out" / "reproduce", help="output folder")
     parser.add_argument("--quick", action="store_true", help="a small run (CI); the cut is in every output")
-    parser.add_argument("--mirror", type=Path, help="take every download from this folder (file name of its URL)")
+    parser.add_argument("--mirror", type=as_mirror, help="take every download from this folder or URL (DIR/<file "
+                        "name> or <URL><file name>, e.g. http://host/dir/)")
     parser.add_argument("--test-mirror", action="store_true",
                         help="accept mirror files that differ from their pins; labels every output TEST MIRROR")
     parser.add_argument("--probe", default="broden", help="probe set of the dissection: broden (default, "
@@ -780,16 +665,29 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, help="download cache (default ~/.cache/glassbox/downloads; "
                         "OUT/cache with --test-mirror, so test files never mix with real ones)")
     parser.add_argument("--threads", type=int, help="CPU engine threads (default: every core)")
+    parser.add_argument("--torch", choices=sorted(TORCH_INDEXES), default=default_torch(),
+                        help="where the export environment takes torch from: cpu, PyTorch's CPU wheels (default on "
+                        "Linux x86_64; about 1 GB), or pypi, PyPI's (CUDA build on Linux x86_64, about 6 GB, for a "
+                        "GPU); the default can be set with GLASSBOX_TORCH")
     parser.add_argument("--places365-sha256", help="pin the Places365 checkpoint (it has no published checksum)")
+    parser.add_argument("--until", choices=[name for name, _, _ in STAGES], help="stop after this stage (e.g. "
+                        "--until fetch: only the downloads)")
     parser.add_argument("--print-python", action="store_true", help="only make (or reuse) the export environment "
                         "and print its Python (e.g. to run models/make_test_mirror.py with it)")
     args = parser.parse_args(argv)
     if args.test_mirror and not args.mirror:
-        parser.error("--test-mirror needs --mirror DIR")
+        parser.error("--test-mirror needs --mirror DIR or --mirror URL")
+    if isinstance(args.mirror, Path) and not args.mirror.is_dir():
+        parser.error(f"--mirror {args.mirror}: no such folder")
     if args.probe not in ("broden", "imagenet-samples") and not Path(args.probe).is_dir():
         parser.error(f"--probe {args.probe}: neither broden, imagenet-samples nor a folder")
     if args.probe_every is not None and args.probe_every < 1:
         parser.error("--probe-every needs K >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     run = Run(args)
     if args.print_python:
         run.python_env()
@@ -807,13 +705,16 @@ def main(argv=None) -> int:
             key = stage_key(run, name, "".join(keys[d] for d in STAGE_INPUTS[name]))
             run.stage(name, key, estimate(run), lambda body=body: body(run))
             keys[name] = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+            if name == args.until:
+                break
     finally:
         run.write_record(finished=len(run.stage_log) == len(STAGES))
     log("reproduce: time per stage")
     for s in run.stage_log:
         log(f"  {s['stage']:<8} {human(s['seconds']):>14}" + ("  (reused)" if s["reused"] else ""))
-    log(f"reproduce: done in {human(time.monotonic() - started)}; site in {run.out / 'site'}, record in "
-        f"{run.out / 'reproduce.json'}")
+    result = f"stopped after {args.until}" if args.until and args.until != STAGES[-1][0] else \
+        f"site in {run.out / 'site'}"
+    log(f"reproduce: done in {human(time.monotonic() - started)}; {result}, record in {run.out / 'reproduce.json'}")
     return 0
 
 
@@ -841,7 +742,7 @@ STAGE_INPUTS = {
 STAGE_SETTINGS = {
     "fetch": lambda r: [folder_fingerprint(r.args.mirror), r.test_mirror, str(r.args.probe),
                         r.args.places365_sha256, r.args.broden_sha256],
-    "python": lambda r: [str(r.args.python)],
+    "python": lambda r: [str(r.args.python), r.args.torch],
     "build": lambda r: [str(r.args.glassbox)],
     "explain": lambda r: [r.scale.images, r.scale.lime_samples, r.scale.scorecam],
     "dissect": lambda r: [r.scale.probe_every, r.scale.probe_images, r.scale.concepts, r.scale.broden_concepts,
@@ -858,10 +759,11 @@ def stage_key(run: Run, name: str, previous: str) -> dict:
             "settings": STAGE_SETTINGS.get(name, lambda r: [])(run)}
 
 
-def folder_fingerprint(folder: Path | None) -> str:
-    """Names, sizes and modification times of a folder's files: a changed mirror refetches."""
-    if folder is None:
-        return "none"
+def folder_fingerprint(folder: Path | str | None) -> str:
+    """Names, sizes and modification times of a folder's files: a changed mirror refetches (a URL mirror is
+    read again when the fetch stage reruns)."""
+    if folder is None or isinstance(folder, str):
+        return str(folder)
     digest = hashlib.sha256(str(folder.resolve()).encode())
     for path in sorted(folder.iterdir()):
         stat = path.stat()

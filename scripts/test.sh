@@ -6,7 +6,8 @@
 #   one-command real run proved offline on a test mirror (scripts/test-reproduce.sh).
 # Expects shared/ next to the repository (or GLASSBOX_SHARED) and the tools .ci/run installs
 # (scripts/install-web-deps.sh for the browser part). GLASSBOX_E2E=0 skips the browser part,
-# GLASSBOX_REPRODUCE=0 the reproduce part (it installs the export environment: torch, ~6 GB, ~6 min once).
+# GLASSBOX_REPRODUCE=0 the reproduce part (it installs the export environment: torch, ~6 GB, ~6 min once; the
+# tests keep PyPI's torch, whose random exports the fixtures were checked on; GLASSBOX_TORCH=cpu for the CPU wheels).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -30,7 +31,7 @@ if [ "${GLASSBOX_REPRODUCE:-1}" = 1 ] && [ -z "${GLASSBOX_RANDOM_MODELS:-}" ]; t
     # The export venv also carries the onnxruntime wheel, whose library the onnxruntime engine's tests load
     # (engine::onnxruntime finds it there; under CI=true they fail without it).
     echo "== random-weight ResNet-18 and ResNet-50 for the CAM parity tests (models/export.py --random-weights --seed 0)"
-    PY="$(scripts/reproduce.sh --print-python)"
+    PY="$(scripts/reproduce.sh --print-python --torch "${GLASSBOX_TORCH:-pypi}")"
     RANDOM_MODELS="${CARGO_TARGET_DIR:-$ROOT/target}/random-models"
     if [ ! -f "$RANDOM_MODELS/resnet18_imagenet1k_v1_b1.onnx" ] || [ ! -f "$RANDOM_MODELS/resnet50_imagenet1k_v2_b1.onnx" ]; then
         "$PY" -W ignore models/export.py --random-weights --seed 0 \
