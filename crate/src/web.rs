@@ -66,20 +66,31 @@ pub fn decode_browser_jpeg(
     height: u32,
     rgba: &[u8],
 ) -> Result<JsValue, JsError> {
-    let img = preprocess::decode_named_with_jpeg_pixels(
-        bytes,
-        name,
-        &ImageLimits::default(),
-        (width, height),
-        rgba,
-    )
-    .map_err(image_error)?;
+    let img = browser_jpeg(bytes, name, width, height, rgba)?;
     to_js(&DecodedPixels {
         width: img.width(),
         height: img.height(),
         rgb: js_sys::Uint8Array::from(img.as_raw().as_slice()),
     })
     .map_err(js_error)
+}
+
+/// The browser's pixels of a JPEG through glassbox's checks, turned back as stored (what the page explains).
+fn browser_jpeg(
+    bytes: &[u8],
+    name: &str,
+    width: u32,
+    height: u32,
+    rgba: &[u8],
+) -> Result<image::RgbImage, JsError> {
+    preprocess::decode_named_with_jpeg_pixels(
+        bytes,
+        name,
+        &ImageLimits::default(),
+        (width, height),
+        rgba,
+    )
+    .map_err(image_error)
 }
 
 #[derive(serde::Serialize)]
@@ -383,14 +394,7 @@ impl Session {
         rgba: &[u8],
         upright: bool,
     ) -> Result<JsValue, JsError> {
-        let img = preprocess::decode_named_with_jpeg_pixels(
-            bytes,
-            name,
-            &ImageLimits::default(),
-            (width, height),
-            rgba,
-        )
-        .map_err(image_error)?;
+        let img = browser_jpeg(bytes, name, width, height, rgba)?;
         self.use_image(img, bytes, name, upright)
     }
 

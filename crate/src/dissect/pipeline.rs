@@ -224,7 +224,8 @@ pub async fn dissect(
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         Ok(concatenate(Axis(0), &views)?)
     };
-    let activations: Vec<Option<Array2<f32>>> = (0..pooled.len())
+    // Every shard is complete here: each slot was either read from the cache or computed above.
+    let activations: Vec<Array2<f32>> = (0..pooled.len())
         .map(|layer| {
             stack(
                 shards
@@ -232,16 +233,14 @@ pub async fn dissect(
                     .map(|s| s.activations[layer].as_ref().expect("computed above"))
                     .collect(),
             )
-            .map(Some)
         })
         .collect::<Result<_>>()?;
-    let embeddings = Some(stack(
+    let embeddings = stack(
         shards
             .iter()
             .map(|s| s.embeddings.as_ref().expect("computed above"))
             .collect(),
-    )?);
-    let embeddings = embeddings.expect("computed above");
+    )?;
     ensure!(
         embeddings.nrows() == probe.len(),
         "{} image embeddings for {} probe images",
@@ -253,7 +252,6 @@ pub async fn dissect(
     let started = Instant::now();
     let mut tables = Vec::new();
     for (layer, acts) in target.layers.iter().zip(activations) {
-        let acts = acts.expect("every layer computed or cached");
         check_cancelled(progress)?;
         let similarity = soft_wpmi(scores.as_ref(), acts.view(), &options.params, progress)
             .with_context(|| format!("labelling layer `{layer}`"))?;
