@@ -21,6 +21,7 @@ source at once.
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import http.client
 import json
@@ -38,7 +39,6 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
-PINS = json.loads((REPO / "models" / "pins.json").read_text())
 TEST_MIRROR_BANNER = "TEST MIRROR \u2014 not the official weights"
 
 
@@ -124,6 +124,153 @@ class Archive:
     def file_name(self) -> str:
         # The archive's own top folder is REPO-COMMIT/.
         return f"{self.repo.split('/')[1]}-{self.commit}.tar.gz"
+
+
+class _PinsSchema:
+    """models/pins.json checked once, on load, so that a pin added by hand with a missing key, a wrong type or a
+    malformed hash stops the run at once with the entry's place in the file, not with a KeyError halfway through
+    a three-hour run."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> None:
+        raise Refused(f"{self.source}: {where}: {problem}. Fix the entry (models/README.md describes every key).")
+
+    def mapping(self, value, where: str, required: dict, optional: dict | None = None) -> dict:
+        """`required` and `optional`: key -> check(value, where); unknown keys are refused too (a typo in an
+        optional key would otherwise be ignored in silence)."""
+        if not isinstance(value, dict):
+            self.fail(where, f"expected an object, found {type(value).__name__}")
+        optional = optional or {}
+        for key in value:
+            if key not in required and key not in optional and not key.startswith("_"):
+                self.fail(where, f"unknown key {key!r} (known: {', '.join(sorted({*required, *optional}))})")
+        for key, check in required.items():
+            if key not in value:
+                self.fail(where, f"missing key {key!r}")
+            check(value[key], f"{where}.{key}")
+        for key, check in optional.items():
+            if key in value:
+                check(value[key], f"{where}.{key}")
+        return value
+
+    def text(self, value, where: str) -> None:
+        if not isinstance(value, str) or not value:
+            self.fail(where, f"expected a non-empty string, found {value!r:.80}")
+
+    def url(self, value, where: str) -> None:
+        """The URL of one file: its last part names the file in the cache (unless `file` says otherwise)."""
+        self.base_url(value, where, folder=False)
+        self.file_name(value.rsplit("/", 1)[1], where)
+
+    def base_url(self, value, where: str, folder: bool = True) -> None:
+        self.text(value, where)
+        if not value.startswith(("http://", "https://")) or "/" not in value.split("://", 1)[1] or \
+                value.endswith("/") != folder:
+            self.fail(where, f"expected an http(s) URL {'ending in /' if folder else 'to a file'}, "
+                             f"found {value!r:.80}")
+
+    def file_name(self, value, where: str) -> None:
+        """A name in the download cache: one plain file name, nothing that leaves the folder."""
+        self.text(value, where)
+        if "/" in value or "\\" in value or value in {".", ".."} or "\0" in value:
+            self.fail(where, f"expected a plain file name, found {value!r:.80}")
+
+    def urls(self, value, where: str) -> None:
+        if not isinstance(value, list) or not value:
+            self.fail(where, "expected a non-empty list of URLs")
+        for index, url in enumerate(value):
+            self.url(url, f"{where}[{index}]")
+
+    def hex_digits(self, value, where: str, lengths: tuple[int, ...]) -> None:
+        if not (isinstance(value, str) and len(value) in lengths and all(c in "0123456789abcdef" for c in value)):
+            self.fail(where, f"expected {' or '.join(map(str, lengths))} lowercase hex digits, found {value!r:.80}")
+
+    def sha256(self, value, where: str) -> None:
+        self.hex_digits(value, where, (64,))
+
+    def sha256_or_none(self, value, where: str) -> None:
+        if value is not None:
+            self.sha256(value, where)
+
+    def sha256_prefix(self, value, where: str) -> None:
+        self.hex_digits(value, where, tuple(range(8, 64)))
+
+    def items(self, value, where: str, check) -> None:
+        if not isinstance(value, list) or not value:
+            self.fail(where, "expected a non-empty list")
+        for index, item in enumerate(value):
+            check(item, f"{where}[{index}]")
+
+    def pinned(self, item, where: str, extra_required: dict, extra_optional: dict) -> None:
+        """A downloadable file: its URL(s) and exactly one of sha256 (null: none published) or sha256_prefix."""
+        self.mapping(item, where, {"url": self.url, **extra_required},
+                     {"sha256": self.sha256_or_none, "sha256_prefix": self.sha256_prefix, "other_urls": self.urls,
+                      "file": self.file_name, **extra_optional})
+        if ("sha256" in item) == ("sha256_prefix" in item):
+            self.fail(where, "give exactly one of 'sha256' (null when none is published) and 'sha256_prefix'")
+
+    def image_files(self, value, where: str) -> None:
+        """images.files: file name -> sha256, at least one."""
+        if not isinstance(value, dict) or not value:
+            self.fail(where, "expected a non-empty object of file name -> sha256")
+        for name, digest in value.items():
+            self.file_name(name, f"{where} key {name!r:.80}")
+            self.sha256(digest, f"{where}.{name}")
+
+    def check(self, pins) -> dict:
+        names = {"name": self.text, "format": self.text}
+        alternative = functools.partial(self.pinned, extra_required={"format": self.text}, extra_optional={})
+        weight = functools.partial(
+            self.pinned, extra_required=names,
+            extra_optional={"why": self.text, "alternatives": lambda v, w: self.items(v, w, alternative)})
+        archive = functools.partial(
+            self.mapping, required={"repo": self.text, "commit": lambda v, w: self.hex_digits(v, w, (40,)),
+                                    "urls": self.urls})
+        data = functools.partial(self.pinned, extra_required={"kind": self.text, "path": self.text},
+                                 extra_optional={"archive": self.text, "member": self.text})
+        dataset = functools.partial(self.pinned, extra_required=names, extra_optional={"why": self.text})
+        images = functools.partial(
+            self.mapping, required={"repo": self.text, "commit": lambda v, w: self.hex_digits(v, w, (40,)),
+                                    "base_url": self.base_url, "archive": self.text,
+                                    "seed": lambda v, w: self.items(v, w, self.text),
+                                    "files": self.image_files})
+        self.mapping(pins, "the file", {
+            "weights": lambda v, w: self.items(v, "weights", weight),
+            "archives": lambda v, w: self.items(v, "archives", archive),
+            "data": lambda v, w: self.items(v, "data", data),
+            "images": lambda v, w: images(v, "images"),
+            "datasets": lambda v, w: self.items(v, "datasets", dataset),
+        })
+        # What refers to something else must find it.
+        repos = {a["repo"] for a in pins["archives"]}
+        for index, item in enumerate(pins["data"]):
+            if ("archive" in item) != ("member" in item):
+                self.fail(f"data[{index}]", "'archive' and 'member' go together")
+            if "archive" in item and item["archive"] not in repos:
+                self.fail(f"data[{index}].archive", f"{item['archive']!r} is not one of archives[].repo")
+        if pins["images"]["archive"] not in repos:
+            self.fail("images.archive", f"{pins['images']['archive']!r} is not one of archives[].repo")
+        for name in pins["images"]["seed"]:
+            if name not in pins["images"]["files"]:
+                self.fail("images.seed", f"{name!r} is not one of images.files")
+        for kind in ("weights", "datasets"):
+            seen = [item["name"] for item in pins[kind]]
+            if len(set(seen)) != len(seen):
+                self.fail(kind, "two entries have the same name")
+        return pins
+
+
+def load_pins(text: str, source: str = "models/pins.json") -> dict:
+    try:
+        pins = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise Refused(f"{source} is not valid JSON ({error}); restore it from git") from None
+    return _PinsSchema(source).check(pins)
+
+
+PINS = load_pins((REPO / "models" / "pins.json").read_text(encoding="utf-8"))
 
 
 def pin_of(item: dict, what: str, sha256: str | None = None) -> Pin:
@@ -384,7 +531,13 @@ class Fetcher:
         headers = {"User-Agent": "glassbox-reproduce"}
         if have:
             headers["Range"] = f"bytes={have}-"
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout) as response:
+        try:
+            response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=self.timeout)
+        except ValueError as error:
+            # urllib's URL parsing, on the URL itself or on a redirect's Location (e.g. "http://[::1"): no other
+            # try will mend it.
+            raise urllib.error.URLError(f"invalid URL ({error})") from None
+        with response:
             if have and response.status == 206:
                 if not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
                     partial.unlink()
@@ -394,8 +547,10 @@ class Fetcher:
             else:
                 # A 200 answers a Range request with the whole file: start again.
                 mode, done = "wb", 0
-            length = response.headers.get("Content-Length")
-            total = done + int(length) if length else 0
+            # http.client's reading of Content-Length (None when missing, negative or not a number), taken
+            # before the first read lowers it.
+            announced = response.length
+            total = done + announced if announced is not None else 0
             name = partial.name.removesuffix(".partial")
             started, last = time.monotonic(), 0.0
             with open(partial, mode) as out:
@@ -481,10 +636,15 @@ class Fetcher:
         target = self.cache / pin.file_name
         partial = target.with_name(target.name + ".partial")
         digest = hashlib.sha256()
-        with open(partial, "wb") as out:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-                out.write(chunk)
+        try:
+            with open(partial, "wb") as out:
+                while chunk := stream.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except BaseException:
+            # A damaged archive fails mid-member: nothing half-written stays behind.
+            partial.unlink(missing_ok=True)
+            raise
         if not pin.matches(digest.hexdigest()) and not self.test_mirror:
             partial.unlink()
             log(f"  {pin.file_name} in {origin}: sha256 {digest.hexdigest()}, expected {pin.describe()}; "

@@ -6,6 +6,8 @@
 # folder (--mirror DIR, same hashes), then the tests of its pieces and of what it made:
 #   tests/reproduce/test_fetch.py             pins, mirror, cache, archives, retries, resumes, fallbacks and
 #                                             error messages, against a local faulty server (standard library)
+#   tests/reproduce/test_fetch_fuzz.py        the fetcher fuzzed: seeded broken answers from a raw-socket server,
+#                                             damaged archives, mutated pins.json (standard library, ~20 s)
 #   tests/reproduce/test_official_formats.py  the loaders of the official weight files (export environment)
 #   tests/reproduce/test_probe_order.py       the probe order equals torchvision ImageFolder's (export environment)
 #   tests/e2e/reproduced.test.mjs             the outputs, TEST MIRROR everywhere, the site in Chromium
@@ -19,8 +21,8 @@ cd "$ROOT"
 OUT="${GLASSBOX_REPRODUCE_OUT:-$ROOT/target/reproduce-test}"
 MIRROR="$OUT.mirror"
 
-echo "== reproduce: fetch tests"
-python3 -m unittest discover -s tests/reproduce -p 'test_fetch.py'
+echo "== reproduce: fetch tests and the fetch stage's fuzzing"
+python3 -m unittest discover -s tests/reproduce -p 'test_fetch*.py'
 
 echo "== reproduce: the export environment"
 PY="$(scripts/reproduce.sh --print-python --torch "${GLASSBOX_TORCH:-pypi}")"

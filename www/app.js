@@ -356,10 +356,11 @@ function limeOptions() {
 
 /** Forward passes (engine batches) a method needs beyond the image's own, cached one. */
 function batchesFor(method) {
-  const batches = (images) => Math.ceil(images / model.batch);
-  if (method === 'ablationcam' || method === 'scorecam') return batches(model.feature_channels);
+  if (method === 'scorecam') return Math.ceil(model.feature_channels / model.batch);
   if (method === 'lime') return Math.ceil(limeOptions().num_samples / config.lime.batchSize);
-  return 0; // Grad-CAM: the gradient of the linear head, no extra pass
+  // Grad-CAM: the gradient of the linear head. AblationCAM: each ablated logit through the linear head
+  // (cam::ablation_weights), exactly what pytorch-grad-cam's ablated forward passes give. No extra pass.
+  return 0;
 }
 
 /** Each card's estimated time (passes × the measured pass time) and the total of "Explain (all four)". */

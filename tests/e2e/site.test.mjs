@@ -561,6 +561,13 @@ test('a visitor cancels LIME midway: the result is kept, fitted on the samples d
     console.log(`# [cancel-lime] estimate with ${LONG_LIME} samples: ${long}; with 200: ${short}`);
     assert.match(long, new RegExp(`\\(${LONG_LIME / 8} passes × `));
     assert.match(short, /\(25 passes × /);
+    // Only ScoreCAM and LIME run extra passes: Grad-CAM and AblationCAM go through the linear head.
+    const estimates = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('.method')]
+      .map((card) => [card.dataset.method, card.querySelector('.estimate').textContent])));
+    console.log(`# [cancel-lime] estimates: ${JSON.stringify(estimates)}`);
+    assert.match(estimates.gradcam, /no extra pass/);
+    assert.match(estimates.ablationcam, /no extra pass/);
+    assert.match(estimates.scorecam, /\(32 passes × /, 'MobileNet v1 0.25: 256 channels in batches of 8');
 
     await startLime(page, LONG_LIME, 40);
     assert.match(await page.textContent('#busy'), /Running LIME on n01443537_goldfish\.JPEG/);
