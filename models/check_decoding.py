@@ -40,7 +40,13 @@ def main(argv=None) -> int:
     if args.every and args.every > 1:
         command += ["--probe-every", str(args.every)]
     started = time.monotonic()
-    listing = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
+    # glassbox's own errors (an unreadable image, the pixel limit) pass through to the user as it prints them.
+    listed = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if listed.returncode != 0:
+        print(f"check_decoding: `{' '.join(map(str, command))}` failed (exit status {listed.returncode}); its "
+              "message is above", file=sys.stderr)
+        return 1
+    listing = listed.stdout.splitlines()
     for n, line in enumerate(listing, 1):
         name, width, height, ours = line.split("\t")
         theirs = pillow_rgb(args.folder / name)

@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import sys
 import tarfile
 import time
@@ -334,6 +335,16 @@ def transient_status(status: int) -> bool:
     return status == 429 or 500 <= status < 600
 
 
+def transient_network_error(reason) -> bool:
+    """A network failure worth another try: a reset or aborted connection, a timeout, a name lookup that failed
+    for now (EAI_AGAIN, as runners' resolvers do under load), a TLS session cut short. Not: no such host, a
+    refused connection, an invalid URL."""
+    if isinstance(reason, (ConnectionResetError, ConnectionAbortedError, TimeoutError, socket.timeout,
+                           ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return True
+    return isinstance(reason, socket.gaierror) and reason.errno == socket.EAI_AGAIN
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Retry-After is either seconds or an HTTP date."""
     if not value:
@@ -504,7 +515,7 @@ class Fetcher:
                 if retry_after is not None:
                     problem += f" (Retry-After {retry_after:.0f} s)"
             except urllib.error.URLError as error:
-                if not isinstance(error.reason, (ConnectionResetError, TimeoutError, socket.timeout)):
+                if not transient_network_error(error.reason):
                     return str(error.reason)  # no such host, connection refused: another try will not help
                 problem = f"{error.reason}"
             except _Dropped as error:

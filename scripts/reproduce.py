@@ -42,6 +42,7 @@ import time
 import dataclasses
 import math
 import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,6 +68,8 @@ LAYERS = ["layer2", "layer3", "layer4"]
 # (0.21 vs 0.49 s per image on the 2-core VM, `glassbox bench --methods lime`).
 BATCH = 8
 NATIVE_RESNET50_BATCH = 1
+# One ResNet-50 V2 pass of explain and report (batch 1, onnxruntime, the 2-core VM; README's time budget).
+EXPLAIN_PASS_S = 0.06
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,8 @@ class Scale:
         if dataclasses.replace(self, probe_every=1) == FULL:
             return f"full run, every {ordinal(self.probe_every)} probe image"
         return (f"QUICK run: {self.images} of 10 seed images, LIME {self.lime_samples} samples, "
-                f"every {ordinal(self.probe_every)} probe image up to {self.probe_images}, the first {self.concepts} of "
-                f"the 20k concepts and {self.broden_concepts} of the Broden concepts and of the ImageNet class "
+                f"every {ordinal(self.probe_every)} probe image up to {self.probe_images}, "
+                f"the first {self.concepts} of the 20k concepts and {self.broden_concepts} of the Broden concepts and of the ImageNet class "
                 f"names, sanity check on {self.sanity_images} image(s) "
                 f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)")
                 + f", soft-WPMI top_k {self.top_k}, faithfulness curves in steps of {self.causal_step} pixels")
@@ -129,14 +132,35 @@ def dataset_pin(name: str, sha256: str | None) -> Pin:
     return pin_of(entry, f"{name} ({entry['format']})", sha256)
 
 
+# What extract_broden keeps; a change of these rules extracts again (the `.complete` marker holds it).
+BRODEN_EXTRACTION = "dlbroden.sh: no images/**/*.png, no top-level *.txt"
+
+
 def extract_broden(archive: Path, digest: str, folder: Path) -> Path:
     """The tree `dlbroden.sh` leaves: everything of broden1_224.zip but the PNG masks under images/ and the
-    top-level .txt files, in `folder`. Extracted once per archive hash (a `.complete` marker holds it); an
-    interrupted extraction starts over."""
+    top-level .txt files, in `folder`. Extracted once per archive hash and extraction rules (a `.complete`
+    marker holds both); an interrupted extraction starts over. An archive that is not Broden's (a damaged
+    download, an error page) is deleted from the cache, so that the next run downloads it again."""
     marker = folder / ".complete"
-    if marker.exists() and marker.read_text().strip() == digest:
+    stamp = f"{digest} {BRODEN_EXTRACTION}"
+    if marker.exists() and marker.read_text().strip() == stamp:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
+    try:
+        kept = _extract_broden_files(archive, folder)
+    except (zipfile.BadZipFile, zlib.error, EOFError, Refused) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        archive.unlink(missing_ok=True)
+        problem = str(error.code).removeprefix("reproduce: ") if isinstance(error, Refused) else \
+            f"{archive.name} is not a readable zip ({type(error).__name__}: {error})"
+        raise Refused(f"{problem}. It was deleted from the cache ({archive.parent}); run the same command again to "
+                      "download it again, or give the file with --mirror") from None
+    log(f"  broden1_224: {kept} files extracted (PNG masks and .txt files left out, as dlbroden.sh does)")
+    marker.write_text(stamp + "\n")
+    return folder
+
+
+def _extract_broden_files(archive: Path, folder: Path) -> int:
     kept = 0
     with zipfile.ZipFile(archive) as z:
         for info in z.infolist():
@@ -153,13 +177,10 @@ def extract_broden(archive: Path, digest: str, folder: Path) -> Path:
             with z.open(info) as source, open(target, "wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
             kept += 1
-    images = folder / "images"
-    if not images.is_dir() or not (folder / "c_scene.csv").is_file():
+    if not (folder / "images").is_dir() or not (folder / "c_scene.csv").is_file():
         raise Refused(f"{archive.name}: no broden1_224/images/ or broden1_224/c_scene.csv inside: not the Broden "
                       "archive (expected what dlbroden.sh downloads)")
-    log(f"  broden1_224: {kept} files extracted (PNG masks and .txt files left out, as dlbroden.sh does)")
-    marker.write_text(digest + "\n")
-    return folder
+    return kept
 
 
 def link(source: Path, target: Path) -> None:
@@ -217,7 +238,7 @@ class Run:
         left = sum(s for n, s in self.remaining_estimates() if n not in {x["stage"] for x in self.stage_log})
         if marker.exists():
             done = json.loads(marker.read_text())
-            if done.get("key") == key_text:
+            if done.get("key") == key_text and STAGE_STILL_THERE.get(name, lambda r: True)(self):
                 log(f"[{index}/{len(STAGES)}] {name}: done in an earlier run ({human(done['seconds'])}), reused")
                 self.restore(done.get("extra", {}))
                 self.stage_log.append({"stage": name, "seconds": done["seconds"], "reused": True,
@@ -637,11 +658,11 @@ STAGES = [
     ("python", lambda r: 0 if r.args.python else 400, Run.python_env),
     ("export", lambda r: 420, Run.export),
     ("build", lambda r: 0 if r.args.glassbox else 600, Run.build),
-    ("explain", lambda r: _images(r) * (0.21 * 2049 * r.scale.scorecam + 0.21 * r.scale.lime_samples + 10),
+    ("explain", lambda r: _images(r) * (EXPLAIN_PASS_S * (2049 * r.scale.scorecam + r.scale.lime_samples) + 10),
      Run.explain),
     ("dissect", lambda r: PROBE_IMAGE_S * _probe(r) + CLIP_TEXT_S * _concepts(r) + 60, Run.dissect),
     ("report", lambda r: _images(r) * 60 + r.scale.sanity_images * len(r.scale.cascade.split(","))
-     * (0.21 * (2049 * r.scale.scorecam + r.scale.lime_samples)), Run.report),
+     * (EXPLAIN_PASS_S * (2049 * r.scale.scorecam + r.scale.lime_samples)), Run.report),
     ("site", lambda r: 60 if r.args.wasm_pkg else 900, Run.site),
 ]
 
@@ -723,7 +744,7 @@ def main(argv=None) -> int:
 
 # The sources each stage's result depends on (besides the settings and the stage before it).
 STAGE_SOURCES = {
-    "fetch": ["models/pins.json"],
+    "fetch": ["models/pins.json", "scripts/fetch.py", "scripts/reproduce.py"],
     "python": ["models/requirements.txt"],
     "export": ["models/export.py", "scripts/reproduce.py"],
     "dissect": ["scripts/reproduce.py", "models/check_decoding.py"],
@@ -731,6 +752,13 @@ STAGE_SOURCES = {
     "explain": ["scripts/reproduce.py", "models/check_decoding.py"],
     "report": ["scripts/reproduce.py"],
     "site": ["www", "scripts/reproduce.py"],
+}
+
+
+# What a finished stage keeps outside OUT and must find again to be reused: the fetch stage's Broden tree lives
+# in the download cache, which a user may clear to free disk after a failed run.
+STAGE_STILL_THERE = {
+    "fetch": lambda r: r.args.probe != "broden" or (r.probe_dir().is_dir() and (r.broden_dir() / ".complete").exists()),
 }
 
 

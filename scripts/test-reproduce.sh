@@ -63,8 +63,12 @@ rm -rf "$OUT.folder"
 scripts/reproduce.sh --out "$OUT.folder" --quick --mirror "$MIRROR" --test-mirror --python "$PY" --until fetch
 python3 - "$OUT/inputs.json" "$OUT.folder/inputs.json" <<'PY'
 import json, sys
+sys.path.insert(0, "scripts")
+from fetch import PINS
 url, folder = ({name: r["sha256"] for name, r in json.load(open(path)).items()} for path in sys.argv[1:])
-assert len(url) == 1009 and url == folder, (len(url), len(folder), set(url.items()) ^ set(folder.items()))
+# The quick run with the default probe (Broden): every weight file, every data file, the seed images, Broden.
+expected = len(PINS["weights"]) + len(PINS["data"]) + len(PINS["images"]["seed"]) + len(PINS["datasets"])
+assert len(url) == expected and url == folder, (expected, len(url), len(folder), set(url.items()) ^ set(folder.items()))
 print(f"the same {len(url)} files, by sha256, from --mirror URL and --mirror DIR")
 PY
 

@@ -6,7 +6,7 @@ shared/data/imagenet-probe-1000/ and shared/data/imagenet-originals/ (76 files b
 downloads them: every JPEG flavour of the set, EXIF orientation tags included), the sha256 of the file, its
 size, its EXIF orientation tag, and the sha256 of
 `np.asarray(Image.open(path).convert("RGB"))` (C-order uint8 H×W×3 bytes): Pillow's default decode
-(libjpeg-turbo, islow IDCT, fancy upsampling; no EXIF transpose). Hashes, not pixels, so that 1010 references fit in a
+(libjpeg-turbo, islow IDCT, fancy upsampling; no EXIF transpose). Hashes, not pixels, so that 1086 references fit in a
 small committed file and no shared/ data is copied; a test that decodes a file to the same hash has the
 same pixels.
 

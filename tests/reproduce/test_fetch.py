@@ -408,6 +408,65 @@ class FaultyNetworkTest(unittest.TestCase):
         self.assertEqual(path.read_bytes(), data)
 
 
+    def test_a_name_lookup_failing_for_now_and_a_tls_cut_are_retried_no_such_host_is_not(self):
+        import socket
+        import ssl
+        self.assertTrue(fetch.transient_network_error(socket.gaierror(socket.EAI_AGAIN, "Temporary failure")))
+        self.assertTrue(fetch.transient_network_error(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")))
+        self.assertTrue(fetch.transient_network_error(ConnectionResetError()))
+        self.assertFalse(fetch.transient_network_error(socket.gaierror(socket.EAI_NONAME, "Name or service not known")))
+        self.assertFalse(fetch.transient_network_error(ConnectionRefusedError()))
+        self.assertFalse(fetch.transient_network_error("invalid URL"))
+
+
+class BrodenTest(unittest.TestCase):
+    """The Broden archive as dlbroden.sh leaves it, and what happens when the download is not Broden."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def zip_of(self, members: dict[str, bytes]) -> Path:
+        import zipfile
+        path = self.tmp / "broden1_224.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            for name, data in members.items():
+                z.writestr(name, data)
+        return path
+
+    def test_the_masks_and_top_level_txt_files_are_left_out_once_per_archive(self):
+        archive = self.zip_of({"broden1_224/images/ade20k/a.jpg": b"jpeg", "broden1_224/images/ade20k/a_object.png":
+                               b"png", "broden1_224/c_scene.csv": b"code,number,name,frequency\n",
+                               "broden1_224/readme.txt": b"text", "broden1_224/index.csv": b"image\n"})
+        folder = reproduce.extract_broden(archive, sha(archive.read_bytes()), self.tmp / "broden1_224")
+        kept = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        self.assertEqual(kept, [".complete", "c_scene.csv", "images/ade20k/a.jpg", "index.csv"])
+        # Extracted once: a second call with the same archive and rules touches nothing.
+        (folder / "images" / "ade20k" / "a.jpg").write_bytes(b"kept")
+        reproduce.extract_broden(archive, sha(archive.read_bytes()), folder)
+        self.assertEqual((folder / "images" / "ade20k" / "a.jpg").read_bytes(), b"kept")
+
+    def test_an_error_page_or_a_cut_zip_is_deleted_with_a_clear_message(self):
+        whole = self.zip_of({"broden1_224/images/ade20k/a.jpg": b"jpeg" * 1000, "broden1_224/c_scene.csv": b"x"})
+        cut = whole.read_bytes()[:-40]
+        for content in [b"<html>429 Too Many Requests</html>", cut]:
+            whole.write_bytes(content)
+            with self.assertRaises(fetch.Refused) as caught:
+                reproduce.extract_broden(whole, sha(content), self.tmp / "broden1_224")
+            message = str(caught.exception.code)
+            self.assertIn("broden1_224.zip is not a readable zip", message)
+            self.assertIn("run the same command again", message)
+            self.assertFalse(whole.exists(), "the damaged archive stays in the cache: every rerun would fail")
+            self.assertFalse((self.tmp / "broden1_224").exists())
+
+    def test_a_zip_that_is_not_broden_is_refused_and_deleted(self):
+        archive = self.zip_of({"something/else.jpg": b"jpeg"})
+        with self.assertRaises(fetch.Refused) as caught:
+            reproduce.extract_broden(archive, sha(archive.read_bytes()), self.tmp / "broden1_224")
+        self.assertIn("not the Broden archive", str(caught.exception.code))
+        self.assertFalse(archive.exists())
+
+
 class ExportEnvironmentTest(unittest.TestCase):
     """The python stage's pip commands (recorded, not run): torch's CPU wheels and PyPI's build are the same
     install with another index, in venvs of their own."""

@@ -137,12 +137,12 @@ struct ExplainArgs {
     /// Weight of the image in the overlays (`show_cam_on_image`'s image_weight).
     #[arg(long, default_value_t = 0.5)]
     image_weight: f32,
-    /// Images to explain (JPEG, PNG, BMP, WebP).
     /// Turn each image the way its EXIF orientation tag says a viewer shows it (a photo of your own;
     /// recorded in explanation.json). Default: the pixels as stored, as Pillow, and so every Python reference
     /// (lime's and pytorch-grad-cam's tutorials, torchvision), reads them.
     #[arg(long)]
     upright: bool,
+    /// Images to explain (JPEG, PNG, BMP, WebP).
     #[arg(required = true)]
     images: Vec<PathBuf>,
 }
