@@ -69,6 +69,9 @@ LAYERS = ["layer2", "layer3", "layer4"]
 # (0.21 vs 0.49 s per image on the 2-core VM, `glassbox bench --methods lime`).
 BATCH = 8
 NATIVE_RESNET50_BATCH = 1
+# The CAMs the explain page shows (beside LIME), and where the site keeps the run's explanations of them.
+PAGE_CAMS = ["gradcam", "ablationcam", "scorecam"]
+RUN_EXPLANATIONS = "run-explanations"
 # One ResNet-50 V2 pass of explain and report, the image's perturbation included (batch 1, onnxruntime, the
 # 2-core VM: LIME's passes in the quick run; README's time budget).
 EXPLAIN_PASS_S = 0.035
@@ -572,9 +575,31 @@ class Run:
             "run": self.scale.describe(),
             "models": [{"id": f"{RESNET50}_b{BATCH}", "title": manifest["description"],
                         "manifest": f"models/{manifest_path.name}"}],
+            "run_explanations": self.site_explanations(site / RUN_EXPLANATIONS),
         }
         (site / "site.json").write_text(json.dumps(config, indent=1) + "\n")
-        return {"probe_images_shown": shown}
+        return {"probe_images_shown": shown, "images_explained_on_the_site": len(config["run_explanations"])}
+
+    def site_explanations(self, folder: Path) -> dict:
+        """What the explain stage computed for each gallery image, as the explain page shows it before any model
+        is loaded: the CLI's pictures of the four methods (PNG), their maps and LIME's segments and mask (.npy),
+        and explanation.json (top-5, the agreement table, engine, times) with the run machine's path of the
+        image replaced by its name. Returns image file name -> its folder under the site."""
+        shown = {}
+        for name in self.seed_images:
+            source = self.out / "explain" / Path(name).stem
+            record = json.loads((source / "explanation.json").read_text())
+            record["image"] = name
+            record["computed"] = time.strftime("%Y-%m-%d", time.gmtime((source / "explanation.json").stat().st_mtime))
+            target = folder / Path(name).stem
+            target.mkdir(parents=True)
+            (target / "explanation.json").write_text(json.dumps(record) + "\n")
+            for file in [*(f"{m}.{ext}" for m in PAGE_CAMS for ext in ("png", "npy")), "lime.png",
+                         "lime_segments.npy", "lime_mask.npy"]:
+                if (source / file).exists():
+                    link(source / file, target / file)
+            shown[name] = f"{RUN_EXPLANATIONS}/{Path(name).stem}/"
+        return shown
 
     # --- record
 

@@ -6,16 +6,11 @@
 // that is no longer the current one is dropped. An image's prediction and explanations live in its own
 // record (`current`), so nothing drawn or downloaded can mix two images. Picking another image or model
 // cancels the running explanation.
-import { config } from './config.js';
+import { config, METHODS } from './config.js';
 import { drawLegend } from './legend.js';
+import { appendAgreementRow, fillTop5, hideRunExplanation, showRunExplanation } from './run.js';
 
 const $ = (id) => document.getElementById(id);
-const METHODS = [
-  { id: 'gradcam', name: 'Grad-CAM' },
-  { id: 'ablationcam', name: 'AblationCAM' },
-  { id: 'scorecam', name: 'ScoreCAM' },
-  { id: 'lime', name: 'LIME' },
-];
 // Below this share of the model's input side an image is mostly made up by upscaling.
 const SMALL_IMAGE_SHARE = 0.25;
 // A run estimated longer than this is marked as long next to its button.
@@ -273,19 +268,29 @@ $('file').onchange = async (e) => {
   if (file) await useImage(await file.arrayBuffer(), file.name, { own: true });
 };
 
-/** A new image replaces the current one: its running explanation stops, and it is classified once. */
+/**
+ * A new image replaces the current one: its running explanation stops, and it is classified once. A gallery
+ * image the run explained, picked while no model is loaded, shows the run's explanations instead: no download,
+ * no forward pass, until the visitor asks to compute here.
+ */
 async function useImage(bytes, name, { own = false } = {}) {
   cancelExplanation();
-  current = { id: nextImageId++, name, bytes, own, view: null, prediction: null, results: {} };
+  const image = current = { id: nextImageId++, name, bytes, own, view: null, prediction: null, results: {} };
   hideResults();
   showError('image-error', null);
   // While a model loads, the load classifies the image that is current when it is ready.
   if (loadingModelId !== null) return;
+  if (!model && !own && await showRunExplanation(name, () => image === current && !model && loadingModelId === null)) {
+    return;
+  }
+  if (image !== current) return;
   if (!model) return loadModel();
   await classify(current);
 }
+$('compute-here').onclick = loadModel;
 
 function hideResults() {
+  hideRunExplanation();
   $('prediction').hidden = $('explain').hidden = true;
   $('image-warning').hidden = true;
   updateBusy();
@@ -321,20 +326,10 @@ function showPrediction(image) {
     'prediction and its explanations say little about it. A larger picture gives a meaningful answer. ' : '') +
     (view.turned_upright ? `Turned upright as the photo's EXIF tag says (${view.turned_upright}); the gallery ` +
       'images are read as stored, as Pillow and the Python references read them.' : '');
-  const top5 = $('top5');
-  top5.replaceChildren();
+  fillTop5($('top5'), prediction.top);
   const target = $('target');
   target.replaceChildren();
-  for (const p of prediction.top) {
-    const li = document.createElement('li');
-    li.textContent = `${p.label} (#${p.class}) ${(100 * p.probability).toFixed(1)}%`;
-    const bar = document.createElement('span');
-    bar.className = 'bar';
-    bar.style.width = `${Math.round(120 * p.probability)}px`;
-    li.append(bar);
-    top5.append(li);
-    target.append(new Option(`${p.label} (#${p.class})`, p.class));
-  }
+  for (const p of prediction.top) target.append(new Option(`${p.label} (#${p.class})`, p.class));
   $('forward-time').textContent =
     `one forward pass on ${model.label}: ${prediction.forward_ms.toFixed(1)} ms (batch of ${model.batch})`;
   $('prediction').hidden = $('explain').hidden = false;
@@ -514,7 +509,6 @@ function draw(image, id) {
 const CAMS = METHODS.filter((m) => m.id !== 'lime');
 /** Counts agreement requests: only the latest one's reply is shown (the slider may send many). */
 let agreementAsked = 0;
-const fixed3 = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
 
 /**
  * Shows how far each CAM of `image` agrees with its LIME, for LIME's class: the worker computes it in the
@@ -552,18 +546,7 @@ async function updateAgreement(image) {
   note.textContent = `LIME's mask: ${l.mask_superpixels} superpixels, ${l.mask_pixels} pixels (LIME ${samples}).` +
     (agreement.lime_partial ? ' LIME was cancelled: these numbers compare the CAMs with a partial LIME.' : '');
   note.classList.toggle('partial', agreement.lime_partial);
-  for (const row of agreement.cams) {
-    const a = row.agreement;
-    const tr = body.insertRow();
-    tr.dataset.method = row.method;
-    tr.insertCell().textContent = METHODS.find((m) => m.id === row.method).name;
-    for (const v of [a.iou_same_count, a.iou_top20, row.iou_at_threshold, a.spearman]) {
-      const td = tr.insertCell();
-      td.className = 'num';
-      td.textContent = fixed3(v);
-    }
-    tr.insertCell().textContent = a.pointing_hit ? 'hit' : 'miss';
-  }
+  for (const row of agreement.cams) appendAgreementRow(body, row);
 }
 
 /** The threshold t the table uses: the number box (the slider snaps to steps of 0.05 and sets the box). */

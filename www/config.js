@@ -43,9 +43,21 @@ export const config = {
   ].map((f) => ({ file: f, url: `imagenet-samples/${f}`, title: f.replace(/^n\d+_/, '').replace(/\.JPEG$/, '').replaceAll('_', ' ') })),
   banner: site?.banner || '',
   runNote: site?.run ?? '',
+  // What the run computed per gallery image (a site assembled by scripts/reproduce.sh): file name -> the URL of
+  // its folder (explanation.json, the methods' PNGs and .npy files). The page shows it before any model loads.
+  runExplanations: Object.fromEntries(Object.entries(site?.run_explanations ?? {})
+    .map(([file, folder]) => [file, new URL(folder, here).href])),
   // Defaults of the explanation controls (the tutorial's LIME uses 1000 samples; fewer is faster).
   lime: { numSamples: 300, seed: 0, batchSize: 8 },
 };
+
+/** The explain page's four methods, in the order of its cards. */
+export const METHODS = [
+  { id: 'gradcam', name: 'Grad-CAM' },
+  { id: 'ablationcam', name: 'AblationCAM' },
+  { id: 'scorecam', name: 'ScoreCAM' },
+  { id: 'lime', name: 'LIME' },
+];
 
 if (site?.models?.length) {
   config.models = site.models.map((m) => ({ ...m, manifest: new URL(m.manifest, here).href,

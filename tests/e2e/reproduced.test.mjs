@@ -143,7 +143,7 @@ test('every output says TEST MIRROR', { skip }, () => {
   }
 });
 
-test('the site under a sub-path: banner, Grad-CAM on a gallery image equal to the native run, dissection page', { skip, timeout: 900_000 }, async () => {
+test('the site under a sub-path: the run\'s explanations at once; computed here, Grad-CAM equal to the native run; dissection page', { skip, timeout: 900_000 }, async () => {
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true,
     args: ['--no-sandbox', '--no-first-run', '--disable-background-networking'], viewport: { width: 1200, height: 1100 } });
   await guardCsp(context);
@@ -152,13 +152,64 @@ test('the site under a sub-path: banner, Grad-CAM on a gallery image equal to th
     const notFound = [];
     page.on('response', (r) => { if (r.status() === 404) notFound.push(r.url()); });
     page.on('pageerror', (e) => console.log(`# [reproduced pageerror] ${e.message}`));
-    await page.goto(`${site.url}glassbox/index.html?model=${MODEL}&engine=cpu&autoload=1`);
+    const engineFiles = [];
+    page.on('request', (r) => { if (/\.(wasm|onnx)$/.test(new URL(r.url()).pathname)) engineFiles.push(r.url()); });
+    await page.goto(`${site.url}glassbox/index.html?model=${MODEL}&engine=cpu`);
     assert.match(await page.textContent('.site-banner'), /TEST MIRROR/);
+
+    // Before any model is loaded, a gallery image the run explained shows what the run computed: its files, as
+    // they are, with no engine or model downloaded and no forward pass.
+    await page.click(`#gallery button[data-file="${SAMPLE}"]`);
+    await page.waitForSelector('#run-results:not([hidden])', { timeout: 60_000 });
+    const stem = path.parse(SAMPLE).name;
+    const record = json('explain', stem, 'explanation.json');
+    const shown = await page.evaluate(async () => {
+      const images = {};
+      for (const img of document.querySelectorAll('#run-methods img')) {
+        const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+        images[img.closest('figure').dataset.method] = { width: img.naturalWidth, bytes: Array.from(bytes) };
+      }
+      return { images, passes: document.body.dataset.forwardPasses ?? null, model: window.glassbox.model,
+        top5: [...document.querySelectorAll('#run-top5 li')].map((li) => li.textContent),
+        cards: Object.fromEntries([...document.querySelectorAll('#run-methods figure')]
+          .map((f) => [f.dataset.method, f.textContent])),
+        agreement: [...document.querySelectorAll('#run-agreement-table tbody tr')]
+          .map((tr) => [tr.dataset.method, ...[...tr.cells].slice(1).map((td) => td.textContent)]),
+        provenance: document.querySelector('#run-provenance').textContent };
+    });
+    console.log(`# [reproduced site] the run's explanation of ${SAMPLE}: ${Object.keys(shown.images).join(', ')}; ` +
+      `engine files requested: ${engineFiles.length}; forward passes: ${shown.passes ?? 0}`);
+    assert.equal(shown.passes, null, 'a forward pass ran');
+    assert.equal(shown.model, null, 'a model was loaded');
+    assert.deepEqual(engineFiles, [], 'the engine or the model was downloaded');
+    assert.deepEqual(shown.top5.map((t) => t.split(' (#')[0]), record.top5.map((p) => p.label));
+    assert.match(shown.provenance, new RegExp(`${record.engine.replace(/[().]/g, '\\$&')}.*Resize\\(232\\) \\+ CenterCrop\\(224\\)`));
+    const pictures = { gradcam: 'gradcam.png', ablationcam: 'ablationcam.png', scorecam: 'scorecam.png', lime: 'lime.png' };
+    for (const [method, file] of Object.entries(pictures)) {
+      const ran = existsSync(path.join(OUT, 'explain', stem, file));
+      if (!ran) {
+        assert.match(shown.cards[method], /not computed by this run/, method);
+        continue;
+      }
+      assert.ok(shown.images[method]?.width > 0, `${method}: the run's picture is not shown`);
+      assert.deepEqual(Buffer.from(shown.images[method].bytes), readFileSync(path.join(OUT, 'explain', stem, file)),
+        `${method}: the picture shown is not the run's file`);
+    }
+    assert.equal(shown.cards.scorecam.includes('not computed'), true, 'the quick run computes no ScoreCAM');
+    const expected = record.agreement.cams.filter((row) => ['gradcam', 'ablationcam', 'scorecam'].includes(row.method))
+      .map((row) => [row.method, ...[row.agreement.iou_same_count, row.agreement.iou_top20, row.iou_at_threshold,
+        row.agreement.spearman].map((v) => (v === null ? '–' : v.toFixed(3))), row.agreement.pointing_hit ? 'hit' : 'miss']);
+    assert.deepEqual(shown.agreement, expected);
+    await page.screenshot({ path: path.join(OUT, 'site-run-explanation.png'), fullPage: true });
+
+    // "Compute here": the model loads and the same image is classified in the page.
+    await page.click('#compute-here');
     await page.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 300_000 });
     assert.match(await page.textContent('#engine-status'), /ready/, await page.textContent('#model-error'));
-    await page.click(`#gallery button[data-file="${SAMPLE}"]`);
     await page.waitForFunction(() => document.querySelectorAll('#top5 li').length === 5 || !document.querySelector('#image-error').hidden,
       null, { timeout: 600_000 });
+    assert.equal(await page.isHidden('#run-results'), true, 'the run\'s explanation stays beside the computed one');
+    assert.equal(await page.evaluate(() => window.glassbox.imageName), SAMPLE);
     await page.click('.method[data-method=gradcam] .run');
     await page.waitForFunction(() => (document.body.dataset.explained ?? '').split(',').includes('gradcam') ||
       !document.querySelector('#explain-error').hidden, null, { timeout: 600_000 });
