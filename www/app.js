@@ -366,7 +366,7 @@ function updateEstimates() {
     const batches = batchesFor(m.id);
     const ms = batches * passMs;
     total += ms;
-    const el = document.querySelector(`.method[data-method=${m.id}] .estimate`);
+    const el = document.querySelector(`#methods .method[data-method=${m.id}] .estimate`);
     if (!el) continue;
     el.textContent = batches ? `${duration(ms)} (${batches} passes × ${(passMs / 1000).toFixed(2)} s)` : 'under a second (no extra pass)';
     el.classList.toggle('long', ms > LONG_RUN_MS);
@@ -417,7 +417,7 @@ async function runMethods(image, ids) {
   const target = Number($('target').value);
   for (const id of ids) {
     if (image !== current) break;
-    const card = document.querySelector(`.method[data-method=${id}]`);
+    const card = document.querySelector(`#methods .method[data-method=${id}]`);
     const bar = card.querySelector('progress');
     const stage = card.querySelector('.stage');
     resetCard(card, 'starting…');
@@ -474,7 +474,7 @@ $('download-json').onclick = () => {
 /** Draws one method's picture: the model's view, its heat map (or LIME weights) at the chosen opacity. */
 function draw(image, id) {
   const r = image.results[id];
-  const canvas = document.querySelector(`.method[data-method=${id}] canvas`);
+  const canvas = document.querySelector(`#methods .method[data-method=${id}] canvas`);
   const { width: w, height: h } = image.view;
   const ctx = canvas.getContext('2d');
   const alpha = Number($('opacity').value);

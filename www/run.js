@@ -49,7 +49,7 @@ export async function showRunExplanation(file, stillWanted) {
 function card(method, record, folder) {
   const figure = document.createElement('figure');
   figure.className = 'method';
-  figure.dataset.method = method.id;
+  figure.dataset.runMethod = method.id;
   const caption = document.createElement('figcaption');
   caption.textContent = method.name;
   figure.append(caption);

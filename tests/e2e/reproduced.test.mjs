@@ -170,12 +170,12 @@ test('the site under a sub-path: the run\'s explanations at once; computed here,
       const images = {};
       for (const img of document.querySelectorAll('#run-methods img')) {
         const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
-        images[img.closest('figure').dataset.method] = { width: img.naturalWidth, bytes: Array.from(bytes) };
+        images[img.closest('figure').dataset.runMethod] = { width: img.naturalWidth, bytes: Array.from(bytes) };
       }
       return { images, passes: document.body.dataset.forwardPasses ?? null, model: window.glassbox.model,
         top5: [...document.querySelectorAll('#run-top5 li')].map((li) => li.textContent),
         cards: Object.fromEntries([...document.querySelectorAll('#run-methods figure')]
-          .map((f) => [f.dataset.method, f.textContent])),
+          .map((f) => [f.dataset.runMethod, f.textContent])),
         agreement: [...document.querySelectorAll('#run-agreement-table tbody tr')]
           .map((tr) => [tr.dataset.method, ...[...tr.cells].slice(1).map((td) => td.textContent)]),
         provenance: document.querySelector('#run-provenance').textContent };
