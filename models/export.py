@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 # Pins, downloads, hashes and the test-mirror banner, shared with scripts/reproduce.py.
 import fetch  # noqa: E402
-from fetch import TEST_MIRROR_BANNER, sha256_file  # noqa: E402
+from fetch import TEST_MIRROR_BANNER, TEST_MIRROR_WEIGHTS, data_pin, sha256_file  # noqa: E402
 
 OPSET = 13
 
@@ -74,10 +74,6 @@ def fetcher(args) -> fetch.Fetcher:
     """With --weights-dir the files scripts/reproduce.py fetched and checked, and no network; else the cache,
     filled by downloads. A test mirror's hashes cannot match the pins (the manifests then say so)."""
     return fetch.Fetcher(args.cache, None, args.test_mirror, offline=args.offline)
-
-
-def data_pin(file_name: str) -> fetch.Pin:
-    return next(pin for pin, _ in fetch.data_pins() if pin.file_name == file_name)
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -225,7 +221,7 @@ def build_resnet(name: str, args) -> tuple[torch.nn.Module, dict]:
             weights = {"url": pin.url, "sha256": sha256_file(path), "source": "torchvision",
                        "checked": "sha256 prefix in the file name (torchvision convention)"}
     if args.test_mirror:
-        weights |= {"test_mirror": True, "checked": TEST_MIRROR_BANNER + ": hash not checked"}
+        weights |= TEST_MIRROR_WEIGHTS
     return ResNetWithFeatures(net.eval(), layer_means=arch == "resnet18").eval(), weights
 
 
@@ -287,7 +283,7 @@ def build_clip(args):
                        "source": "open_clip's copy of the openai weights (Hugging Face hub)",
                        "checked": "NOT checked: no published checksum; this is the hash of the downloaded file"}
         if args.test_mirror:
-            weights |= {"test_mirror": True, "checked": TEST_MIRROR_BANNER + ": hash not checked"}
+            weights |= TEST_MIRROR_WEIGHTS
     return model.eval(), weights
 
 

@@ -41,6 +41,13 @@ from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_MIRROR_BANNER = "TEST MIRROR \u2014 not the official weights"
+# What the weights record of a manifest says of a file from a test mirror.
+TEST_MIRROR_WEIGHTS = {"test_mirror": True, "checked": TEST_MIRROR_BANNER + ": hash not checked"}
+
+
+def with_banner(text: str, test_mirror: bool) -> str:
+    """`text` as an output shows it: behind the banner when it was made from a test mirror."""
+    return f"{TEST_MIRROR_BANNER}: {text}" if test_mirror else text
 
 
 def log(message: str) -> None:
@@ -299,6 +306,17 @@ def archives() -> dict[str, Archive]:
 
 def data_pins() -> list[tuple[Pin, dict]]:
     return [(pin_of(d, d["path"]), d) for d in PINS["data"]]
+
+
+def data_pin(file_name: str) -> Pin:
+    """The data file of that name."""
+    return next(pin for pin, _ in data_pins() if pin.file_name == file_name)
+
+
+def dataset_pin(name: str, sha256: str | None) -> Pin:
+    """The data set of that name (Broden), checked against `sha256` when given (it has no published one)."""
+    entry = next(d for d in PINS["datasets"] if d["name"] == name)
+    return pin_of(entry, f"{name} ({entry['format']})", sha256)
 
 
 def image_pins() -> dict[str, Pin]:

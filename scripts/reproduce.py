@@ -48,7 +48,7 @@ from pathlib import Path
 
 # Pins, downloads, hashes and the banner, shared with models/export.py.
 from fetch import (PINS, REPO, TEST_MIRROR_BANNER, Fetcher, Pin, Refused, alternative_pins, archives,
-                   as_mirror, data_pins, human, image_pins, log, pin_of, sha256_file, weight_pins)
+                   as_mirror, data_pins, dataset_pin, human, image_pins, log, sha256_file, weight_pins, with_banner)
 
 RESNET50 = "resnet50_imagenet1k_v2"
 # CLIP-Dissect's `resnet50` (IMAGENET1K_V1 weights), dissected only for its Table 3.
@@ -130,11 +130,6 @@ def ordinal(k: int) -> str:
     """2nd, 3rd, 4th, 11th, 22nd (as the dissection tables write their subsets)."""
     suffix = "th" if 11 <= k % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
     return f"{k}{suffix}"
-
-
-def dataset_pin(name: str, sha256: str | None) -> Pin:
-    entry = next(d for d in PINS["datasets"] if d["name"] == name)
-    return pin_of(entry, f"{name} ({entry['format']})", sha256)
 
 
 # What extract_broden keeps; a change of these rules extracts again (the `.complete` marker holds it).
@@ -408,7 +403,7 @@ class Run:
 
     def matcher_name(self) -> str:
         name = "CLIP ViT-B/16 (openai weights, exported by models/export.py)"
-        return f"{TEST_MIRROR_BANNER}: {name}" if self.test_mirror else name
+        return with_banner(name, self.test_mirror)
 
     def weights_text(self, model: str) -> str:
         manifest = json.loads((self.models / f"{model}_b{BATCH}.json").read_text())
@@ -454,7 +449,7 @@ class Run:
             name = "1000 ImageNet samples, one per class (EliSchwartz/imagenet-sample-images): a quick look"
         else:
             name = f"the folder {self.args.probe}"
-        return f"{TEST_MIRROR_BANNER}: {name}" if self.test_mirror else name
+        return with_banner(name, self.test_mirror)
 
     def dissect(self) -> dict:
         self.check_decoding(self.probe_dir(), self.scale.probe_every)

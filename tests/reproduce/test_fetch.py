@@ -132,6 +132,16 @@ class FetchTest(unittest.TestCase):
         self.assertEqual(len(fetch.PINS["images"]["files"]), 1000)
         self.assertTrue(set(fetch.PINS["images"]["seed"]) <= set(fetch.PINS["images"]["files"]))
 
+    def test_files_and_data_sets_are_pinned_by_name_and_test_mirror_outputs_carry_the_banner(self):
+        # What reproduce.py and export.py both take from fetch.py.
+        self.assertEqual(fetch.data_pin("20k.txt").file_name, "20k.txt")
+        self.assertEqual(fetch.dataset_pin("broden1_224", None).file_name, "broden1_224.zip")
+        self.assertIsNone(fetch.dataset_pin("broden1_224", None).sha256)
+        self.assertEqual(fetch.dataset_pin("broden1_224", "ab" * 32).sha256, "ab" * 32)
+        self.assertEqual(fetch.with_banner("Broden", False), "Broden")
+        self.assertEqual(fetch.with_banner("Broden", True), "TEST MIRROR \u2014 not the official weights: Broden")
+        self.assertEqual(fetch.TEST_MIRROR_WEIGHTS["checked"], f"{fetch.TEST_MIRROR_BANNER}: hash not checked")
+
     def test_only_what_the_run_reads_is_pinned_and_every_github_file_has_its_archive(self):
         # The data files the run reads (update the list with the run: a pinned file nothing reads is a download
         # for nothing).
