@@ -336,6 +336,10 @@ def prepare_graph(model: onnx.ModelProto, feeds_wonnx: bool) -> tuple[onnx.Model
     - no BatchNormalization left (export_one folds the ResNets' before export, see fold_batchnorms;
       checked here, because an unfolded BN would silently need wonnx support).
     - strict shape inference: every intermediate tensor gets value_info (wonnx sizes its buffers from it).
+
+    The WebGPU engine rewrites every graph it loads the same way (prepare_for_wonnx in
+    crate/src/engine/webgpu.rs: Gemm transB, Conv bias, value_info from tract); the steps stay here too because
+    the exported bytes include them (the CAM fixtures pin the random-weight graphs' sha256).
     """
     graph = model.graph
     done = []
