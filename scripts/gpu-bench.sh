@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# One-shot GPU measurement, for a machine with a real GPU and its Vulkan driver: the ResNet-50 forward pass
-# at batch 1 and 8 on the webgpu engine (wonnx over wgpu's Vulkan backend) beside tract and onnxruntime on the
-# CPU, and MobileNet v2 at batch 1 and 8, all in one `glassbox bench` run (interleaved rounds, per image).
+# One-shot GPU measurement, for a machine with a real GPU and its Vulkan driver:
+#   1. natively: the ResNet-50 forward pass at batch 1 and 8 on the webgpu engine (wonnx over wgpu's Vulkan
+#      backend) beside tract and onnxruntime on the CPU, and MobileNet v2 at batch 1 and 8, all in one
+#      `glassbox bench` run (interleaved rounds, per image);
+#   2. in the page: headless Chromium with WebGPU on Vulkan (tests/e2e/gpu-page-bench.mjs) loads ResNet-50 at batch
+#      1 and 8 on the WebGPU and CPU engines, times their passes, and runs a full 1000-sample LIME on WebGPU, so
+#      the page's batch and buffer reuse can be chosen from one run (a software adapter is refused).
 #
-#   scripts/gpu-bench.sh [OUT_DIR]        (default out/gpu-bench; writes bench.md and bench.json)
+#   scripts/gpu-bench.sh [OUT_DIR]        (default out/gpu-bench; writes bench.md, bench.json, page.md, page.json)
 #
 # The ResNet-50 graphs are the seeded random-weight exports (models/export.py --random-weights --seed 0):
 # weights do not change the speed, and they need no download. Its export venv (scripts/reproduce.sh
@@ -12,8 +16,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-OUT="${1:-out/gpu-bench}"
-mkdir -p "$OUT"
+mkdir -p "${1:-out/gpu-bench}"
+OUT="$(cd "${1:-out/gpu-bench}" && pwd)"
 B1="${GLASSBOX_RANDOM_MODELS:-$ROOT/target/random-models}"
 B8="${GLASSBOX_RANDOM_MODELS_B8:-$ROOT/target/random-models-b8}"
 
@@ -31,4 +35,10 @@ target/release/glassbox bench --engines cpu,onnxruntime,webgpu --ort-python "$PY
     --models "$B1/resnet50_imagenet1k_v2_b1.json" "$B8/resnet50_imagenet1k_v2_b8.json" \
     models/mobilenet_v2_1.0_224.json models/mobilenet_v2_1.0_224_b8.json \
     --json "$OUT/bench.json" | tee "$OUT/bench.md"
-echo "gpu-bench: wrote $OUT/bench.md and $OUT/bench.json (random-weight ResNet-50: speed only)"
+# The page: the wasm package (release profile, as published) and Chromium driven by playwright-core.
+scripts/install-web-deps.sh
+scripts/build-wasm.sh
+(cd tests/e2e && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund; } &&
+  node gpu-page-bench.mjs --lime-samples "${GLASSBOX_GPU_BENCH_LIME:-1000}" --out "$OUT/page.json" \
+    "$B1/resnet50_imagenet1k_v2_b1.json" "$B8/resnet50_imagenet1k_v2_b8.json") | tee "$OUT/page.md"
+echo "gpu-bench: wrote $OUT/bench.md, bench.json, page.md and page.json (random-weight ResNet-50: speed only)"

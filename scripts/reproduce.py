@@ -545,10 +545,16 @@ class Run:
         shutil.copytree(REPO / "www", site, ignore=shutil.ignore_patterns("pkg", ".gitignore", "README.md"))
         shutil.copytree(pkg, site / "pkg", ignore=shutil.ignore_patterns(".gitignore"))
         (site / "models").mkdir()
+        # The batch-8 graph for WebGPU; the batch-1 one for the CPU engine, which is faster per image at batch 1
+        # and then charges a single image no padded batch (the page picks by engine).
         manifest_path = self.resnet50_manifest(BATCH)
         manifest = json.loads(manifest_path.read_text())
-        for name in [manifest_path.name, manifest["onnx"], manifest["labels"]["file"]]:
-            link(self.models / name, site / "models" / name)
+        cpu_manifest_path = self.resnet50_manifest(NATIVE_RESNET50_BATCH)
+        cpu_manifest = json.loads(cpu_manifest_path.read_text())
+        for path, data in [(manifest_path, manifest), (cpu_manifest_path, cpu_manifest)]:
+            for name in [path.name, data["onnx"], data["labels"]["file"]]:
+                if not (site / "models" / name).exists():
+                    link(self.models / name, site / "models" / name)
         for name in PINS["images"]["seed"]:
             link(self.data / "imagenet-samples" / name, site / "shared" / "data" / "imagenet-samples" / name)
         shutil.copytree(self.precomputed, site / "precomputed")
@@ -569,7 +575,8 @@ class Run:
             "banner": self.banner,
             "run": self.scale.describe(),
             "models": [{"id": f"{RESNET50}_b{BATCH}", "title": manifest["description"],
-                        "manifest": f"models/{manifest_path.name}"}],
+                        "manifest": f"models/{manifest_path.name}",
+                        "cpu_manifest": f"models/{cpu_manifest_path.name}"}],
             "run_explanations": self.site_explanations(site / RUN_EXPLANATIONS),
         }
         (site / "site.json").write_text(json.dumps(config, indent=1) + "\n")

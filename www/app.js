@@ -13,8 +13,11 @@ import { appendAgreementRow, fillTop5, hideRunExplanation, showRunExplanation } 
 const $ = (id) => document.getElementById(id);
 // Below this share of the model's input side an image is mostly made up by upscaling.
 const SMALL_IMAGE_SHARE = 0.25;
-// A run estimated longer than this is marked as long next to its button.
+// A run estimated longer than this is marked as long next to its button; LIME takes the tutorial's samples
+// by default only when they fit in it.
 const LONG_RUN_MS = 60_000;
+// The `lime` tutorial's num_samples.
+const TUTORIAL_SAMPLES = 1000;
 
 let nextImageId = 1;
 /** The loaded model (worker info plus `modelId`), or null. */
@@ -27,6 +30,9 @@ let current = null;
 let running = null;
 /** Milliseconds of one forward pass (one batch) on the loaded model, measured on the last image. */
 let passMs = null;
+/** Whether the visitor typed a number of LIME samples, and whether the page chose one for this model. */
+let limeSamplesEdited = false;
+let limeSamplesChosen = false;
 // Replies the page dropped because they belonged to an earlier image or model (tests/e2e reads it).
 let staleReplies = 0;
 
@@ -55,6 +61,7 @@ const pending = new Map();
 function startWorker() {
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = ({ data }) => {
+    if (data.type === 'pool') return showPool(data);
     const request = pending.get(data.id);
     if (!request) return;
     if (data.type === 'progress') return request.onProgress?.(data);
@@ -183,6 +190,29 @@ function visitorModelError(error) {
     `(expected ${sha[2].slice(0, 12)}…, got ${sha[3].slice(0, 12)}…); it is damaged or a different version.`;
 }
 
+/** Workers for the CPU engine: `?workers=N`, else one per core (the worker bounds it by memory too). */
+function poolWorkers() {
+  const asked = Number(params.get('workers'));
+  return Number.isInteger(asked) && asked >= 1 ? Math.min(asked, config.maxWorkers) : config.workers;
+}
+
+/** The pool's state under the engine status: how many workers compute, and why not more. */
+function showPool({ modelId, ready, planned, failed }) {
+  if (!model || model.modelId !== modelId) return;
+  model.workersReady = ready;
+  const note = $('pool-status');
+  const plan = model.pool;
+  note.hidden = !plan;
+  if (plan) {
+    const limits = `${plan.cores} cores; each worker holds its own copy of the model, about ${plan.perWorkerMb} MB, ` +
+      `and the pool uses at most half of the ${(plan.memoryMb / 1024).toFixed(0)} GB this browser reports`;
+    note.textContent = `CPU engine: ${ready} of ${planned} worker${planned > 1 ? 's' : ''} ready (${limits})` +
+      (failed ? `; ${failed} could not load the model and ${failed > 1 ? 'are' : 'is'} left out.` : '.');
+  }
+  document.body.dataset.workersReady = String(ready);
+  updateEstimates();
+}
+
 async function loadModel() {
   const m = selectedModel();
   cancelExplanation();
@@ -198,7 +228,8 @@ async function loadModel() {
   let stageText = 'starting';
   // Compilation reports no counts; the elapsed seconds show it is still going.
   const ticker = setInterval(() => setStatus(`${stageText} · ${Math.round((performance.now() - started) / 1000)} s`, 'busy'), 1000);
-  const load = request('load', { manifestUrl: m.manifest, engine: $('engine').value }, ({ stage, done, total, step, steps }) => {
+  const load = request('load', { manifestUrl: m.manifest, cpuManifestUrl: m.cpuManifest, engine: $('engine').value,
+    workers: poolWorkers() }, ({ stage, done, total, step, steps }) => {
     stageText = `step ${step} of ${steps}: ${stage}${total ? ` ${megabytes(done)} of ${megabytes(total)}` : ''}`;
     setStatus(stageText, 'busy');
     if (total) {
@@ -221,8 +252,10 @@ async function loadModel() {
     updateBusy();
     return;
   }
-  model = { ...reply.result, modelId: reply.modelId };
+  model = { ...reply.result, modelId: reply.modelId, workersReady: 1 };
   engineDownloaded = true;
+  limeSamplesChosen = false;
+  showPool({ modelId: model.modelId, ready: 1, planned: model.pool?.workers ?? 1, failed: 0 });
   setStatus(`${model.name} on ${model.label}: ready`, 'ready');
   const warn = $('gpu-warning');
   warn.hidden = !model.note || model.kind === 'webgpu';
@@ -350,33 +383,58 @@ function limeOptions() {
 }
 
 /** Forward passes (engine batches) a method needs beyond the image's own, cached one. */
-function batchesFor(method) {
+function batchesFor(method, limeSamples = limeOptions().num_samples) {
   if (method === 'scorecam') return Math.ceil(model.feature_channels / model.batch);
-  if (method === 'lime') return Math.ceil(limeOptions().num_samples / config.lime.batchSize);
+  // LIME's batches of `batchSize` perturbed images, each in engine batches of the model's size.
+  if (method === 'lime') return Math.ceil(limeSamples / config.lime.batchSize) * Math.ceil(config.lime.batchSize / model.batch);
   // Grad-CAM: the gradient of the linear head. AblationCAM: each ablated logit through the linear head
   // (cam::ablation_weights), exactly what pytorch-grad-cam's ablated forward passes give. No extra pass.
   return 0;
 }
 
+/** Milliseconds `passes` forward passes take: the measured pass, spread over the pool's ready workers. */
+const passesMs = (passes) => (passes * passMs) / model.workersReady;
+
+/**
+ * LIME's samples, once per model, when the visitor has not set them: the tutorial's 1000 when they take under
+ * a minute here, else the quicker default; the estimate-all line then says what 1000 would take.
+ */
+function chooseLimeSamples() {
+  if (limeSamplesChosen) return;
+  limeSamplesChosen = true;
+  if (limeSamplesEdited) return;
+  const tutorialMs = passesMs(batchesFor('lime', TUTORIAL_SAMPLES));
+  $('lime-samples').value = tutorialMs < LONG_RUN_MS ? TUTORIAL_SAMPLES : config.lime.numSamples;
+}
+
 /** Each card's estimated time (passes × the measured pass time) and the total of "Explain (all four)". */
 function updateEstimates() {
   if (!model || !passMs) return;
+  chooseLimeSamples();
+  const workers = model.workersReady > 1 ? ` ÷ ${model.workersReady} workers` : '';
   let total = 0;
   for (const m of METHODS) {
     const batches = batchesFor(m.id);
-    const ms = batches * passMs;
+    const ms = passesMs(batches);
     total += ms;
     const el = document.querySelector(`#methods .method[data-method=${m.id}] .estimate`);
     if (!el) continue;
-    el.textContent = batches ? `${duration(ms)} (${batches} passes × ${(passMs / 1000).toFixed(2)} s)` : 'under a second (no extra pass)';
+    el.textContent = batches ? `${duration(ms)} (${batches} passes × ${(passMs / 1000).toFixed(2)} s${workers})`
+      : 'under a second (no extra pass)';
     el.classList.toggle('long', ms > LONG_RUN_MS);
   }
+  const samples = limeOptions().num_samples;
+  const tutorial = samples === TUTORIAL_SAMPLES ? ''
+    : ` LIME with the tutorial's ${TUTORIAL_SAMPLES} samples: ${duration(passesMs(batchesFor('lime', TUTORIAL_SAMPLES)))}.`;
   const all = $('estimate-all');
-  all.textContent = `All four: ${duration(total)}.` +
+  all.textContent = `All four: ${duration(total)}.${tutorial}` +
     (total > LONG_RUN_MS ? ' LIME samples set most of it: fewer samples are faster and rougher.' : '');
   all.classList.toggle('long', total > LONG_RUN_MS);
 }
-$('lime-samples').oninput = updateEstimates;
+$('lime-samples').oninput = () => {
+  limeSamplesEdited = true;
+  updateEstimates();
+};
 
 function buildCards(image) {
   const box = $('methods');

@@ -47,8 +47,13 @@ export const config = {
   // its folder (explanation.json, the methods' PNGs and .npy files). The page shows it before any model loads.
   runExplanations: Object.fromEntries(Object.entries(site?.run_explanations ?? {})
     .map(([file, folder]) => [file, new URL(folder, here).href])),
-  // Defaults of the explanation controls (the tutorial's LIME uses 1000 samples; fewer is faster).
+  // Defaults of the explanation controls: LIME takes the tutorial's 1000 samples when the page estimates they
+  // take under a minute here, else `numSamples` (fewer is faster and rougher); the visitor may set any.
   lime: { numSamples: 300, seed: 0, batchSize: 8 },
+  // The CPU engine's pool: one worker per core (worker.js also bounds it by memory), at most `maxWorkers`;
+  // `?workers=N` in the page's URL asks for N.
+  workers: Math.min(navigator.hardwareConcurrency || 1, 16),
+  maxWorkers: 16,
 };
 
 /** The explain page's four methods, in the order of its cards. */
@@ -60,7 +65,10 @@ export const METHODS = [
 ];
 
 if (site?.models?.length) {
-  config.models = site.models.map((m) => ({ ...m, manifest: new URL(m.manifest, here).href,
+  // `cpu_manifest`: the same model as a batch-1 graph, which the CPU engine loads instead (a single image is
+  // then not charged a padded batch, and tract is faster per image at batch 1).
+  config.models = site.models.map(({ cpu_manifest: cpu, ...m }) => ({ ...m, manifest: new URL(m.manifest, here).href,
+    cpuManifest: cpu ? new URL(cpu, here).href : undefined,
     howToGet: 'This site was published without this model file; choose another model.' }));
 }
 if (config.banner && typeof document !== 'undefined') {

@@ -1,7 +1,12 @@
 // The Web Worker that owns the wasm module: the page never blocks while models load or explain.
 //
 // Requests (from www/app.js), each with a fresh `id`:
-//   {id, type: 'load', manifestUrl, engine}                     -> model info; the session's modelId is `id`
+//   {id, type: 'load', manifestUrl, engine, cpuManifestUrl?, workers?}
+//                                                               -> model info; the session's modelId is `id`.
+//                                                                  On the CPU engine `cpuManifestUrl` (a batch-1
+//                                                                  graph) replaces `manifestUrl`, and up to
+//                                                                  `workers` - 1 helper workers load it too
+//                                                                  (a pool, below)
 //   {id, type: 'image', imageId, bytes, name}                   -> {view, prediction}: the image explains use
 //   {id, type: 'explain', imageId, method, target, options}     -> numbers and pictures of one method
 //   {type: 'cancel'}                                            -> the running explanation stops at its next
@@ -11,6 +16,12 @@
 // Replies name the request and what it belongs to, so the page can drop the ones it no longer wants:
 //   {id, type: 'reply', ok, result | error, superseded?, modelId, imageId, forwardPasses}
 //   {id, type: 'progress', stage, done, total, step?, steps?, modelId, imageId}
+//   {type: 'pool', modelId, ready, planned, failed?}             -> a helper worker of the pool is ready (or failed)
+//
+// A pool (the CPU engine only): the worker that loads the model starts helper workers, each this same script
+// with its own copy of the model, and hands them to its session (Session.set_helpers); LIME and ScoreCAM then
+// send them batches as `{id, type: 'run', data, shape}` -> the engine's outputs (Session.run_batch). Every
+// batch is the one a single worker runs, so the results are the same bit for bit.
 // `forwardPasses` counts the engine runs since the model was loaded (tests/e2e checks a visitor's clicks
 // cost no more than they must).
 //
@@ -28,6 +39,8 @@ const LOAD_STEPS = 5;
 
 let wasmReady = null;
 let session = null;
+/** The helper workers of this worker's pool (empty in a helper, and on WebGPU). */
+let helpers = [];
 let modelId = null;
 let imageId = null;
 
@@ -93,7 +106,8 @@ function describeAdapter(adapter) {
 }
 
 const handlers = {
-  async load({ id, manifestUrl, engine: wanted }, progress) {
+  async load({ id, manifestUrl: requestedManifest, engine: wanted, cpuManifestUrl, workers = 1 }, progress) {
+    stopHelpers();
     session?.free();
     session = null;
     modelId = null;
@@ -108,6 +122,9 @@ const handlers = {
       return report;
     };
     const choice = await chooseEngine(wanted);
+    // A single image on the CPU engine pays a whole padded batch with a batch-8 graph: a batch-1 graph is
+    // faster per image there too (README "Speed"), and LIME and ScoreCAM run their batches one image at a time.
+    const manifestUrl = choice.engine === 'cpu' && cpuManifestUrl ? cpuManifestUrl : requestedManifest;
     const manifestText = new TextDecoder().decode(await fetchBytes(manifestUrl, 'model manifest'));
     let manifest;
     try {
@@ -137,7 +154,17 @@ const handlers = {
     const info = session.info();
     // The engine's own name may carry an empty adapter name (wgpu in the browser); the page names the adapter.
     const label = choice.engine === 'webgpu' ? `WebGPU (wonnx) on ${choice.adapter}` : info.engine;
-    return { ...info, label, adapter: choice.adapter ?? null, note: choice.note ?? null, onnxUrl };
+    // The worker's wasm memory once the model is loaded and checked (the pool's per-worker figure is measured so).
+    const memoryMb = (await wasmReady).memory.buffer.byteLength / 1e6;
+    const pool = choice.engine === 'cpu' ? poolPlan(workers, onnx.length) : null;
+    if (pool?.workers > 1) startHelpers(pool.workers - 1, manifestUrl, id);
+    return { ...info, label, adapter: choice.adapter ?? null, note: choice.note ?? null, onnxUrl, manifestUrl, pool, memoryMb };
+  },
+
+  // A helper's part of a pool: one engine run of a batch the pool's first worker sends.
+  async run({ data, shape }) {
+    if (!session) throw new Error('load a model first');
+    return await session.run_batch(data, shape);
   },
 
   // `upright`: a visitor's own photo is turned as its EXIF orientation says; the gallery's reference images are
@@ -171,7 +198,12 @@ const isBytes = (v) => v instanceof ArrayBuffer || ArrayBuffer.isView(v);
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const CHECKS = {
   load: (r) => (typeof r.manifestUrl !== 'string' ? 'manifestUrl must be a string'
-    : !['auto', 'webgpu', 'cpu'].includes(r.engine) ? 'engine must be auto, webgpu or cpu' : null),
+    : !['auto', 'webgpu', 'cpu'].includes(r.engine) ? 'engine must be auto, webgpu or cpu'
+      : r.cpuManifestUrl !== undefined && typeof r.cpuManifestUrl !== 'string' ? 'cpuManifestUrl must be a string'
+        : r.workers !== undefined && !(Number.isInteger(r.workers) && r.workers >= 1 && r.workers <= MAX_WORKERS)
+          ? `workers must be a whole number from 1 to ${MAX_WORKERS}` : null),
+  run: (r) => (!(r.data instanceof Float32Array) ? 'data must be a Float32Array'
+    : !Array.isArray(r.shape) || !r.shape.every(isIndex) ? 'shape must be a list of sizes' : null),
   image: (r) => (!isBytes(r.bytes) ? 'bytes must be an ArrayBuffer or a typed array'
     : typeof r.name !== 'string' ? 'name must be a string' : null),
   explain: (r) => (typeof r.method !== 'string' ? 'method must be a string'
@@ -187,6 +219,97 @@ function invalid(request) {
   if (!Object.hasOwn(CHECKS, request.type)) return `unknown request ${String(request.type)}`;
   const why = CHECKS[request.type](request);
   return why && `bad ${request.type} request: ${why}`;
+}
+
+// ---- the pool ---------------------------------------------------------------------------------------
+// Each worker holds its own wasm instance and model: its wasm memory is about four times the ONNX file (the
+// weights as read, tract's packed copies, the activations of a batch; measured in tests/e2e/reproduced.test.mjs:
+// 389 MB for ResNet-50's 102 MB batch-1 graph after its load, 518 MB for the batch-8 one) plus the engine. The pool takes no more
+// workers than cores, and no more than fit in half the device memory the browser reports (navigator.deviceMemory,
+// rounded and capped by the browser; a browser that reports none is taken to have 4 GB).
+const MAX_WORKERS = 16;
+const ENGINE_MB = 64;
+
+/** How many workers a pool for an `onnxBytes` model may use here, and why. */
+function poolPlan(wanted, onnxBytes) {
+  const cores = navigator.hardwareConcurrency || 1;
+  const memoryMb = 1024 * (navigator.deviceMemory || 4);
+  const perWorkerMb = Math.ceil((4 * onnxBytes) / 1e6) + ENGINE_MB;
+  const byMemory = Math.max(1, Math.floor(memoryMb / 2 / perWorkerMb));
+  return { wanted, cores, memoryMb, perWorkerMb, byMemory, workers: Math.max(1, Math.min(wanted, cores, byMemory)) };
+}
+
+/** One helper worker, spoken to with the same requests the page sends. */
+class Helper {
+  constructor() {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker.onmessage = ({ data }) => {
+      if (data?.type !== 'reply' || !this.pending.has(data.id)) return;
+      const { resolve, reject } = this.pending.get(data.id);
+      this.pending.delete(data.id);
+      if (data.ok) resolve(data.result);
+      else reject(new Error(data.error));
+    };
+    this.worker.onerror = (e) => this.fail(new Error(`a helper worker stopped${e.message ? `: ${e.message}` : ''}`));
+  }
+
+  call(type, payload, transfer = []) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, type, ...payload }, transfer);
+    });
+  }
+
+  fail(error) {
+    for (const { reject } of this.pending.values()) reject(error);
+    this.pending.clear();
+  }
+
+  stop() {
+    this.worker.terminate();
+    this.fail(new Error('the pool was stopped'));
+  }
+}
+
+function stopHelpers() {
+  for (const helper of helpers) helper.stop();
+  helpers = [];
+  session?.set_helpers(null, 0);
+}
+
+/**
+ * Starts `count` helpers that load the same model (from the browser's cache) on the CPU engine; each one the
+ * session may use as soon as it is ready. The page hears of each (`pool` messages); a helper that fails to
+ * load is left out, and the session computes with the others.
+ */
+function startHelpers(count, manifestUrl, forModel) {
+  const starting = Array.from({ length: count }, () => new Helper());
+  helpers = starting;
+  const idle = [];
+  const ready = [];
+  const run = (data, shape) => {
+    const helper = idle.pop();
+    if (!helper) return Promise.reject(new Error('no idle helper worker (the session asked for more than it has)'));
+    return helper.call('run', { data, shape }, [data.buffer]).finally(() => idle.push(helper));
+  };
+  let failed = 0;
+  for (const helper of starting) {
+    helper.call('load', { manifestUrl, engine: 'cpu', workers: 1 }).then(() => {
+      if (helpers !== starting) return; // a later load replaced this pool
+      ready.push(helper);
+      idle.push(helper);
+      session.set_helpers(run, ready.length);
+    }, (e) => {
+      if (helpers !== starting) return;
+      failed += 1;
+      console.warn(`glassbox: a helper worker could not load the model (${e.message}); computing without it`);
+    }).finally(() => {
+      if (helpers === starting) postMessage({ type: 'pool', modelId: forModel, ready: ready.length + 1, planned: count + 1, failed });
+    });
+  }
 }
 
 const queue = [];

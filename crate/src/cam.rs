@@ -351,22 +351,38 @@ pub async fn score_cam(
     let (_, out_h, out_w) = input.dim();
     let batch = options.score_batch.max(1);
     progress.stage("ScoreCAM forward passes", channels as u64);
+    // A pool of workers (the page's) runs several batches at once; each batch is the same as alone.
+    let lanes = classifier.engine.concurrency().max(1);
+    let firsts: Vec<usize> = (0..channels).step_by(batch).collect();
     let mut scores = Vec::with_capacity(channels);
-    for start in (0..channels).step_by(batch) {
+    for round in firsts.chunks(lanes) {
         check_cancelled(progress)?;
-        let end = (start + batch).min(channels);
-        let mut masked = Array4::<f32>::zeros((end - start, 3, out_h, out_w));
-        for (slot, k) in (start..end).enumerate() {
-            let mask = normalised_upsample(features.index_axis(Axis(0), k), out_h, out_w);
-            for c in 0..3 {
-                let mut plane = masked.slice_mut(s![slot, c, .., ..]);
-                plane.assign(&input.index_axis(Axis(0), c));
-                plane *= &mask;
-            }
+        let inputs: Vec<Array4<f32>> = round
+            .iter()
+            .map(|&start| {
+                let end = (start + batch).min(channels);
+                let mut masked = Array4::<f32>::zeros((end - start, 3, out_h, out_w));
+                for (slot, k) in (start..end).enumerate() {
+                    let mask = normalised_upsample(features.index_axis(Axis(0), k), out_h, out_w);
+                    for c in 0..3 {
+                        let mut plane = masked.slice_mut(s![slot, c, .., ..]);
+                        plane.assign(&input.index_axis(Axis(0), c));
+                        plane *= &mask;
+                    }
+                }
+                masked
+            })
+            .collect();
+        let outputs = futures::future::join_all(
+            inputs
+                .iter()
+                .map(|masked| classifier.forward(masked.view(), progress)),
+        )
+        .await;
+        for (out, masked) in outputs.into_iter().zip(&inputs) {
+            scores.extend(out?.logits.column(target).iter().copied());
+            progress.advance(masked.shape()[0] as u64);
         }
-        let out = classifier.forward(masked.view(), progress).await?;
-        scores.extend(out.logits.column(target).iter().copied());
-        progress.advance((end - start) as u64);
     }
     let weights = Array1::from(softmax(ArrayView1::from(&scores)));
     Ok(from_weights(features, weights))

@@ -7,9 +7,15 @@
 //!
 //! Cancellation: the worker is single-threaded, so a `cancel` message can only be handled while the
 //! computation awaits. WebGPU read-backs await naturally; the CPU engine (tract) computes synchronously, so
-//! [`YieldingEngine`] yields to the event loop after every batch. The cancel flag is then seen by
+//! [`WorkerEngine`] yields to the event loop after every batch. The cancel flag is then seen by
 //! [`Progress::is_cancelled`] between batches. A cancelled LIME run keeps what it computed: its surrogates
 //! are fitted on the samples done so far and the result says it is partial ([`OnCancel::KeepSamplesSoFar`]).
+//!
+//! A pool of workers: the CPU engine is single-threaded, so the page may start helper workers, each with its
+//! own copy of the model ([`Session::run_batch`]), and hand them to the explaining session
+//! ([`Session::set_helpers`]). [`WorkerEngine`] then sends batches to idle helpers and runs the rest itself, and
+//! LIME and ScoreCAM issue [`Engine::concurrency`] batches at once. Every batch is the one the session would
+//! run alone, through the same engine code, so the pool's results equal one worker's bit for bit.
 //!
 //! Results reach JS as plain objects made from the typed structs below (serde-wasm-bindgen's
 //! JSON-compatible serializer: `None` is `null`, maps are objects); their large buffers (maps, masks,
@@ -23,11 +29,11 @@ use std::rc::Rc;
 
 use anyhow::{anyhow, ensure, Context, Result};
 use async_trait::async_trait;
-use js_sys::{Float32Array, Function, Int32Array, Uint8Array, Uint8ClampedArray};
-use ndarray::{Array2, Array3, ArrayD, Axis};
+use js_sys::{Array, Float32Array, Function, Int32Array, Promise, Uint8Array, Uint8ClampedArray};
+use ndarray::{Array2, Array3, ArrayD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_time::Instant;
 
 use crate::cam::{self, CamMethod, CamOptions};
@@ -134,8 +140,11 @@ struct Inner {
     /// Numbers the images [`Session::set_image`] prepares, so a result is kept only with its own image.
     images_prepared: Cell<u64>,
     cancel: Rc<Cell<bool>>,
-    /// Engine runs (one batch each) since the model was loaded, the load's own check excluded.
+    /// Engine runs (one batch each) since the model was loaded, the load's own check excluded; a run handed
+    /// to a helper worker counts here too.
     forward_passes: Rc<Cell<u64>>,
+    /// The helper workers the engine may hand batches to ([`Session::set_helpers`]).
+    helpers: Rc<Helpers>,
 }
 
 /// The current image: what the model sees (u8 view and normalised tensor), its forward pass and the
@@ -294,6 +303,32 @@ struct LimeMaskSummary {
     samples_requested: usize,
 }
 
+/// One output of an engine run, passed between the workers of a pool (`Session::run_batch`).
+#[derive(Serialize, Deserialize)]
+struct BatchOutput {
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    data: Float32Array,
+    shape: Vec<usize>,
+}
+
+impl BatchOutput {
+    fn of(array: ArrayD<f32>) -> BatchOutput {
+        let shape = array.shape().to_vec();
+        let data = Float32Array::from(
+            array
+                .as_standard_layout()
+                .as_slice()
+                .expect("standard layout"),
+        );
+        BatchOutput { data, shape }
+    }
+
+    fn into_array(self) -> Result<ArrayD<f32>> {
+        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.to_vec())
+            .map_err(|e| anyhow!("a helper worker sent an output that does not fit its shape: {e}"))
+    }
+}
+
 /// `value` as a plain JS object (typed-array fields passed through).
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
     value
@@ -329,9 +364,11 @@ impl Session {
             .map_err(js_error)?;
         progress.stage("checking the model on one forward pass", 0);
         let forward_passes = Rc::new(Cell::new(0));
-        let engine = YieldingEngine {
+        let helpers = Rc::new(Helpers::default());
+        let engine = WorkerEngine {
             inner: engine,
             runs: forward_passes.clone(),
+            helpers: helpers.clone(),
         };
         let classifier = Classifier::with_engine(model, Box::new(engine))
             .await
@@ -344,6 +381,7 @@ impl Session {
                 images_prepared: Cell::new(0),
                 cancel: Rc::new(Cell::new(false)),
                 forward_passes,
+                helpers,
             }),
         })
     }
@@ -352,6 +390,46 @@ impl Session {
     /// load's own check: the page shows it, and tests/e2e counts the passes a visitor's clicks cost.
     pub fn forward_passes(&self) -> f64 {
         self.inner.forward_passes.get() as f64
+    }
+
+    /// Hands this session `count` helper workers: `run(data: Float32Array, shape: number[])` must resolve to
+    /// the outputs of one engine run of that input on a helper's own session ([`Session::run_batch`]), as
+    /// `[{data: Float32Array, shape: number[]}]`. LIME and ScoreCAM then keep `1 + count` batches in
+    /// flight. `count` 0 (or `run` null) goes back to computing alone. Only the CPU engine takes helpers:
+    /// a WebGPU session computes on one GPU, so there it is refused.
+    pub fn set_helpers(&self, run: Option<Function>, count: usize) -> Result<(), JsError> {
+        let run = run.filter(|_| count > 0);
+        if run.is_some() && self.inner.classifier.engine.kind() != EngineKind::Cpu {
+            return Err(JsError::new(
+                "helper workers share the CPU engine's work; this session runs on WebGPU",
+            ));
+        }
+        self.inner
+            .helpers
+            .count
+            .set(if run.is_some() { count } else { 0 });
+        *self.inner.helpers.run.borrow_mut() = run;
+        Ok(())
+    }
+
+    /// One engine run of `data` (shape `shape`, first axis at most the model's batch) on this session's own
+    /// engine, for a session that has handed it a batch ([`Session::set_helpers`]): resolves to every graph
+    /// output as `[{data: Float32Array, shape: number[]}]`.
+    pub fn run_batch(&self, data: Vec<f32>, shape: Vec<usize>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let outputs = async {
+                let input = ArrayD::from_shape_vec(IxDyn(&shape), data)
+                    .map_err(|e| anyhow!("a batch of shape {shape:?}: {e}"))?;
+                let outputs = inner.classifier.engine.run(&Tensor::F32(input)).await?;
+                let list = Array::new();
+                for output in outputs {
+                    list.push(&to_js(&BatchOutput::of(output))?);
+                }
+                Ok::<_, anyhow::Error>(JsValue::from(list))
+            };
+            outputs.await.map_err(|e| js_error(e).into())
+        })
     }
 
     /// `{name, description, engine, kind, batch, input: [h, w], classes, feature_channels}`.
@@ -653,7 +731,12 @@ impl Inner {
         let (tensor, view, name, serial) =
             self.with_image(|p| (p.tensor.clone(), p.view.clone(), p.name.clone(), p.serial))?;
         let start = Instant::now();
-        let options = CamOptions::default();
+        // ScoreCAM's masked inputs one engine batch at a time, so that a pool spreads them evenly (the same
+        // numbers as any other batch size).
+        let options = CamOptions {
+            score_batch: self.classifier.engine.max_batch(),
+            ..CamOptions::default()
+        };
         let cam = cam::explain(
             &self.classifier,
             tensor.view(),
@@ -841,15 +924,74 @@ impl Progress for JsProgress {
     }
 }
 
-/// Wraps an engine so that every batch ends with a trip through the event loop: the worker can then
-/// receive a `cancel` message even while the synchronous CPU engine is busy. It counts the batches run.
-struct YieldingEngine {
+/// The helper workers of a pool ([`Session::set_helpers`]) and how many of them are busy.
+#[derive(Default)]
+struct Helpers {
+    run: RefCell<Option<Function>>,
+    count: Cell<usize>,
+    busy: Cell<usize>,
+}
+
+impl Helpers {
+    /// `run` of an idle helper, marking it busy (the JS side picks which one).
+    fn take_idle(&self) -> Option<Function> {
+        let run = self.run.borrow().clone()?;
+        (self.busy.get() < self.count.get()).then(|| {
+            self.busy.set(self.busy.get() + 1);
+            run
+        })
+    }
+
+    /// One engine run on a helper worker: the input goes as a `Float32Array`, the outputs come back the same way.
+    async fn run(&self, run: &Function, input: &Tensor) -> Result<Vec<ArrayD<f32>>> {
+        let result = async {
+            let Tensor::F32(input) = input else {
+                return Err(anyhow!("helper workers run image batches (f32) only"));
+            };
+            let sent = BatchOutput::of(input.clone());
+            let shape = Array::new();
+            for &d in &sent.shape {
+                shape.push(&JsValue::from_f64(d as f64));
+            }
+            let promise: Promise = run
+                .call2(&JsValue::NULL, &sent.data, &shape)
+                .map_err(|e| anyhow!("could not hand a batch to a helper worker: {e:?}"))?
+                .into();
+            let reply = JsFuture::from(promise)
+                .await
+                .map_err(|e| anyhow!("a helper worker failed: {}", js_message(&e)))?;
+            let outputs: Vec<BatchOutput> = serde_wasm_bindgen::from_value(reply).map_err(|e| {
+                anyhow!("a helper worker answered something else than outputs: {e}")
+            })?;
+            outputs.into_iter().map(BatchOutput::into_array).collect()
+        }
+        .await;
+        self.busy.set(self.busy.get() - 1);
+        result
+    }
+}
+
+/// The text of a JS error value (an `Error`'s message, else the value as written).
+fn js_message(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// The session's engine as the worker runs it. Every batch ends with a trip through the event loop, so the
+/// worker can receive a `cancel` message even while the synchronous CPU engine is busy; it counts the
+/// batches run; and with helper workers ([`Session::set_helpers`]) it hands a batch to an idle one and runs
+/// it itself only when all are busy.
+struct WorkerEngine {
     inner: Box<dyn Engine>,
     runs: Rc<Cell<u64>>,
+    helpers: Rc<Helpers>,
 }
 
 #[async_trait(?Send)]
-impl Engine for YieldingEngine {
+impl Engine for WorkerEngine {
     fn name(&self) -> String {
         self.inner.name()
     }
@@ -865,8 +1007,14 @@ impl Engine for YieldingEngine {
     fn max_batch(&self) -> usize {
         self.inner.max_batch()
     }
+    fn concurrency(&self) -> usize {
+        1 + self.helpers.count.get()
+    }
     async fn run(&self, input: &Tensor) -> Result<Vec<ArrayD<f32>>> {
         self.runs.set(self.runs.get() + 1);
+        if let Some(run) = self.helpers.take_idle() {
+            return self.helpers.run(&run, input).await;
+        }
         let out = self.inner.run(input).await;
         gloo_timers::future::TimeoutFuture::new(0).await;
         out

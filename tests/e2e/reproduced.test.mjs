@@ -6,23 +6,37 @@
 //      paper's Table 2 and Table 3 replicated on the final layers; D1-D4 naming ResNet-50, never MobileNet;
 //   2. "TEST MIRROR" in every output (manifests, tables, report text and figure captions, site, records);
 //   3. the site served by a plain static server under a project sub-path (/glassbox/, as on GitHub Pages)
-//      loads in Chromium, shows the test-mirror banner, runs Grad-CAM on a gallery image with the CPU
-//      engine and equals the native `glassbox explain` map of the same run; the dissection page opens.
+//      loads in Chromium and shows the test-mirror banner; a gallery image shows the run's explanations at
+//      once (its pictures byte for byte, its top-5 and agreement table) with no engine or model downloaded and
+//      no forward pass; "Compute here" loads the batch-1 graph on the CPU engine, classifies the image with one
+//      pass and runs Grad-CAM equal to the native `glassbox explain` map of the same run; the dissection page opens;
+//   4. ResNet-50 in the page (the run's seeded random export: the real model's cost): the per-image pass at batch
+//      1 and 8 beside native tract on one thread, LIME with 1 and 2 workers (equal bit for bit; the seconds and
+//      the speed-up printed, not asserted), and one pass on WebGPU (SwiftShader) equal to the CPU engine's
+//      (top-5 logits within 1e-4 × their scale, Grad-CAM within 1e-3).
 // Without $GLASSBOX_REPRODUCE_OUT the tests are skipped with that reason, except under CI=true, where they fail.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { assertNoCspViolations, guardCsp } from './csp.mjs';
 import { serve } from './server.mjs';
 import { readNpy } from './npy.mjs';
+import { driveWorker, median } from './worker-driver.mjs';
 
 const OUT = process.env.GLASSBOX_REPRODUCE_OUT;
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const BANNER = 'TEST MIRROR — not the official weights';
 const MODEL = 'resnet50_imagenet1k_v2_b8';
+const CPU_MODEL = 'resnet50_imagenet1k_v2_b1';
+// LIME samples of the pool test (1 against 2 workers), and the images whose passes are timed.
+const POOL_LIME = { samples: 32, seed: 0 };
+const TIMED = ['n01443537_goldfish.JPEG', 'n01491361_tiger_shark.JPEG', 'n01608432_kite.JPEG', 'n01616318_vulture.JPEG'];
+const BASE_FLAGS = ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--disable-quic'];
 const SAMPLE = 'n01443537_goldfish.JPEG';
 const RESNET18S = ['resnet18_imagenet1k_v1', 'resnet18_places365'];
 const LAYERS = ['layer2', 'layer3', 'layer4'];
@@ -54,6 +68,12 @@ test('the site folder holds the pages, the 10 sample images and the ResNet-50 gr
   const manifest = JSON.parse(readFileSync(path.join(siteDir, 'models', `${MODEL}.json`), 'utf8'));
   assert.ok(existsSync(path.join(siteDir, 'models', manifest.onnx)), 'the ResNet-50 ONNX is in the site');
   assert.deepEqual(manifest.input.shape, [8, 3, 224, 224]);
+  // The CPU engine's batch-1 graph of the same model, which the page loads on the CPU engine.
+  const entry = JSON.parse(readFileSync(path.join(siteDir, 'site.json'), 'utf8')).models[0];
+  assert.equal(entry.cpu_manifest, `models/${CPU_MODEL}.json`);
+  const cpuManifest = JSON.parse(readFileSync(path.join(siteDir, 'models', `${CPU_MODEL}.json`), 'utf8'));
+  assert.ok(existsSync(path.join(siteDir, 'models', cpuManifest.onnx)), 'the batch-1 ResNet-50 ONNX is in the site');
+  assert.deepEqual(cpuManifest.input.shape, [1, 3, 224, 224]);
   const samples = readdirSync(path.join(siteDir, 'shared', 'data', 'imagenet-samples')).filter((f) => f.endsWith('.JPEG'));
   assert.equal(samples.length, 10);
   for (const html of ['index.html', 'dissect.html', 'compare.html']) {
@@ -213,6 +233,12 @@ test('the site under a sub-path: the run\'s explanations at once; computed here,
       null, { timeout: 600_000 });
     assert.equal(await page.isHidden('#run-results'), true, 'the run\'s explanation stays beside the computed one');
     assert.equal(await page.evaluate(() => window.glassbox.imageName), SAMPLE);
+    // The CPU engine loaded the batch-1 graph: the image cost one pass of one image, not a padded batch of 8.
+    const loaded = await page.evaluate(() => ({ batch: window.glassbox.model.batch, manifest: window.glassbox.model.manifestUrl,
+      passes: document.body.dataset.forwardPasses }));
+    assert.equal(loaded.batch, 1);
+    assert.ok(loaded.manifest.endsWith(`models/${CPU_MODEL}.json`), loaded.manifest);
+    assert.equal(loaded.passes, '1');
     await page.click('.method[data-method=gradcam] .run');
     await page.waitForFunction(() => (document.body.dataset.explained ?? '').split(',').includes('gradcam') ||
       !document.querySelector('#explain-error').hidden, null, { timeout: 600_000 });
@@ -236,6 +262,115 @@ test('the site under a sub-path: the run\'s explanations at once; computed here,
     assert.ok(replicated.some((r) => /20k.*CLIP similarity.*0\.7412/.test(r)), replicated.join('\n'));
     await page.screenshot({ path: path.join(OUT, 'site-dissect.png'), fullPage: false });
     assert.deepEqual(notFound, [], `files the site asked for and does not have: ${notFound.join(', ')}`);
+  } finally {
+    await context.close();
+  }
+});
+
+/** The worker of the site's script on `manifest` and `engine`, the TIMED images classified (worker-driver.mjs). */
+function inWorker(page, { manifest, engine, method = null, images = TIMED }) {
+  return driveWorker(page, { manifestUrl: new URL(`models/${manifest}.json`, `${site.url}glassbox/`).href, engine, method,
+    images: images.map((name) => new URL(`shared/data/imagenet-samples/${name}`, `${site.url}glassbox/`).href) });
+}
+
+/** LIME of SAMPLE with POOL_LIME on the explain page with `workers` CPU workers: its numbers and seconds. */
+async function limeInPage(context, workers) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`# [pool pageerror] ${e.message}`));
+  await page.goto(`${site.url}glassbox/index.html?model=${MODEL}&engine=cpu&workers=${workers}&autoload=1`);
+  await page.waitForSelector('#engine-status[data-state=ready], #engine-status[data-state=error]', { timeout: 300_000 });
+  assert.match(await page.textContent('#engine-status'), /ready/, await page.textContent('#model-error'));
+  await page.waitForFunction((n) => document.body.dataset.workersReady === String(n), workers, { timeout: 300_000 });
+  const pool = await page.textContent('#pool-status');
+  await page.click(`#gallery button[data-file="${SAMPLE}"]`);
+  await page.waitForFunction(() => document.querySelectorAll('#top5 li').length === 5 || !document.querySelector('#image-error').hidden,
+    null, { timeout: 300_000 });
+  await page.waitForSelector('#run-results', { state: 'hidden' });
+  const defaults = { samples: await page.inputValue('#lime-samples'), estimate: await page.textContent('#estimate-all') };
+  await page.fill('#lime-samples', String(POOL_LIME.samples));
+  await page.fill('#lime-seed', String(POOL_LIME.seed));
+  const estimate = await page.textContent('#methods .method[data-method=lime] .estimate');
+  const t0 = Date.now();
+  await page.click('#methods .method[data-method=lime] .run');
+  await page.waitForFunction(() => (document.body.dataset.explained ?? '').split(',').includes('lime') ||
+    !document.querySelector('#explain-error').hidden, null, { timeout: 600_000 });
+  const seconds = (Date.now() - t0) / 1000;
+  assert.equal(await page.isHidden('#explain-error'), true, await page.textContent('#explain-error'));
+  const lime = await page.evaluate(() => {
+    const r = window.glassbox.results.lime;
+    return { weights: Array.from(r.weights), mask: Array.from(r.mask), segments: Array.from(r.segments),
+      intercept: r.intercept, score: r.score, samples: r.samples_used, timing: r.timing };
+  });
+  await page.close();
+  return { lime, seconds, pool, estimate, defaults };
+}
+
+test('ResNet-50 in the page: a pass at batch 1 and 8 beside native tract on one thread; LIME on 1 and 2 workers, equal bit for bit; one pass on WebGPU equal to the CPU engine', { skip, timeout: 1_800_000 }, async () => {
+  // Native tract, one thread, on the same two graphs (the run's seeded random export: the real model's cost).
+  const bin = process.env.GLASSBOX_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.resolve('..', '..', 'target'), 'debug', 'glassbox');
+  const benchDir = mkdtempSync(path.join(os.tmpdir(), 'glassbox-bench-'));
+  const benchJson = path.join(benchDir, 'bench.json');
+  execFileSync(bin, ['--threads', '1', 'bench', '--engines', 'cpu', '--methods', '', '--rounds', '1', '--passes', '3',
+    '--models', path.join(OUT, 'models', `${CPU_MODEL}.json`), path.join(OUT, 'models', `${MODEL}.json`), '--json', benchJson],
+  { stdio: ['ignore', 'ignore', 'inherit'] });
+  const nativeRows = JSON.parse(readFileSync(benchJson, 'utf8')).forward;
+  rmSync(benchDir, { recursive: true, force: true });
+  const nativePerImage = Object.fromEntries(nativeRows.map((r) => [r.batch, median(r.per_image_ms)]));
+
+  const context = await chromium.launchPersistentContext(mkdtempSync(path.join(os.tmpdir(), 'glassbox-pool-chromium-')),
+    { executablePath: CHROMIUM, headless: true, args: [...BASE_FLAGS, '--enable-unsafe-webgpu'], viewport: { width: 1200, height: 1100 } });
+  await guardCsp(context);
+  try {
+    const page = await context.newPage();
+    await page.goto(`${site.url}glassbox/index.html`);
+    const perImage = {};
+    for (const [batch, manifest] of [[1, CPU_MODEL], [8, MODEL]]) {
+      const run = await inWorker(page, { manifest, engine: 'cpu' });
+      assert.equal(run.error, undefined, run.error);
+      assert.equal(run.info.batch, batch);
+      // The first pass also warms the plan up (the native bench has an untimed warm-up pass).
+      perImage[batch] = median(run.forwardMs.slice(1)) / batch;
+      console.log(`# [resnet50 speed] batch ${batch}: load ${(run.loadMs / 1000).toFixed(1)} s, wasm memory after the load ` +
+        `${run.info.memoryMb.toFixed(0)} MB (the ONNX file: ${(statSync(path.join(OUT, 'models', manifest.replace('.json', '') + '.onnx')).size / 1e6).toFixed(0)} MB); passes ` +
+        `${run.forwardMs.map((v) => v.toFixed(0)).join(', ')} ms; per image: page ${perImage[batch].toFixed(0)} ms, ` +
+        `native tract 1 thread ${nativePerImage[batch].toFixed(0)} ms, page ÷ native ${(perImage[batch] / nativePerImage[batch]).toFixed(2)}`);
+      assert.ok(Number.isFinite(perImage[batch]) && perImage[batch] > 0);
+    }
+
+    // LIME through the explain page with one worker and with a pool of two: the same numbers, bit for bit.
+    const one = await limeInPage(context, 1);
+    const two = await limeInPage(context, 2);
+    console.log(`# [resnet50 pool] LIME ${POOL_LIME.samples} samples: 1 worker ${one.seconds.toFixed(1)} s, ` +
+      `2 workers ${two.seconds.toFixed(1)} s, speed-up ${(one.seconds / two.seconds).toFixed(2)}× ` +
+      `(${os.cpus().length} cores here); estimates shown: "${one.estimate}" / "${two.estimate}"; ${two.pool}`);
+    assert.equal(one.lime.samples, POOL_LIME.samples);
+    // ResNet-50 on this machine's CPU: the tutorial's 1000 samples would take minutes, so the default stays 300 and
+    // the page says what 1000 would take.
+    assert.equal(one.defaults.samples, '300', one.defaults.estimate);
+    assert.match(one.defaults.estimate, /LIME with the tutorial's 1000 samples: about \d+ min\./);
+    assert.deepEqual(two.lime.segments, one.lime.segments);
+    assert.deepEqual(two.lime.mask, one.lime.mask);
+    assert.deepEqual(two.lime.weights, one.lime.weights, 'the pool\'s LIME weights differ from one worker\'s');
+    assert.equal(two.lime.intercept, one.lime.intercept);
+    assert.equal(two.lime.score, one.lime.score);
+    assert.match(two.pool, /2 of 2 workers ready/);
+
+    // One ResNet-50 pass on WebGPU (SwiftShader here: the batch-1 graph) equals the CPU engine's.
+    const cpu = await inWorker(page, { manifest: CPU_MODEL, engine: 'cpu', method: 'gradcam', images: [SAMPLE] });
+    const gpu = await inWorker(page, { manifest: CPU_MODEL, engine: 'webgpu', method: 'gradcam', images: [SAMPLE] });
+    assert.equal(gpu.error, undefined, gpu.error);
+    assert.equal(gpu.info.kind, 'webgpu');
+    const logits = (p) => p.top.map((c) => c.logit);
+    const scale = Math.max(...logits(cpu.first).map(Math.abs));
+    const logitDiff = Math.max(...logits(gpu.first).map((v, i) => Math.abs(v - logits(cpu.first)[i])));
+    let mapDiff = 0;
+    for (let i = 0; i < cpu.first.map.length; i++) mapDiff = Math.max(mapDiff, Math.abs(gpu.first.map[i] - cpu.first.map[i]));
+    console.log(`# [resnet50 webgpu] ${gpu.info.label ?? gpu.info.engine}: load ${(gpu.loadMs / 1000).toFixed(1)} s, one pass ` +
+      `${gpu.forwardMs[0].toFixed(0)} ms (CPU engine ${cpu.forwardMs[0].toFixed(0)} ms); top-5 logits max |Δ| ` +
+      `${logitDiff.toExponential(2)} (scale ${scale.toFixed(2)}); Grad-CAM max |Δ| ${mapDiff.toExponential(2)}`);
+    assert.deepEqual(gpu.first.top.map((c) => c.class), cpu.first.top.map((c) => c.class));
+    assert.ok(logitDiff <= 1e-4 * scale, `WebGPU logits differ from the CPU engine's by ${logitDiff} (scale ${scale})`);
+    assert.ok(mapDiff <= 1e-3, `WebGPU Grad-CAM differs from the CPU engine's by ${mapDiff}`);
   } finally {
     await context.close();
   }

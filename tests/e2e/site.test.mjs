@@ -29,6 +29,8 @@
 //  11. 120 seeded mutants of the real originals (shared/data/imagenet-originals) and of PNGs through the file
 //      input: each gets a top-5 or an error naming the file, the engine stays up, a gallery image is explained after;
 //  12. the worker refuses malformed requests with an error (and ignores non-objects), never throws, and keeps working.
+//  13. a pool of 2 CPU workers (MobileNet v1 0.25): LIME equal to one worker's bit for bit, ScoreCAM within 1e-6, the
+//      same number of forward passes; the seconds of each are printed.
 // Screenshots of each state are written to $E2E_OUT (default tests/e2e/artifacts/); precomputed/site/ keeps
 // the ones looked at (its README says what each shows).
 import { test, before, after, afterEach } from 'node:test';
@@ -616,6 +618,65 @@ test('a visitor cancels LIME midway: the result is kept, fitted on the samples d
   }
 });
 
+/** LIME (POOL_LIME_SAMPLES) and ScoreCAM of SAMPLE on the small model with `workers` CPU workers, and their seconds. */
+async function explainOnPool(context, workers) {
+  const page = await openExplain(context, `pool-${workers}`, `&workers=${workers}&autoload=1`);
+  await page.waitForSelector('#engine-status[data-state=ready]', { timeout: 300_000 });
+  await page.waitForFunction((n) => document.body.dataset.workersReady === String(n), workers, { timeout: 300_000 });
+  await pickImage(page, SAMPLE);
+  await waitForPrediction(page, SAMPLE);
+  // MobileNet v1 0.25: the tutorial's 1000 samples take seconds here, so they are the default.
+  const defaultSamples = await page.inputValue('#lime-samples');
+  const estimateAll = await page.textContent('#estimate-all');
+  await page.fill('#lime-samples', String(POOL_LIME_SAMPLES));
+  await page.fill('#lime-seed', '0');
+  const seconds = {};
+  for (const method of ['scorecam', 'lime']) {
+    const t0 = Date.now();
+    await page.click(`#methods .method[data-method=${method}] .run`);
+    await page.waitForFunction((m) => (document.body.dataset.explained ?? '').split(',').includes(m) ||
+      !document.querySelector('#explain-error').hidden, method, { timeout: 300_000 });
+    assert.equal(await page.isHidden('#explain-error'), true, await page.textContent('#explain-error'));
+    seconds[method] = (Date.now() - t0) / 1000;
+  }
+  const results = await page.evaluate(() => {
+    const { lime, scorecam } = window.glassbox.results;
+    return { scorecam: Array.from(scorecam.map), weights: Array.from(lime.weights), mask: Array.from(lime.mask),
+      intercept: lime.intercept, score: lime.score, used: lime.samples_used,
+      passes: Number(document.body.dataset.forwardPasses), pool: document.querySelector('#pool-status').textContent };
+  });
+  await page.close();
+  return { ...results, seconds, defaultSamples, estimateAll };
+}
+
+const POOL_LIME_SAMPLES = 400;
+
+test('a pool of 2 CPU workers: LIME bit-equal to one worker, ScoreCAM within 1e-6, the same passes', { timeout: 600_000 }, async () => {
+  const context = await launch({ webgpu: false });
+  try {
+    const one = await explainOnPool(context, 1);
+    const two = await explainOnPool(context, 2);
+    let scoreDiff = 0;
+    for (let i = 0; i < one.scorecam.length; i++) scoreDiff = Math.max(scoreDiff, Math.abs(two.scorecam[i] - one.scorecam[i]));
+    console.log(`# [pool] ${SMALL_MODEL}: ScoreCAM ${one.seconds.scorecam.toFixed(1)} s on 1 worker, ` +
+      `${two.seconds.scorecam.toFixed(1)} s on 2 (max |Δ| ${scoreDiff.toExponential(2)}); LIME ${POOL_LIME_SAMPLES} samples ` +
+      `${one.seconds.lime.toFixed(1)} s on 1, ${two.seconds.lime.toFixed(1)} s on 2; ${two.pool}`);
+    assert.match(two.pool, /2 of 2 workers ready/);
+    assert.equal(one.defaultSamples, '1000', `the tutorial's samples are not the default: ${one.estimateAll}`);
+    assert.doesNotMatch(one.estimateAll, /tutorial's 1000/);
+    assert.equal(two.used, POOL_LIME_SAMPLES);
+    assert.ok(scoreDiff <= 1e-6, `ScoreCAM on the pool differs from one worker's by ${scoreDiff}`);
+    assert.deepEqual(two.mask, one.mask, 'LIME mask');
+    assert.deepEqual(two.weights, one.weights, 'LIME weights');
+    assert.equal(two.intercept, one.intercept);
+    assert.equal(two.score, one.score);
+    // Every batch is counted once, wherever it ran: a pool costs no extra pass.
+    assert.equal(two.passes, one.passes);
+  } finally {
+    await context.close();
+  }
+});
+
 test('a visitor switches image during LIME: the drawn mask and the download belong to the new image or to nothing', { timeout: 300_000 }, async () => {
   const context = await launch({ webgpu: false });
   try {
@@ -1044,6 +1105,9 @@ test('the worker answers malformed messages with an error, stays up, and explain
         { type: 'constructor' }, { type: 'toString' }, { type: '__proto__' }, { type: 'hasOwnProperty' }, { type: 42 },
         {}, { type: 'image', bytes: 'not bytes', name: 7 }, { type: 'explain', method: 'gradcam', target: 0 },
         { type: 'load', manifestUrl: 42, engine: 'cpu' }, { type: 'load', manifestUrl: 'nowhere.json', engine: 'tpu' },
+        { type: 'load', manifestUrl: 'm.json', engine: 'cpu', workers: 0 }, { type: 'load', manifestUrl: 'm.json', engine: 'cpu', workers: 1.5 },
+        { type: 'load', manifestUrl: 'm.json', engine: 'cpu', cpuManifestUrl: 7 }, { type: 'run', data: [1, 2], shape: [2] },
+        { type: 'run', data: new Float32Array(4), shape: 'four' }, { type: 'run', data: new Float32Array(4), shape: [1, 2, 2] },
       ];
       const before = [];
       for (const m of garbage) before.push({ sent: m, reply: await send(m) });

@@ -137,6 +137,13 @@ pub trait Engine {
     fn max_batch(&self) -> usize {
         self.input_shape()[0]
     }
+    /// How many [`Engine::run`] calls may usefully be in flight at once: more than 1 only for an engine that
+    /// hands runs to other threads (the page's pool of CPU workers, `web.rs`). Callers with many batches
+    /// (LIME's samples, ScoreCAM's masks) then issue this many together; each batch is the same as when
+    /// issued one by one, so the numbers do not depend on it.
+    fn concurrency(&self) -> usize {
+        1
+    }
     /// Runs one batch (first axis ≤ `max_batch()`); returns every graph output with that batch size.
     async fn run(&self, input: &Tensor) -> Result<Vec<ArrayD<f32>>>;
 }

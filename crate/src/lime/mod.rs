@@ -38,6 +38,12 @@ pub use slic::{slic, SlicParams};
 pub trait BatchPredictor {
     /// Probabilities, N × classes (softmax over the model's logits).
     async fn predict<'a>(&self, images: ArrayView4<'a, u8>) -> Result<Array2<f32>>;
+
+    /// How many `predict` calls may usefully run at once ([`Engine::concurrency`]); [`explain`] issues
+    /// that many batches together, each the batch it would predict alone.
+    fn concurrency(&self) -> usize {
+        1
+    }
 }
 
 /// A [`BatchPredictor`] over any [`Engine`]: each u8 view is normalised by `normalize` (e.g. the
@@ -51,6 +57,10 @@ pub struct EnginePredictor<'a, F: Fn(ArrayView3<u8>) -> Array3<f32>> {
 
 #[async_trait(?Send)]
 impl<F: Fn(ArrayView3<u8>) -> Array3<f32>> BatchPredictor for EnginePredictor<'_, F> {
+    fn concurrency(&self) -> usize {
+        self.engine.concurrency()
+    }
+
     async fn predict<'a>(&self, images: ArrayView4<'a, u8>) -> Result<Array2<f32>> {
         let (n, h, w, _) = images.dim();
         let chunk = self.engine.max_batch().max(1);
@@ -339,49 +349,64 @@ pub async fn explain_with_segments(
 
     progress.stage("LIME forward passes", params.num_samples as u64);
     let mut probabilities: Option<Array2<f32>> = None;
-    let mut batch = Array4::<u8>::zeros((params.batch_size, h, w, 3));
+    // One buffer per batch in flight: a pool of workers predicts several batches at once, each the same
+    // rows of the sample matrix as when they run one after another, so the result does not depend on it.
+    let lanes = predictor.concurrency().max(1);
+    let mut batches = vec![Array4::<u8>::zeros((params.batch_size, h, w, 3)); lanes];
+    let firsts: Vec<usize> = (0..params.num_samples).step_by(params.batch_size).collect();
     // Samples whose predictions are in `probabilities`; fewer than requested only after a kept cancel.
     let mut samples_used = 0;
-    for first in (0..params.num_samples).step_by(params.batch_size) {
+    for round in firsts.chunks(lanes) {
         if progress.is_cancelled() {
             if params.on_cancel == OnCancel::KeepSamplesSoFar && samples_used > 0 {
                 break;
             }
             return Err(Cancelled.into());
         }
-        let n = params.batch_size.min(params.num_samples - first);
+        let sizes: Vec<usize> = round
+            .iter()
+            .map(|&first| params.batch_size.min(params.num_samples - first))
+            .collect();
         let t = Instant::now();
-        for k in 0..n {
-            let out = batch
-                .index_axis_mut(Axis(0), k)
-                .into_slice()
-                .expect("standard layout batch");
-            sample::perturb_into(
-                image.view(),
-                fudged.view(),
-                segments.view(),
-                data.row(first + k),
-                out,
-            );
+        for ((batch, &first), &n) in batches.iter_mut().zip(round).zip(&sizes) {
+            for k in 0..n {
+                let out = batch
+                    .index_axis_mut(Axis(0), k)
+                    .into_slice()
+                    .expect("standard layout batch");
+                sample::perturb_into(
+                    image.view(),
+                    fudged.view(),
+                    segments.view(),
+                    data.row(first + k),
+                    out,
+                );
+            }
         }
         timing.perturbation_ms += ms_since(t);
         let t = Instant::now();
-        let probs = predictor
-            .predict(batch.slice(ndarray::s![..n, .., .., ..]))
-            .await
-            .context("LIME: predicting perturbed images")?;
+        let predicted = futures::future::join_all(
+            batches
+                .iter()
+                .zip(&sizes)
+                .map(|(batch, &n)| predictor.predict(batch.slice(ndarray::s![..n, .., .., ..]))),
+        )
+        .await;
         timing.inference_ms += ms_since(t);
-        ensure!(
-            probs.nrows() == n,
-            "predictor returned {} rows for {n} images",
-            probs.nrows()
-        );
-        let all =
-            probabilities.get_or_insert_with(|| Array2::zeros((params.num_samples, probs.ncols())));
-        all.slice_mut(ndarray::s![first..first + n, ..])
-            .assign(&probs);
-        samples_used = first + n;
-        progress.advance(n as u64);
+        for ((probs, &first), &n) in predicted.into_iter().zip(round).zip(&sizes) {
+            let probs = probs.context("LIME: predicting perturbed images")?;
+            ensure!(
+                probs.nrows() == n,
+                "predictor returned {} rows for {n} images",
+                probs.nrows()
+            );
+            let all = probabilities
+                .get_or_insert_with(|| Array2::zeros((params.num_samples, probs.ncols())));
+            all.slice_mut(ndarray::s![first..first + n, ..])
+                .assign(&probs);
+            samples_used = first + n;
+            progress.advance(n as u64);
+        }
     }
     let probabilities = probabilities
         .expect("at least one batch")
@@ -581,6 +606,78 @@ mod tests {
             }
             Ok(out)
         }
+    }
+
+    /// [`VisibleShare`] that says it runs `lanes` batches at once, answers each call only after a trip through
+    /// the executor (as a helper worker does) and counts the calls in flight.
+    struct Lanes {
+        lanes: usize,
+        in_flight: std::cell::Cell<usize>,
+        most_in_flight: std::cell::Cell<usize>,
+    }
+
+    #[async_trait(?Send)]
+    impl BatchPredictor for Lanes {
+        async fn predict<'a>(&self, images: ArrayView4<'a, u8>) -> Result<Array2<f32>> {
+            self.in_flight.set(self.in_flight.get() + 1);
+            self.most_in_flight
+                .set(self.most_in_flight.get().max(self.in_flight.get()));
+            let mut yielded = false;
+            futures::future::poll_fn(|cx| {
+                if yielded {
+                    return std::task::Poll::Ready(());
+                }
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+            self.in_flight.set(self.in_flight.get() - 1);
+            VisibleShare.predict(images).await
+        }
+
+        fn concurrency(&self) -> usize {
+            self.lanes
+        }
+    }
+
+    #[test]
+    fn batches_in_flight_together_give_the_explanation_of_one_at_a_time() {
+        let (image, segments) = quadrants();
+        // 44 samples in batches of 8: rounds of 3 batches, the last round short and its last batch too.
+        let params = params(44, OnCancel::Discard);
+        let alone = futures::executor::block_on(explain_with_segments(
+            &VisibleShare,
+            &image,
+            segments.clone(),
+            &params,
+            &crate::progress::Silent,
+            0.0,
+        ))
+        .unwrap();
+        let lanes = Lanes {
+            lanes: 3,
+            in_flight: Default::default(),
+            most_in_flight: Default::default(),
+        };
+        let together = futures::executor::block_on(explain_with_segments(
+            &lanes,
+            &image,
+            segments,
+            &params,
+            &crate::progress::Silent,
+            0.0,
+        ))
+        .unwrap();
+        assert_eq!(lanes.most_in_flight.get(), 3);
+        assert_eq!(together.samples_used, 44);
+        assert_eq!(together.top_labels, alone.top_labels);
+        assert_eq!(together.probabilities, alone.probabilities);
+        for (a, b) in together.explanations.iter().zip(&alone.explanations) {
+            assert_eq!(a.weights, b.weights);
+            assert_eq!((a.intercept, a.score), (b.intercept, b.score));
+        }
+        assert_eq!(together.top_mask, alone.top_mask);
     }
 
     /// Asks to stop once `batches` batches are done.
