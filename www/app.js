@@ -6,9 +6,18 @@
 // that is no longer the current one is dropped. An image's prediction and explanations live in its own
 // record (`current`), so nothing drawn or downloaded can mix two images. Picking another image or model
 // cancels the running explanation.
+//
+// This file holds the page's state and wires it to the DOM; the rest is split by concern: worker-client.js (the
+// worker protocol), estimates.js (pass counts and times), drawing.js (the cards' pictures), agreement.js (the
+// CAM-vs-LIME table), downloads.js (CSV, JSON, PNG), run.js (what the site's run computed), legend.js.
+import { agreementThreshold, hideAgreement, showAgreement, watchThreshold } from './agreement.js';
 import { config, METHODS } from './config.js';
+import { baseName, download, plainNumbers, toCsv } from './downloads.js';
+import { drawResult } from './drawing.js';
+import { duration, enginePasses, passesMs } from './estimates.js';
 import { drawLegend } from './legend.js';
-import { appendAgreementRow, fillTop5, hideRunExplanation, showRunExplanation } from './run.js';
+import { fillTop5, hideRunExplanation, showRunExplanation } from './run.js';
+import { WorkerClient } from './worker-client.js';
 
 const $ = (id) => document.getElementById(id);
 // Below this share of the model's input side an image is mostly made up by upscaling.
@@ -51,54 +60,24 @@ window.glassbox = {
 };
 
 // ---- worker protocol (see worker.js) --------------------------------------------------------------
-// The worker, and with it the 20+ MB wasm engine, starts with the first model load.
-let worker = null;
 // True once a load succeeded: the worker keeps the wasm, later loads fetch only the model.
 let engineDownloaded = false;
-let nextRequestId = 1;
-const pending = new Map();
-
-function startWorker() {
-  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  worker.onmessage = ({ data }) => {
-    if (data.type === 'pool') return showPool(data);
-    const request = pending.get(data.id);
-    if (!request) return;
-    if (data.type === 'progress') return request.onProgress?.(data);
-    pending.delete(data.id);
-    document.body.dataset.forwardPasses = String(data.forwardPasses);
-    request.settle(data);
-  };
-  worker.onerror = (e) => {
-    // A module worker that cannot load its imports reports an ErrorEvent without a message.
-    showError('model-error', `The explanation engine could not start${e.message ? `: ${e.message}` : ''}. ` +
+const worker = new WorkerClient({
+  onReply: (reply) => { document.body.dataset.forwardPasses = String(reply.forwardPasses); },
+  onPool: (message) => showPool(message),
+  onStopped: (message) => {
+    showError('model-error', `The explanation engine could not start${message ? `: ${message}` : ''}. ` +
       'Reload the page; if it happens again, this browser may lack WebAssembly support.');
-    for (const request of pending.values()) request.settle({ ok: false, error: 'the engine stopped' });
-    pending.clear();
-    worker = null;
     engineDownloaded = false;
     model = null;
     loadingModelId = null;
     setStatus('no model loaded', 'error');
     updateBusy();
-  };
-}
-
-/** Sends a request; resolves to the worker's reply `{ok, result | error, superseded, modelId, imageId}`. */
-function request(type, payload = {}, onProgress = null, transfer = []) {
-  if (!worker) startWorker();
-  const id = nextRequestId++;
-  return {
-    id,
-    reply: new Promise((settle) => {
-      pending.set(id, { settle, onProgress });
-      worker.postMessage({ id, type, ...payload }, transfer);
-    }),
-  };
-}
+  },
+});
 
 function cancelExplanation() {
-  if (running) worker?.postMessage({ type: 'cancel' });
+  if (running) worker.cancel();
 }
 
 /** True when a reply belongs to the current model and image; counts the ones dropped. */
@@ -120,13 +99,6 @@ function setStatus(text, kind) {
   el.dataset.state = kind;
 }
 const megabytes = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
-/** An estimated duration in words: "under a second", "about 40 s", "about 3 min", "about 1.5 h". */
-function duration(ms) {
-  if (ms < 1000) return 'under a second';
-  if (ms < 90_000) return `about ${Math.round(ms / 1000)} s`;
-  if (ms < 90 * 60_000) return `about ${Math.round(ms / 60_000)} min`;
-  return `about ${(ms / 3_600_000).toFixed(1)} h`;
-}
 
 /** Disables what cannot be used now and says why (one line under the setup). */
 function updateBusy() {
@@ -228,7 +200,7 @@ async function loadModel() {
   let stageText = 'starting';
   // Compilation reports no counts; the elapsed seconds show it is still going.
   const ticker = setInterval(() => setStatus(`${stageText} · ${Math.round((performance.now() - started) / 1000)} s`, 'busy'), 1000);
-  const load = request('load', { manifestUrl: m.manifest, cpuManifestUrl: m.cpuManifest, engine: $('engine').value,
+  const load = worker.request('load', { manifestUrl: m.manifest, cpuManifestUrl: m.cpuManifest, engine: $('engine').value,
     workers: poolWorkers() }, ({ stage, done, total, step, steps }) => {
     stageText = `step ${step} of ${steps}: ${stage}${total ? ` ${megabytes(done)} of ${megabytes(total)}` : ''}`;
     setStatus(stageText, 'busy');
@@ -331,7 +303,7 @@ function hideResults() {
 
 async function classify(image) {
   setStatus(`${model.name} on ${model.label}: classifying ${image.name}…`, 'busy');
-  const reply = await request('image', { imageId: image.id, bytes: image.bytes.slice(0), name: image.name,
+  const reply = await worker.request('image', { imageId: image.id, bytes: image.bytes.slice(0), name: image.name,
     upright: image.own }).reply;
   if (!isCurrent(reply, image)) return;
   setStatus(`${model.name} on ${model.label}: ready`, 'ready');
@@ -382,18 +354,11 @@ function limeOptions() {
   return { num_samples: Number($('lime-samples').value), seed: Number($('lime-seed').value), batch_size: config.lime.batchSize };
 }
 
-/** Forward passes (engine batches) a method needs beyond the image's own, cached one. */
-function batchesFor(method, limeSamples = limeOptions().num_samples) {
-  if (method === 'scorecam') return Math.ceil(model.feature_channels / model.batch);
-  // LIME's batches of `batchSize` perturbed images, each in engine batches of the model's size.
-  if (method === 'lime') return Math.ceil(limeSamples / config.lime.batchSize) * Math.ceil(config.lime.batchSize / model.batch);
-  // Grad-CAM: the gradient of the linear head. AblationCAM: each ablated logit through the linear head
-  // (cam::ablation_weights), exactly what pytorch-grad-cam's ablated forward passes give. No extra pass.
-  return 0;
-}
-
-/** Milliseconds `passes` forward passes take: the measured pass, spread over the pool's ready workers. */
-const passesMs = (passes) => (passes * passMs) / model.workersReady;
+/** Forward passes (engine batches) `method` needs beyond the image's own, cached one (estimates.js). */
+const batchesFor = (method, samples = limeOptions().num_samples) =>
+  enginePasses(method, model, { samples, batchSize: config.lime.batchSize });
+/** Milliseconds of `passes` on the loaded model: the measured pass, spread over the pool's ready workers. */
+const estimateMs = (passes) => passesMs(passes, passMs, model.workersReady);
 
 /**
  * LIME's samples, once per model, when the visitor has not set them: the tutorial's 1000 when they take under
@@ -403,7 +368,7 @@ function chooseLimeSamples() {
   if (limeSamplesChosen) return;
   limeSamplesChosen = true;
   if (limeSamplesEdited) return;
-  const tutorialMs = passesMs(batchesFor('lime', TUTORIAL_SAMPLES));
+  const tutorialMs = estimateMs(batchesFor('lime', TUTORIAL_SAMPLES));
   $('lime-samples').value = tutorialMs < LONG_RUN_MS ? TUTORIAL_SAMPLES : config.lime.numSamples;
 }
 
@@ -415,7 +380,7 @@ function updateEstimates() {
   let total = 0;
   for (const m of METHODS) {
     const batches = batchesFor(m.id);
-    const ms = passesMs(batches);
+    const ms = estimateMs(batches);
     total += ms;
     const el = document.querySelector(`#methods .method[data-method=${m.id}] .estimate`);
     if (!el) continue;
@@ -425,7 +390,7 @@ function updateEstimates() {
   }
   const samples = limeOptions().num_samples;
   const tutorial = samples === TUTORIAL_SAMPLES ? ''
-    : ` LIME with the tutorial's ${TUTORIAL_SAMPLES} samples: ${duration(passesMs(batchesFor('lime', TUTORIAL_SAMPLES)))}.`;
+    : ` LIME with the tutorial's ${TUTORIAL_SAMPLES} samples: ${duration(estimateMs(batchesFor('lime', TUTORIAL_SAMPLES)))}.`;
   const all = $('estimate-all');
   all.textContent = `All four: ${duration(total)}.${tutorial}` +
     (total > LONG_RUN_MS ? ' LIME samples set most of it: fewer samples are faster and rougher.' : '');
@@ -447,8 +412,9 @@ function buildCards(image) {
     canvas.width = image.view.width;
     canvas.height = image.view.height;
     card.querySelector('.run').onclick = () => runMethods(image, [m.id]);
-    card.querySelector('.png').onclick = () => canvas.toBlob((b) => download(b, `${baseName(image)}_${m.id}.png`));
-    card.querySelector('.csv').onclick = () => download(new Blob([toCsv(image, m.id)], { type: 'text/csv' }), `${baseName(image)}_${m.id}.csv`);
+    const stem = `${baseName(image.name)}_${m.id}`;
+    card.querySelector('.png').onclick = () => canvas.toBlob((b) => download(b, `${stem}.png`));
+    card.querySelector('.csv').onclick = () => download(new Blob([toCsv(image.view, m.id, image.results[m.id])], { type: 'text/csv' }), `${stem}.csv`);
     card.querySelector('.discard').onclick = () => {
       delete image.results[m.id];
       resetCard(card, 'partial result discarded');
@@ -485,7 +451,7 @@ async function runMethods(image, ids) {
     updateBusy();
     const t0 = performance.now();
     const options = id === 'lime' ? limeOptions() : {};
-    const reply = await request('explain', { imageId: image.id, method: id, target, options }, ({ stage: s, done, total }) => {
+    const reply = await worker.request('explain', { imageId: image.id, method: id, target, options }, ({ stage: s, done, total }) => {
       if (image !== current) return;
       bar.max = total || 1;
       bar.value = done;
@@ -524,43 +490,15 @@ $('boundaries').onchange = $('opacity').oninput;
 $('download-json').onclick = () => {
   const image = current;
   const numbers = { image: image.name, model, prediction: image.prediction, results: {} };
-  for (const [id, r] of Object.entries(image.results)) numbers.results[id] = plain(r);
+  for (const [id, r] of Object.entries(image.results)) numbers.results[id] = plainNumbers(r);
   if (image.agreement) numbers.agreement = image.agreement;
-  download(new Blob([JSON.stringify(numbers)], { type: 'application/json' }), `${baseName(image)}_explanations.json`);
+  download(new Blob([JSON.stringify(numbers)], { type: 'application/json' }), `${baseName(image.name)}_explanations.json`);
 };
 
-/** Draws one method's picture: the model's view, its heat map (or LIME weights) at the chosen opacity. */
+/** Draws one method's picture on its card (drawing.js) with the page's opacity and boundary settings. */
 function draw(image, id) {
-  const r = image.results[id];
-  const canvas = document.querySelector(`#methods .method[data-method=${id}] canvas`);
-  const { width: w, height: h } = image.view;
-  const ctx = canvas.getContext('2d');
-  const alpha = Number($('opacity').value);
-  const view = image.view.rgba;
-  const heat = r.heat_rgba; // colour map RGBA, h×w
-  const out = new ImageData(w, h);
-  for (let i = 0; i < w * h * 4; i += 4) {
-    for (let c = 0; c < 3; c++) out.data[i + c] = Math.round((1 - alpha) * view[i + c] + alpha * heat[i + c]);
-    out.data[i + 3] = 255;
-  }
-  if (id === 'lime') {
-    // The tutorial's picture: the positive superpixels of the top label outlined in yellow; optionally
-    // every superpixel boundary in white.
-    const seg = r.segments;
-    const mask = r.mask;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        const right = x + 1 < w ? i + 1 : i, down = y + 1 < h ? i + w : i;
-        const left = x > 0 ? i - 1 : i, up = y > 0 ? i - w : i;
-        const maskEdge = mask[i] && (!mask[right] || !mask[down] || !mask[left] || !mask[up]);
-        const segEdge = seg[i] !== seg[right] || seg[i] !== seg[down];
-        if (maskEdge) out.data.set([255, 255, 0], 4 * i);
-        else if (segEdge && $('boundaries').checked) out.data.set([255, 255, 255], 4 * i);
-      }
-    }
-  }
-  ctx.putImageData(out, 0, 0);
+  drawResult(document.querySelector(`#methods .method[data-method=${id}] canvas`), image.view, id, image.results[id],
+    { opacity: Number($('opacity').value), boundaries: $('boundaries').checked });
 }
 
 // ---- agreement of the CAMs with LIME ---------------------------------------------------------------
@@ -579,79 +517,17 @@ async function updateAgreement(image) {
   const cams = lime ? CAMS.filter((m) => image.results[m.id]?.target === lime.target).map((m) => m.id) : [];
   if (!cams.length) {
     image.agreement = null;
-    $('agreement').hidden = true;
+    hideAgreement();
     return;
   }
   const threshold = agreementThreshold();
-  const reply = await request('agreement', { imageId: image.id, target: lime.target, threshold, methods: cams }).reply;
+  const reply = await worker.request('agreement', { imageId: image.id, target: lime.target, threshold, methods: cams }).reply;
   if (asked !== agreementAsked || !isCurrent(reply, image)) return;
-  $('agreement').hidden = false;
-  showError('agreement-error', reply.ok ? null : reply.error);
-  const body = $('agreement-table').tBodies[0];
-  body.replaceChildren();
-  if (!reply.ok) {
-    image.agreement = null;
-    return;
-  }
-  // {image, label, agreement: {class, threshold, lime_partial, cams: [...]}, lime: {...}}, as `glassbox compare`.
-  const table = reply.result;
-  image.agreement = table;
-  const { agreement, lime: l } = table;
-  $('agreement-class').textContent = `(class ${table.label}, #${agreement.class})`;
-  $('agreement-t').textContent = threshold.toFixed(2);
-  const samples = agreement.lime_partial ? `partial: ${l.samples_used} of ${l.samples_requested} samples` : `${l.samples_used} samples`;
-  const note = $('agreement-lime');
-  note.textContent = `LIME's mask: ${l.mask_superpixels} superpixels, ${l.mask_pixels} pixels (LIME ${samples}).` +
-    (agreement.lime_partial ? ' LIME was cancelled: these numbers compare the CAMs with a partial LIME.' : '');
-  note.classList.toggle('partial', agreement.lime_partial);
-  for (const row of agreement.cams) appendAgreementRow(body, row);
+  // As `glassbox compare` writes it per image.
+  image.agreement = reply.ok ? reply.result : null;
+  showAgreement(reply, threshold);
 }
-
-/** The threshold t the table uses: the number box (the slider snaps to steps of 0.05 and sets the box). */
-function agreementThreshold() {
-  const box = $('agreement-threshold-number').value;
-  const t = box === '' ? NaN : Number(box);
-  return Number.isFinite(t) ? Math.min(1, Math.max(0, t)) : 0.5;
-}
-$('agreement-threshold').oninput = () => {
-  $('agreement-threshold-number').value = $('agreement-threshold').value;
-  updateAgreement(current);
-};
-$('agreement-threshold-number').oninput = () => {
-  $('agreement-threshold').value = String(agreementThreshold());
-  updateAgreement(current);
-};
-
-function toCsv(image, id) {
-  const r = image.results[id];
-  if (id === 'lime') {
-    const rows = ['superpixel,weight,in_mask'];
-    r.weights.forEach((wgt, k) => rows.push(`${k},${wgt},${r.mask_superpixels.includes(k) ? 1 : 0}`));
-    return rows.join('\n') + '\n';
-  }
-  const { width: w, height: h } = image.view;
-  const rows = [];
-  for (let y = 0; y < h; y++) rows.push(Array.from(r.map.subarray(y * w, (y + 1) * w), (v) => v.toPrecision(6)).join(','));
-  return rows.join('\n') + '\n';
-}
-
-function plain(r) {
-  const out = {};
-  for (const [k, v] of Object.entries(r)) {
-    if (k === 'heat_rgba') continue;
-    out[k] = ArrayBuffer.isView(v) ? Array.from(v) : v;
-  }
-  return out;
-}
-
-const baseName = (image) => image.name.replace(/\.[^.]+$/, '');
-function download(blob, name) {
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-}
+watchThreshold(() => updateAgreement(current));
 
 describeDownload();
 updateBusy();

@@ -2,6 +2,7 @@
 // top-5, the four methods' pictures as the CLI drew them, the agreement of each CAM with LIME, the engine and
 // the times, read from the site's run-explanations/<image>/ folder. Nothing is computed here: no engine, no
 // model, no forward pass; "Compute here" hands the image to the page's own pipeline (app.js).
+import { appendAgreementRow } from './agreement.js';
 import { config, METHODS } from './config.js';
 
 const $ = (id) => document.getElementById(id);
@@ -91,18 +92,4 @@ function fillAgreement(record) {
   const body = $('run-agreement-table').tBodies[0];
   body.replaceChildren();
   for (const row of rows) appendAgreementRow(body, row);
-}
-
-/** One CAM's row of an agreement table (`glassbox compare`'s `cams[]` entry; the page's own table uses it too). */
-export function appendAgreementRow(body, row) {
-  const a = row.agreement;
-  const tr = body.insertRow();
-  tr.dataset.method = row.method;
-  tr.insertCell().textContent = METHODS.find((m) => m.id === row.method).name;
-  for (const v of [a.iou_same_count, a.iou_top20, row.iou_at_threshold, a.spearman]) {
-    const td = tr.insertCell();
-    td.className = 'num';
-    td.textContent = v === null || v === undefined ? '–' : v.toFixed(3);
-  }
-  tr.insertCell().textContent = a.pointing_hit ? 'hit' : 'miss';
 }
