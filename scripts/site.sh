@@ -17,7 +17,7 @@ case "$cmd" in
         [ "${SKIP_WASM_BUILD:-0}" = 1 ] || "$ROOT/scripts/build-wasm.sh"
         cd "$ROOT/tests/e2e"
         [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-        exec node --test --test-concurrency=1 site.test.mjs speed.test.mjs
+        exec node --test --test-concurrency=1 engines.test.mjs jpeg.test.mjs visitor.test.mjs pages.test.mjs inputs.test.mjs csp.test.mjs speed.test.mjs
         ;;
     *) echo "usage: scripts/site.sh build|serve|test" >&2; exit 2 ;;
 esac

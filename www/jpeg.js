@@ -2,7 +2,7 @@
 //
 // Pillow, every Python reference here, decodes JPEG with libjpeg-turbo, and so does Chromium. The wasm
 // build cannot link that C library and the pure-Rust decoder differs from it by up to 10 levels, so the
-// page lets the browser decode (tests/e2e/site.test.mjs checks the pixels equal Pillow's on 1086 JPEGs).
+// page lets the browser decode (tests/e2e/jpeg.test.mjs checks the pixels equal Pillow's on 1086 JPEGs).
 
 // The most pixels the browser is asked to decode; glassbox's own limit (preprocess::ImageLimits) is the
 // same, so a bigger picture goes to the wasm decoder, which refuses it with a message before decoding.
@@ -25,7 +25,7 @@ function jpegSize(bytes) {
 
 /**
  * A JPEG decoded by the browser: Chromium's decoder is libjpeg-turbo, as Pillow's is, and with colour-space
- * conversion off it gives Pillow's pixels exactly (tests/e2e/site.test.mjs checks it), which the wasm
+ * conversion off it gives Pillow's pixels exactly (tests/e2e/jpeg.test.mjs checks it), which the wasm
  * build's pure-Rust decoder does not. The browser turns the picture upright (EXIF orientation); the wasm
  * side turns it back as stored (preprocess::decode_named_with_jpeg_pixels), since Pillow does not apply EXIF.
  * Returns null for anything else (not a JPEG, CMYK, too big, or a file the browser cannot decode), which then
