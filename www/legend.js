@@ -5,7 +5,7 @@ function jet(x) {
   return [3, 2, 1].map((k) => Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - k)))));
 }
 
-/** LIME's weights (render::superpixel_weights): red against the class, black at 0, green for it. */
+/** LIME's weights (render::lime_weight_colour, also the report's figures): red against the class, black at 0, green for it. */
 function limeWeight(x) {
   const level = Math.round(255 * Math.abs(2 * x - 1));
   return x < 0.5 ? [level, 0, 0] : [0, level, 0];

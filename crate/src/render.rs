@@ -1,4 +1,5 @@
-//! Pictures: the JET colormap, CAM overlays as `show_cam_on_image` draws them, and PNG encoding.
+//! Pictures: the JET colormap, CAM overlays as `show_cam_on_image` draws them, LIME's weight colours, and PNG
+//! encoding.
 //!
 //! Everything returns in-memory images or bytes, so the CLI writes files and the browser shows blobs
 //! from the same code.
@@ -34,12 +35,33 @@ pub fn heatmap(map: ArrayView2<f32>) -> RgbImage {
     })
 }
 
-/// LIME's superpixel weights as a picture: green where a superpixel supports the class, red where it
-/// speaks against it, brightness |weight| / max |weight|, so the strongest superpixel is fully coloured.
-/// `weights[s]` is superpixel `s`'s weight (0 for superpixels the surrogate did not select).
+/// The colour of a LIME weight scaled to [-1, 1] (by the largest |weight| of its explanation): green where it
+/// supports the class, red where it speaks against it, black at 0, brightness |weight|, as the `lime` tutorial
+/// colours pros and cons. The one convention of every LIME weight picture: the explain page, its legend
+/// (`www/legend.js`) and the report's figures.
+pub fn lime_weight_colour(scaled: f64) -> Rgb<u8> {
+    let level = (scaled.abs().min(1.0) * 255.0).round() as u8;
+    if scaled >= 0.0 {
+        Rgb([0, level, 0])
+    } else {
+        Rgb([level, 0, 0])
+    }
+}
+
+/// `1 / max |weight|`, or 0 when every weight is 0 (a black picture).
+fn inverse_largest(weights: impl Iterator<Item = f64>) -> f64 {
+    let max = weights.fold(0.0f64, |m, w| m.max(w.abs()));
+    if max > 0.0 {
+        1.0 / max
+    } else {
+        0.0
+    }
+}
+
+/// LIME's superpixel weights as a picture in [`lime_weight_colour`], so the strongest superpixel is fully
+/// coloured. `weights[s]` is superpixel `s`'s weight (0 for superpixels the surrogate did not select).
 pub fn superpixel_weights(segments: ArrayView2<i32>, weights: &[f64]) -> RgbImage {
-    let max = weights.iter().fold(0.0f64, |m, w| m.max(w.abs()));
-    let scale = if max > 0.0 { 1.0 / max } else { 0.0 };
+    let scale = inverse_largest(weights.iter().copied());
     let (h, w) = segments.dim();
     RgbImage::from_fn(w as u32, h as u32, |x, y| {
         let s = segments[[y as usize, x as usize]];
@@ -47,15 +69,41 @@ pub fn superpixel_weights(segments: ArrayView2<i32>, weights: &[f64]) -> RgbImag
             .ok()
             .and_then(|s| weights.get(s))
             .copied()
-            .unwrap_or(0.0)
-            * scale;
-        let level = (weight.abs() * 255.0).round() as u8;
-        if weight >= 0.0 {
-            Rgb([0, level, 0])
-        } else {
-            Rgb([level, 0, 0])
-        }
+            .unwrap_or(0.0);
+        lime_weight_colour(weight * scale)
     })
+}
+
+/// LIME's weight of every pixel (its superpixel's) as a picture in [`lime_weight_colour`].
+pub fn pixel_weights(weights: ArrayView2<f32>) -> RgbImage {
+    let scale = inverse_largest(weights.iter().map(|&w| w as f64));
+    let (h, w) = weights.dim();
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        lime_weight_colour(weights[[y as usize, x as usize]] as f64 * scale)
+    })
+}
+
+/// `(1 − opacity)·view + opacity·colours`, rounded: how the explain page lays a method's colours over the
+/// model's view (`www/drawing.js`).
+pub fn blend(view: &RgbImage, colours: &RgbImage, opacity: f32) -> Result<RgbImage> {
+    ensure!(
+        view.dimensions() == colours.dimensions(),
+        "the colours are {:?} but the image is {:?}",
+        colours.dimensions(),
+        view.dimensions()
+    );
+    ensure!(
+        (0.0..=1.0).contains(&opacity),
+        "opacity must be in [0, 1], got {opacity}"
+    );
+    let mut out = view.clone();
+    for (pixel, colour) in out.pixels_mut().zip(colours.pixels()) {
+        for c in 0..3 {
+            pixel[c] =
+                ((1.0 - opacity) * pixel[c] as f32 + opacity * colour[c] as f32).round() as u8;
+        }
+    }
+    Ok(out)
 }
 
 /// numpy's `np.uint8(255 * v)` for v in [0, 1]: truncation toward zero.
@@ -127,6 +175,23 @@ mod tests {
         assert_eq!(picture.get_pixel(0, 0).0, [0, 255, 0]);
         assert_eq!(picture.get_pixel(1, 0).0, [128, 0, 0]);
         assert_eq!(picture.get_pixel(0, 1).0, [0, 0, 0]);
+    }
+
+    #[test]
+    fn pixel_weights_and_superpixel_weights_colour_alike_and_blend_as_the_page() {
+        let segments = ndarray::array![[0, 1], [2, 2]];
+        let per_pixel = ndarray::array![[0.5f32, -0.25], [0.0, 0.0]];
+        assert_eq!(
+            pixel_weights(per_pixel.view()),
+            superpixel_weights(segments.view(), &[0.5, -0.25, 0.0])
+        );
+        let view = RgbImage::from_pixel(2, 2, Rgb([100, 100, 100]));
+        let blended = blend(&view, &pixel_weights(per_pixel.view()), 0.5).unwrap();
+        // Math.round(0.5·100 + 0.5·255) = 178 in the page's drawing.js.
+        assert_eq!(blended.get_pixel(0, 0).0, [50, 178, 50]);
+        assert_eq!(blended.get_pixel(1, 0).0, [114, 50, 50]);
+        assert_eq!(blended.get_pixel(0, 1).0, [50, 50, 50]);
+        assert!(blend(&view, &RgbImage::new(3, 2), 0.5).is_err());
     }
 
     #[test]

@@ -41,14 +41,10 @@ pub fn heat(view: &RgbImage, map: ArrayView2<f32>) -> Result<RgbImage> {
     render::overlay(view, map, 0.5)
 }
 
-/// LIME's per-pixel weights over the view: [-max|w|, max|w|] shown on [0, 1] (0.5 = zero weight, red =
-/// for the class, blue = against).
+/// LIME's per-pixel weights over the view as the explain page shows them at its default opacity: green for the
+/// class, red against ([`render::lime_weight_colour`]), half over the view.
 pub fn lime_weights(view: &RgbImage, weights: &Array2<f32>) -> Result<RgbImage> {
-    let m = weights
-        .iter()
-        .fold(0.0f32, |m, v| m.max(v.abs()))
-        .max(f32::MIN_POSITIVE);
-    heat(view, weights.mapv(|v| 0.5 + 0.5 * v / m).view())
+    render::blend(view, &render::pixel_weights(weights.view()), 0.5)
 }
 
 /// A mask outlined in yellow on a copy of the view.

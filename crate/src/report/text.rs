@@ -125,7 +125,7 @@ fn prediction_cell(image: &ImageResult) -> String {
 fn methods_caption(data: &ReportData) -> String {
     format!(
         "Each figure, left to right: the model's view, the LIME top-5 mask (yellow outline), the LIME weight map \
-         (JET, 0.5 = zero weight, red = for the class, blue = against), then {} (JET, red = most important).",
+         (green = for the class, red = against, brighter = stronger; half over the view, as on the explain page), then {} (JET, red = most important).",
         cam_titles(&data.run.cams)
     )
 }
