@@ -104,8 +104,8 @@ class Scale:
             return f"full run, every {ordinal(self.probe_every)} probe image"
         return (f"QUICK run: {self.images} of 10 seed images, LIME {self.lime_samples} samples, "
                 f"every {ordinal(self.probe_every)} probe image up to {self.probe_images}, "
-                f"the first {self.concepts} of the 20k concepts and {self.broden_concepts} of the Broden concepts and of the ImageNet class "
-                f"names, sanity check on {self.sanity_images} image(s) "
+                f"the first {self.concepts} of the 20k concepts and {self.broden_concepts} of the Broden concepts "
+                f"and of the ImageNet class names, sanity check on {self.sanity_images} image(s) "
                 f"(cascade {self.cascade})" + ("" if self.scorecam else ", no ScoreCAM (2048 passes per image)")
                 + f", soft-WPMI top_k {self.top_k}, faithfulness curves in steps of {self.causal_step} pixels")
 
@@ -394,7 +394,8 @@ class Run:
     def explain(self) -> dict:
         self.check_decoding(self.data / "imagenet-samples")
         images = [self.data / "imagenet-samples" / name for name in self.seed_images]
-        self.sh(self.glassbox_cmd() + ["explain", "--model", self.resnet50_manifest(), "--methods", self.scale.explain_methods(),
+        self.sh(self.glassbox_cmd() + ["explain", "--model", self.resnet50_manifest(),
+                                       "--methods", self.scale.explain_methods(),
                                        "--samples", str(self.scale.lime_samples), "--out", self.out / "explain",
                                        *images])
         return {"images": len(images)}
@@ -680,17 +681,21 @@ def _concepts(run: Run) -> int:
 PROBE_IMAGE_S = CLIP_IMAGE_S + 2 * RESNET18_S + RESNET50_S + DECODE_S
 
 
+def _explained_image_s(run: Run) -> float:
+    """One image's ResNet-50 passes for ScoreCAM (2048 masks and the unmasked image) and LIME's samples."""
+    return EXPLAIN_PASS_S * (2049 * run.scale.scorecam + run.scale.lime_samples)
+
+
 STAGES = [
     # Broden: ~1 GB to download and extract.
     ("fetch", lambda r: 120 + 600 * (r.args.probe == "broden"), Run.fetch),
     ("python", lambda r: 0 if r.args.python else 400, Run.python_env),
     ("export", lambda r: 420, Run.export),
     ("build", lambda r: 0 if r.args.glassbox else 600, Run.build),
-    ("explain", lambda r: _images(r) * (EXPLAIN_PASS_S * (2049 * r.scale.scorecam + r.scale.lime_samples) + 10),
-     Run.explain),
+    ("explain", lambda r: _images(r) * (_explained_image_s(r) + 10), Run.explain),
     ("dissect", lambda r: PROBE_IMAGE_S * _probe(r) + CLIP_TEXT_S * _concepts(r) + 60, Run.dissect),
-    ("report", lambda r: _images(r) * 60 + r.scale.sanity_images * len(r.scale.cascade.split(","))
-     * (EXPLAIN_PASS_S * (2049 * r.scale.scorecam + r.scale.lime_samples)), Run.report),
+    ("report", lambda r: _images(r) * 60
+     + r.scale.sanity_images * len(r.scale.cascade.split(",")) * _explained_image_s(r), Run.report),
     ("site", lambda r: 60 if r.args.wasm_pkg else 900, Run.site),
 ]
 
