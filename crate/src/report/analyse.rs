@@ -1,6 +1,6 @@
 //! The report's analysis: runs the model on every image and case, and returns [`ReportData`]. It also
 //! draws the pictures only a run can draw (the maps over the model's view); the text and charts are
-//! [`render`](super::render)ed from the data, after every section, so a long run leaves a usable
+//! [`output`](super::output)ed from the data, after every section, so a long run leaves a usable
 //! report behind.
 
 use std::path::{Path, PathBuf};
@@ -518,7 +518,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
     }
     // Rendered after every section (so a long run leaves a usable report behind); the last one's files
     // are the report's.
-    let mut files = super::render::write(&data, out)?;
+    let mut files = super::output::write(&data, out)?;
 
     // Objects: does the explanation fall on the object?
     if let Some(job) = &config.objects {
@@ -526,7 +526,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
             progress.stage(&format!("object case {}", case.name), 1);
             object_results(&classifier, &case, config, &mut data, &save_photo, progress).await?;
         }
-        files = super::render::write(&data, out)?;
+        files = super::output::write(&data, out)?;
     }
 
     // Sanity check: cascading randomisation.
@@ -588,7 +588,7 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
             changes,
             randomized_top1,
         });
-        files = super::render::write(&data, out)?;
+        files = super::output::write(&data, out)?;
     }
 
     Ok(ReportSummary {

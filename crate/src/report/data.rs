@@ -1,5 +1,5 @@
 //! The report's numbers as typed data: what [`analyse`](super::analyse) computes, what `results.json`
-//! holds, and all that [`render`](super::render) needs to write the documents and charts again.
+//! holds, and all that [`output`](super::output) needs to write the documents and charts again.
 //!
 //! Every field is named; methods are [`Method`] values, never display strings, and lists of per-method
 //! values are lists of structs naming their method.
@@ -25,7 +25,7 @@ pub struct ReportData {
     pub objects: Vec<ObjectResult>,
     /// D3: the cascading randomisation, one entry per finished stage.
     pub sanity: Vec<SanityStage>,
-    /// Pictures of this run (`fig/…`, relative to the report folder) that [`render`](super::render)
+    /// Pictures of this run (`fig/…`, relative to the report folder) that [`output`](super::output)
     /// does not draw: the model's view with the maps over it. Rendering elsewhere copies them.
     pub photos: Vec<String>,
 }

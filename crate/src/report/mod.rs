@@ -10,8 +10,8 @@
 //!   `results.json`: every number, as [`ReportData`].
 //!
 //! Two steps: [`analyse`] runs the models and returns [`ReportData`] (drawing only the pictures of the
-//! maps); [`render`] turns the data into the documents and charts, and can run alone on a saved
-//! `results.json` ([`render::render_only`]). [`write()`] is both; `glassbox report` is a thin shell.
+//! maps); [`output`] turns the data into the documents and charts, and can run alone on a saved
+//! `results.json` ([`output::render_only`]). [`write()`] is both; `glassbox report` is a thin shell.
 
 pub mod analyse;
 mod cases;
@@ -21,7 +21,7 @@ pub mod dissection;
 mod figures;
 mod markdown;
 mod panels;
-pub mod render;
+pub mod output;
 mod text;
 
 pub use analyse::{write, ReportConfig, ReportSummary};
