@@ -8,6 +8,7 @@
 //! - D4 `d4_insights.md`: differences and insights, as sentences built from the numbers.
 //! - `results.md`: the headline tables and figures with relative links (the README links to it), and
 //!   `results.json`: every number, as [`ReportData`].
+//! - beside each `.md`, its `.html` (`html`): what the site's report page shows.
 //!
 //! Two steps: [`analyse`] runs the models and returns [`ReportData`] (drawing only the pictures of the
 //! maps); [`output`] turns the data into the documents and charts, and can run alone on a saved
@@ -19,9 +20,10 @@ pub mod chart;
 pub mod data;
 pub mod dissection;
 mod figures;
+mod html;
 mod markdown;
-mod panels;
 pub mod output;
+mod panels;
 mod text;
 
 pub use analyse::{write, ReportConfig, ReportSummary};

@@ -1,5 +1,5 @@
-//! Writes a report from its data: the Markdown documents, the SVG charts and `results.json`. A pure
-//! function of [`ReportData`] (plus D1's tables), so `glassbox report --render-only results.json`
+//! Writes a report from its data: the Markdown documents (each with its HTML beside it), the SVG charts
+//! and `results.json`. A pure function of [`ReportData`] (plus D1's tables), so `glassbox report --render-only results.json`
 //! rebuilds the text and charts of a finished run in seconds.
 
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::data::ReportData;
-use super::{dissection, figures, text};
+use super::{dissection, figures, html, text};
 
 /// Writes every document, chart and `results.json` of `data` into `out`; returns the files written.
 pub fn write(data: &ReportData, out: &Path) -> Result<Vec<PathBuf>> {
@@ -30,6 +30,9 @@ pub fn write(data: &ReportData, out: &Path) -> Result<Vec<PathBuf>> {
     for doc in text::documents(data, &d1.markdown, &d1.summary) {
         let path = out.join(doc.file);
         write_file(&path, doc.text.as_bytes())?;
+        files.push(path);
+        let path = out.join(html::file_name(doc.file));
+        write_file(&path, html::of_markdown(&doc.text).as_bytes())?;
         files.push(path);
     }
     let path = out.join("results.json");
