@@ -12,6 +12,12 @@ use crate::cam::CamMethod;
 use crate::compare::agreement::Agreement;
 use crate::compare::faithfulness::{CausalConfig, CausalCurve, CausalMode};
 use crate::compare::sanity::{MapChange, WeightedLayer};
+use crate::dissect::matcher::MatcherInfo;
+use crate::dissect::published::PublishedAgreement;
+use crate::dissect::replicate::Replication;
+use crate::dissect::tables::{
+    ConceptCount, ConceptSetRecord, ModelRecord, PairSummary, ProbeRecord,
+};
 use crate::explain::Prediction;
 use crate::lime::LimeParams;
 pub use crate::results::{Method, Size};
@@ -63,6 +69,83 @@ pub struct RunInfo {
     /// D1's dissection tables, and the shared data folder their top images come from.
     pub dissect_dir: PathBuf,
     pub shared_data: PathBuf,
+}
+
+/// D1: what the report says about the dissection tables, read from them once by the analyse step
+/// ([`dissection::findings`](super::dissection::findings)) so that rendering reads no table. Saved as
+/// `dissection.json` beside `results.json`; a report made before it has none, and rendering it reads the
+/// tables once more ([`output::render_only`](super::output::render_only)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DissectionFindings {
+    /// The folder the tables were read from (`precomputed/dissect/`).
+    pub dir: PathBuf,
+    /// One per table, in file-name order.
+    pub layers: Vec<DissectedLayer>,
+    /// CLIP-Dissect's own final-layer tables replicated on this run (`<dir>/replication/`), in file-name
+    /// order.
+    pub replications: Vec<ReplicatedLayer>,
+    /// Each model's concepts over its layers, models by name.
+    pub models: Vec<ModelConcepts>,
+    /// Models labelled from the same concept set: the concepts they share and those only one uses.
+    pub pairs: Vec<PairSummary>,
+    /// Concept sets that give their concepts no category (object, scene, …).
+    pub concept_sets_without_categories: Vec<String>,
+}
+
+/// One dissection table: what made it and what its units learned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DissectedLayer {
+    pub model: ModelRecord,
+    pub layer: String,
+    pub units: usize,
+    pub distinct_concepts: usize,
+    pub probe: ProbeRecord,
+    pub concept_set: ConceptSetRecord,
+    pub matcher: MatcherInfo,
+    /// Logit units labelled with their own class; `None` when the layer is not a logit layer over the
+    /// concept set.
+    pub own_class_units: Option<usize>,
+    /// The most frequent concepts with their numbers of units, most frequent first (the histogram's head).
+    pub top_concepts: Vec<ConceptCount>,
+    /// Agreement with the labels published for this model and layer.
+    pub published: Option<PublishedAgreement>,
+    /// The picture of the top probe images of a few units; `None` when the probe images were not there.
+    pub top_images: Option<TopImagesPicture>,
+}
+
+/// A picture of top probe images, one row per unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopImagesPicture {
+    /// Relative to the report folder (`fig/…png`).
+    pub file: String,
+    /// What each row shows (`unit 12 (dog)`).
+    pub rows: Vec<String>,
+}
+
+/// One of CLIP-Dissect's own tables replicated on a final layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicatedLayer {
+    pub model: String,
+    pub layer: String,
+    pub concept_set: String,
+    pub probe: ProbeRecord,
+    pub replication: Replication,
+}
+
+/// One model's concepts: per layer, and over all its layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConcepts {
+    pub model: String,
+    pub layers: Vec<LayerConcepts>,
+    pub distinct_concepts: usize,
+}
+
+/// One layer's units and the distinct concepts that label them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerConcepts {
+    pub layer: String,
+    pub units: usize,
+    pub distinct_concepts: usize,
 }
 
 /// One sample image explained by every method.
@@ -444,6 +527,17 @@ impl ReportData {
 pub struct MeanChange {
     pub spearman: Option<f64>,
     pub ssim: Option<f64>,
+}
+
+impl DissectionFindings {
+    /// The pictures of top probe images, relative to the report folder: drawn when the tables were read,
+    /// not by rendering.
+    pub fn pictures(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.top_images.as_ref().map(|p| p.file.clone()))
+            .collect()
+    }
 }
 
 impl SanityStage {

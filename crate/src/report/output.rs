@@ -1,33 +1,33 @@
-//! Writes a report from its data: the Markdown documents (each with its HTML beside it), the SVG charts
-//! and `results.json`. A pure function of [`ReportData`] (plus D1's tables), so `glassbox report --render-only results.json`
-//! rebuilds the text and charts of a finished run in seconds.
+//! Writes a report from its data: the Markdown documents (each with its HTML beside it), the SVG charts,
+//! `results.json` and `dissection.json`. A pure function of [`ReportData`] and [`DissectionFindings`]
+//! that reads no file, so `glassbox report --render-only results.json` rebuilds the text and charts of a
+//! finished run in seconds.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::data::ReportData;
+use super::data::{DissectionFindings, ReportData};
 use super::{dissection, figures, html, text};
 
-/// Writes every document, chart and `results.json` of `data` into `out`; returns the files written.
-pub fn write(data: &ReportData, out: &Path) -> Result<Vec<PathBuf>> {
+/// The file of D1's findings, beside `results.json`.
+pub const DISSECTION_JSON: &str = "dissection.json";
+
+/// Writes every document, chart, `results.json` and `dissection.json` of `data` and `d1` into `out`;
+/// returns the files written.
+pub fn write(data: &ReportData, d1: &DissectionFindings, out: &Path) -> Result<Vec<PathBuf>> {
     let fig_dir = out.join("fig");
     std::fs::create_dir_all(&fig_dir)
         .with_context(|| format!("cannot create {}", fig_dir.display()))?;
     let mut files = Vec::new();
-    let d1 = dissection::section(
-        &data.run.dissect_dir,
-        &data.run.shared_data,
-        &fig_dir,
-        data.run.warning.as_deref(),
-    )?;
-    files.extend(d1.figures.iter().cloned());
+    let d1_section = dissection::section(d1, &fig_dir, data.run.warning.as_deref())?;
+    files.extend(d1_section.figures.iter().cloned());
     for figure in figures::all(data)? {
         let path = fig_dir.join(&figure.file);
         write_file(&path, figure.svg.as_bytes())?;
         files.push(path);
     }
-    for doc in text::documents(data, &d1.markdown, &d1.summary) {
+    for doc in text::documents(data, &d1_section.markdown, &d1_section.summary) {
         let path = out.join(doc.file);
         write_file(&path, doc.text.as_bytes())?;
         files.push(path);
@@ -37,6 +37,9 @@ pub fn write(data: &ReportData, out: &Path) -> Result<Vec<PathBuf>> {
     }
     let path = out.join("results.json");
     write_file(&path, serde_json::to_string_pretty(data)?.as_bytes())?;
+    files.push(path);
+    let path = out.join(DISSECTION_JSON);
+    write_file(&path, serde_json::to_string_pretty(d1)?.as_bytes())?;
     files.push(path);
     Ok(files)
 }
@@ -54,23 +57,53 @@ pub fn read(results_json: &Path) -> Result<ReportData> {
     })
 }
 
+/// Reads a report's `dissection.json`; `None` when the report has none (it was made before D1's
+/// findings were saved).
+pub fn read_dissection(dissection_json: &Path) -> Result<Option<DissectionFindings>> {
+    if !dissection_json.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(dissection_json)
+        .with_context(|| format!("cannot read {}", dissection_json.display()))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("{} is not D1's findings", dissection_json.display()))
+}
+
 /// Renders the report of `results_json` again into `out` (its own folder when `None`). The pictures of
-/// the maps are not redrawn: they are copied when `out` is another folder.
+/// the maps and of the top probe images are not redrawn: they are copied when `out` is another folder.
+/// A report without `dissection.json` has its D1 findings read from the tables `results.json` names,
+/// once, and saved beside it.
 pub fn render_only(results_json: &Path, out: Option<&Path>) -> Result<Vec<PathBuf>> {
     let data = read(results_json)?;
     let source = results_json.parent().unwrap_or(Path::new("."));
     let out = out.unwrap_or(source);
     let mut files = Vec::new();
+    let (d1, mut pictures) = match read_dissection(&source.join(DISSECTION_JSON))? {
+        Some(d1) => {
+            let drawn = d1.pictures();
+            (d1, drawn)
+        }
+        None => {
+            let fig_dir = out.join("fig");
+            std::fs::create_dir_all(&fig_dir)
+                .with_context(|| format!("cannot create {}", fig_dir.display()))?;
+            let d1 = dissection::findings(&data.run.dissect_dir, &data.run.shared_data, &fig_dir)?;
+            files.extend(d1.pictures().iter().map(|p| out.join(p)));
+            (d1, Vec::new())
+        }
+    };
+    pictures.extend(data.photos.iter().cloned());
     if !same_folder(source, out) {
-        for photo in &data.photos {
-            let (from, to) = (source.join(photo), out.join(photo));
+        for picture in &pictures {
+            let (from, to) = (source.join(picture), out.join(picture));
             if let Some(dir) = to.parent() {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
             std::fs::copy(&from, &to).with_context(|| {
                 format!(
-                    "cannot copy {} (results.json lists it among the run's pictures) to {}",
+                    "cannot copy {} (one of the run's pictures) to {}",
                     from.display(),
                     to.display()
                 )
@@ -78,7 +111,7 @@ pub fn render_only(results_json: &Path, out: Option<&Path>) -> Result<Vec<PathBu
             files.push(to);
         }
     }
-    files.extend(write(&data, out)?);
+    files.extend(write(&data, &d1, out)?);
     Ok(files)
 }
 

@@ -1,5 +1,5 @@
-//! The report's Markdown: a pure function of [`ReportData`] (and D1's section, drawn from the
-//! dissection tables), so changing a sentence needs only `glassbox report --render-only`, not a new
+//! The report's Markdown: a pure function of [`ReportData`] (and D1's section, written from the
+//! dissection findings), so changing a sentence needs only `glassbox report --render-only`, not a new
 //! run. The wording lives here; the numbers it quotes are the data's own methods (`data`).
 
 use super::data::{
