@@ -79,10 +79,12 @@ pub fn render_only(results_json: &Path, out: Option<&Path>) -> Result<Vec<PathBu
     let source = results_json.parent().unwrap_or(Path::new("."));
     let out = out.unwrap_or(source);
     let mut files = Vec::new();
-    let (d1, mut pictures) = match read_dissection(&source.join(DISSECTION_JSON))? {
+    // The run's pictures, copied when rendering elsewhere; D1's are drawn again when read from the tables.
+    let mut pictures = data.photos.clone();
+    let d1 = match read_dissection(&source.join(DISSECTION_JSON))? {
         Some(d1) => {
-            let drawn = d1.pictures();
-            (d1, drawn)
+            pictures.extend(d1.pictures());
+            d1
         }
         None => {
             let fig_dir = out.join("fig");
@@ -90,10 +92,9 @@ pub fn render_only(results_json: &Path, out: Option<&Path>) -> Result<Vec<PathBu
                 .with_context(|| format!("cannot create {}", fig_dir.display()))?;
             let d1 = dissection::findings(&data.run.dissect_dir, &data.run.shared_data, &fig_dir)?;
             files.extend(d1.pictures().iter().map(|p| out.join(p)));
-            (d1, Vec::new())
+            d1
         }
     };
-    pictures.extend(data.photos.iter().cloned());
     if !same_folder(source, out) {
         for picture in &pictures {
             let (from, to) = (source.join(picture), out.join(picture));
