@@ -637,7 +637,7 @@ struct ReportArgs {
 async fn report_command(args: ReportArgs) -> Result<()> {
     if let Some(results) = &args.render_only {
         let started = web_time::Instant::now();
-        let files = glassbox::report::render::render_only(results, args.out.as_deref())?;
+        let files = glassbox::report::output::render_only(results, args.out.as_deref())?;
         println!(
             "report rendered again from {}: {} files in {:.1} s",
             results.display(),

@@ -204,7 +204,7 @@ pub struct ModelSummary {
     pub distinct_concepts: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairSummary {
     pub models: [String; 2],
     pub shared: Vec<String>,

@@ -1,7 +1,8 @@
-//! The report's analysis: runs the model on every image and case, and returns [`ReportData`]. It also
-//! draws the pictures only a run can draw (the maps over the model's view); the text and charts are
-//! [`render`](super::render)ed from the data, after every section, so a long run leaves a usable
-//! report behind.
+//! The report's analysis: runs the model on every image and case into [`ReportData`], and reads D1's
+//! findings from the dissection tables. It also draws the pictures only a run can draw (the maps over
+//! the model's view, the top probe images); the text and charts are written by
+//! [`output`](super::output) from the data, after every section, so a long run leaves a usable report
+//! behind.
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +14,10 @@ use web_time::Instant;
 
 use super::cases::{self, ObjectCase};
 use super::data::{
-    CamSummary, Faithfulness, ImageResult, LimeSummary, Method, ObjectHit, ObjectResult,
-    RandomizedPrediction, ReportData, RunInfo, SanityChange, SanityStage,
+    CamSummary, DissectionFindings, Faithfulness, ImageResult, LimeSummary, Method, ObjectHit,
+    ObjectResult, RandomizedPrediction, ReportData, RunInfo, SanityChange, SanityStage,
 };
-use super::panels;
+use super::{dissection, panels};
 use crate::cam::{CamMethod, CamOptions};
 use crate::compare::agreement::{count, pointing_game, top_k_mask};
 use crate::compare::clutter::edge_density;
@@ -426,7 +427,37 @@ async fn image_result(
     })
 }
 
-/// Runs the whole report and writes it into `config.out_dir`.
+/// A report being made: its data so far, D1's findings, and where it is written.
+struct ReportInProgress<'a> {
+    data: ReportData,
+    d1: DissectionFindings,
+    out: &'a Path,
+    fig_dir: PathBuf,
+}
+
+impl ReportInProgress<'_> {
+    /// Saves a picture only a run can draw into `fig/` and lists it among the run's photos.
+    fn save_photo(&mut self, img: &RgbImage, name: String) -> Result<()> {
+        let path = self.fig_dir.join(&name);
+        std::fs::write(&path, crate::render::png_rgb(img)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.data.photos.push(format!("fig/{name}"));
+        Ok(())
+    }
+
+    /// Renders the documents and charts of the data so far; returns the report's files (the pictures
+    /// of the top probe images included, drawn with D1's findings).
+    fn render(&self) -> Result<Vec<PathBuf>> {
+        let mut files = super::output::write(&self.data, &self.d1, self.out)?;
+        files.extend(self.d1.pictures().iter().map(|p| self.out.join(p)));
+        Ok(files)
+    }
+}
+
+/// Runs the whole report and writes it into `config.out_dir`: the run's settings, D1's findings from
+/// the tables, every method on every image, the object cases, then the sanity check's stages. The
+/// report is rendered after every section (so a long run leaves a usable report behind); the last
+/// rendering's files are the report's.
 pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<ReportSummary> {
     let started = Instant::now();
     let out = &config.out_dir;
@@ -444,51 +475,81 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         },
         ..config.clone()
     };
-    let background_offset = model.manifest.labels.background_offset;
+    let mut report = ReportInProgress {
+        data: ReportData {
+            run: run_info(config, &model, &classifier),
+            images: Vec::new(),
+            objects: Vec::new(),
+            sanity: Vec::new(),
+            photos: Vec::new(),
+        },
+        d1: dissection::findings(&config.dissect_dir, &config.shared_data, &fig_dir)?,
+        out,
+        fig_dir,
+    };
+
+    let analysed = explain_images(&classifier, config, &mut report, progress).await?;
+    let mut files = report.render()?;
+    if let Some(job) = &config.objects {
+        for case in cases::read(job, &config.shared_data)? {
+            progress.stage(&format!("object case {}", case.name), 1);
+            object_results(&classifier, &case, config, &mut report, progress).await?;
+        }
+        files = report.render()?;
+    }
+    for &stage in &config.cascade {
+        progress.stage(&format!("sanity check: top {stage} layers randomised"), 1);
+        sanity_stage(&model, stage, &analysed, config, &mut report, progress).await?;
+        files = report.render()?;
+    }
+    Ok(ReportSummary {
+        files,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// How the run is made: model, engine, settings (the feature-map size is filled in by the first image).
+fn run_info(config: &ReportConfig, model: &Model, classifier: &Classifier) -> RunInfo {
+    RunInfo {
+        model: if config.model_description.is_empty() {
+            format!("{} ({})", model.manifest.name, model.manifest.description)
+        } else {
+            config.model_description.clone()
+        },
+        warning: model.manifest.provenance_warning(),
+        run_note: config.run_note.clone(),
+        engine: classifier.engine.name(),
+        explained: config.explained.clone(),
+        cams: config.cams.clone(),
+        lime: config.lime.clone(),
+        causal: config.causal,
+        cascade: config.cascade.clone(),
+        sanity_seed: config.sanity_seed,
+        sanity_images: config.sanity_images.min(config.images.len()),
+        view: classifier.preprocessing().describe(),
+        input: classifier.input_size(),
+        features: Size {
+            height: 0,
+            width: 0,
+        },
+        dissect_dir: config.dissect_dir.clone(),
+        shared_data: config.shared_data.clone(),
+    }
+}
+
+/// D2 + D3: every method on every image (or the maps of `config.explained`), with each image's numbers
+/// and its methods strip; returns the analysed images for the sanity check.
+async fn explain_images(
+    classifier: &Classifier,
+    config: &ReportConfig,
+    report: &mut ReportInProgress<'_>,
+    progress: &dyn Progress,
+) -> Result<Vec<Analysed>> {
+    let background_offset = classifier.model.manifest.labels.background_offset;
     let wnids: Vec<String> =
         std::fs::read_to_string(config.shared_data.join("labels/imagenet_wnids.txt"))
             .map(|t| t.lines().map(str::to_string).collect())
             .unwrap_or_default();
-    let mut data = ReportData {
-        run: RunInfo {
-            model: if config.model_description.is_empty() {
-                format!("{} ({})", model.manifest.name, model.manifest.description)
-            } else {
-                config.model_description.clone()
-            },
-            warning: model.manifest.provenance_warning(),
-            run_note: config.run_note.clone(),
-            engine: classifier.engine.name(),
-            explained: config.explained.clone(),
-            cams: config.cams.clone(),
-            lime: config.lime.clone(),
-            causal: config.causal,
-            cascade: config.cascade.clone(),
-            sanity_seed: config.sanity_seed,
-            sanity_images: config.sanity_images.min(config.images.len()),
-            view: classifier.preprocessing().describe(),
-            input: classifier.input_size(),
-            features: Size {
-                height: 0,
-                width: 0,
-            },
-            dissect_dir: config.dissect_dir.clone(),
-            shared_data: config.shared_data.clone(),
-        },
-        images: Vec::new(),
-        objects: Vec::new(),
-        sanity: Vec::new(),
-        photos: Vec::new(),
-    };
-    let save_photo = |data: &mut ReportData, img: &RgbImage, name: String| -> Result<()> {
-        let path = fig_dir.join(&name);
-        std::fs::write(&path, crate::render::png_rgb(img)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        data.photos.push(format!("fig/{name}"));
-        Ok(())
-    };
-
-    // D2 + D3: every method on every image.
     let limits = ImageLimits::default();
     let mut analysed = Vec::new();
     for path in &config.images {
@@ -500,101 +561,90 @@ pub async fn write(config: &ReportConfig, progress: &dyn Progress) -> Result<Rep
         let image = preprocess::load(path, &limits)?;
         let a = match &config.explained {
             Some(dir) => {
-                analyse_explained(&classifier, &image, &file, dir, config.methods(), progress)
+                analyse_explained(classifier, &image, &file, dir, config.methods(), progress)
                     .await?
             }
-            None => analyse(&classifier, &image, &file, None, config.methods(), progress).await?,
+            None => analyse(classifier, &image, &file, None, config.methods(), progress).await?,
         };
         let expected = expected_class(&file, &wnids, background_offset);
-        data.run.features = a.features;
-        data.images
-            .push(image_result(&classifier, &a, expected, &config.causal, progress).await?);
-        save_photo(
-            &mut data,
-            &methods_strip(&a)?,
-            format!("{}_methods.png", a.name),
-        )?;
+        report.data.run.features = a.features;
+        report
+            .data
+            .images
+            .push(image_result(classifier, &a, expected, &config.causal, progress).await?);
+        report.save_photo(&methods_strip(&a)?, format!("{}_methods.png", a.name))?;
         analysed.push(a);
     }
-    // Rendered after every section (so a long run leaves a usable report behind); the last one's files
-    // are the report's.
-    let mut files = super::render::write(&data, out)?;
+    Ok(analysed)
+}
 
-    // Objects: does the explanation fall on the object?
-    if let Some(job) = &config.objects {
-        for case in cases::read(job, &config.shared_data)? {
-            progress.stage(&format!("object case {}", case.name), 1);
-            object_results(&classifier, &case, config, &mut data, &save_photo, progress).await?;
-        }
-        files = super::render::write(&data, out)?;
-    }
-
-    // Sanity check: cascading randomisation.
-    let sanity_count = data.run.sanity_images;
-    for &stage in &config.cascade {
-        progress.stage(&format!("sanity check: top {stage} layers randomised"), 1);
-        let randomized = randomize_top_layers(&model.onnx, stage, config.sanity_seed)?;
-        let random_model = Model {
-            manifest: model.manifest.clone(),
-            onnx: randomized.onnx.clone(),
-            labels: model.labels.clone(),
-        };
-        let random_classifier = Classifier::load(random_model, config.engine, None)
-            .await
-            .with_context(|| format!("loading the model with its top {stage} layers randomised"))?;
-        // LIME explains only its top labels; explaining all of them lets us read the original class.
-        let lime_all = LimeParams {
-            top_labels: random_classifier.num_classes(),
-            ..config.lime.clone()
-        };
-        let mut changes = Vec::new();
-        let mut randomized_top1 = Vec::new();
-        let mut rows = Vec::new();
-        for (a, path) in analysed.iter().zip(&config.images).take(sanity_count) {
-            let image = preprocess::load(path, &limits)?;
-            let r = analyse(
-                &random_classifier,
-                &image,
-                &a.file,
-                Some(a.target.class),
-                Methods {
-                    cams: &config.cams,
-                    lime: &lime_all,
-                },
-                progress,
-            )
-            .await?;
-            randomized_top1.push(RandomizedPrediction {
-                image: a.file.clone(),
-                prediction: r.top5[0].clone(),
-            });
-            for (original, random) in a.maps().into_iter().zip(r.maps()) {
-                changes.push(SanityChange {
-                    image: a.file.clone(),
-                    method: original.method,
-                    change: map_change(original.map, random.map)?,
-                });
-            }
-            rows.push(r);
-        }
-        save_photo(
-            &mut data,
-            &sanity_grid(&analysed[..sanity_count], &rows)?,
-            format!("sanity_stage{stage}.png"),
-        )?;
-        data.sanity.push(SanityStage {
-            stage,
-            layers: randomized.layers,
-            changes,
-            randomized_top1,
+/// One stage of the sanity check (cascading randomisation): the first images explained again by the
+/// model with its top `stage` weighted layers re-initialised, and how each map changed.
+async fn sanity_stage(
+    model: &Model,
+    stage: usize,
+    analysed: &[Analysed],
+    config: &ReportConfig,
+    report: &mut ReportInProgress<'_>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let sanity_count = report.data.run.sanity_images;
+    let randomized = randomize_top_layers(&model.onnx, stage, config.sanity_seed)?;
+    let random_model = Model {
+        manifest: model.manifest.clone(),
+        onnx: randomized.onnx.clone(),
+        labels: model.labels.clone(),
+    };
+    let random_classifier = Classifier::load(random_model, config.engine, None)
+        .await
+        .with_context(|| format!("loading the model with its top {stage} layers randomised"))?;
+    // LIME explains only its top labels; explaining all of them lets us read the original class.
+    let lime_all = LimeParams {
+        top_labels: random_classifier.num_classes(),
+        ..config.lime.clone()
+    };
+    let limits = ImageLimits::default();
+    let mut changes = Vec::new();
+    let mut randomized_top1 = Vec::new();
+    let mut rows = Vec::new();
+    for (a, path) in analysed.iter().zip(&config.images).take(sanity_count) {
+        let image = preprocess::load(path, &limits)?;
+        let r = analyse(
+            &random_classifier,
+            &image,
+            &a.file,
+            Some(a.target.class),
+            Methods {
+                cams: &config.cams,
+                lime: &lime_all,
+            },
+            progress,
+        )
+        .await?;
+        randomized_top1.push(RandomizedPrediction {
+            image: a.file.clone(),
+            prediction: r.top5[0].clone(),
         });
-        files = super::render::write(&data, out)?;
+        for (original, random) in a.maps().into_iter().zip(r.maps()) {
+            changes.push(SanityChange {
+                image: a.file.clone(),
+                method: original.method,
+                change: map_change(original.map, random.map)?,
+            });
+        }
+        rows.push(r);
     }
-
-    Ok(ReportSummary {
-        files,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    report.save_photo(
+        &sanity_grid(&analysed[..sanity_count], &rows)?,
+        format!("sanity_stage{stage}.png"),
+    )?;
+    report.data.sanity.push(SanityStage {
+        stage,
+        layers: randomized.layers,
+        changes,
+        randomized_top1,
+    });
+    Ok(())
 }
 
 /// Every mask of one object case against every map of its image.
@@ -602,8 +652,7 @@ async fn object_results(
     classifier: &Classifier,
     case: &ObjectCase,
     config: &ReportConfig,
-    data: &mut ReportData,
-    save_photo: &dyn Fn(&mut ReportData, &RgbImage, String) -> Result<()>,
+    report: &mut ReportInProgress<'_>,
     progress: &dyn Progress,
 ) -> Result<()> {
     let image = preprocess::load(&case.image, &ImageLimits::default())?;
@@ -631,12 +680,11 @@ async fn object_results(
                 mass_on_object: mass_share(m.map, mask.view()),
             });
         }
-        save_photo(
-            data,
+        report.save_photo(
             &object_strip(&a, &mask)?,
             format!("object_{}.png", object.name),
         )?;
-        data.objects.push(ObjectResult {
+        report.data.objects.push(ObjectResult {
             case: object.name.clone(),
             mask_source: object.source.clone(),
             target: a.target.clone(),

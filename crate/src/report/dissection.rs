@@ -1,23 +1,29 @@
 //! D1: the dissection findings, from the tables `glassbox dissect` writes (`precomputed/dissect/*.json`).
 //!
-//! Everything is recomputed from the tables themselves (through [`summarize`]), so the section always
-//! describes exactly the tables it read, with their provenance: which model and weights, which concept
-//! matcher (CLIP or a stand-in), which probe set. When there are no tables the section says so instead of
-//! inventing findings.
+//! Two steps, like the rest of the report: [`findings`] reads the tables (summarised through
+//! [`summarize`]) into [`DissectionFindings`] and draws the pictures of top probe images, in the analyse
+//! step; [`section`] writes the Markdown and charts from the findings alone. So the section always
+//! describes exactly the tables that were read, with their provenance: which model and weights, which
+//! concept matcher (CLIP or a stand-in), which probe set. When there are no tables the section says so
+//! instead of inventing findings.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use super::chart::{self, BarChart, BarSeries, Chart};
+use super::data::{
+    DissectedLayer, DissectionFindings, LayerConcepts, ModelConcepts, ReplicatedLayer,
+    TopImagesPicture,
+};
 use super::markdown::Table;
 use super::panels;
 use crate::dissect::published::PublishedAgreement;
-use crate::dissect::replicate::{Metric, Replication, METRICS};
+use crate::dissect::replicate::{Metric, METRICS};
 use crate::dissect::tables::{summarize, table_stem, ConceptCount, DissectionTable};
 use crate::preprocess::{self, ImageLimits};
 
-/// The D1 section and a short summary for `results.md`.
+/// The D1 section, a short summary for `results.md`, and the charts drawn.
 pub struct Section {
     pub markdown: String,
     pub summary: String,
@@ -76,22 +82,90 @@ fn short(concept: &str) -> &str {
     concept.split(',').next().unwrap_or(concept).trim()
 }
 
-/// Builds D1 from the tables in `dissect_dir`, drawing figures into `fig_dir` (charts under `warning`,
-/// the run's provenance warning, when there is one); top images are read from
-/// `shared_data/<probe folder>/` when present.
-pub fn section(
+/// Reads the tables of `dissect_dir` (and of its `replication/` folder) into D1's findings, drawing the
+/// pictures of top probe images into `fig_dir` when the probe images are in `shared_data/<probe folder>/`.
+pub fn findings(
     dissect_dir: &Path,
     shared_data: &Path,
     fig_dir: &Path,
-    warning: Option<&str>,
-) -> Result<Section> {
+) -> Result<DissectionFindings> {
     let tables = read_tables(dissect_dir)?;
+    let summary = summarize(&tables);
+    let mut layers = Vec::new();
+    for table in &tables {
+        let layer = summary
+            .models
+            .iter()
+            .find(|m| m.model.name == table.model.name)
+            .and_then(|m| m.layers.iter().find(|l| l.layer == table.layer))
+            .expect("summarize covers every table");
+        let stem = table_stem(&table.model.name, &table.layer);
+        layers.push(DissectedLayer {
+            model: table.model.clone(),
+            layer: table.layer.clone(),
+            units: layer.n_units,
+            distinct_concepts: layer.distinct_concepts,
+            probe: table.probe.clone(),
+            concept_set: table.concept_set.clone(),
+            matcher: table.matcher.clone(),
+            own_class_units: own_class_units(table),
+            top_concepts: layer
+                .histogram
+                .iter()
+                .take(HISTOGRAM_CONCEPTS)
+                .cloned()
+                .collect(),
+            published: table.published.clone(),
+            top_images: top_images_figure(table, &layer.histogram, shared_data, fig_dir, &stem)?,
+        });
+    }
+    let replications = read_tables(&dissect_dir.join("replication"))?
+        .into_iter()
+        .filter_map(|table| {
+            Some(ReplicatedLayer {
+                replication: table.replication?,
+                model: table.model.name,
+                layer: table.layer,
+                concept_set: table.concept_set.name,
+                probe: table.probe,
+            })
+        })
+        .collect();
+    Ok(DissectionFindings {
+        dir: dissect_dir.to_path_buf(),
+        layers,
+        replications,
+        models: summary
+            .models
+            .iter()
+            .map(|m| ModelConcepts {
+                model: m.model.name.clone(),
+                layers: m
+                    .layers
+                    .iter()
+                    .map(|l| LayerConcepts {
+                        layer: l.layer.clone(),
+                        units: l.n_units,
+                        distinct_concepts: l.distinct_concepts,
+                    })
+                    .collect(),
+                distinct_concepts: m.distinct_concepts,
+            })
+            .collect(),
+        pairs: summary.pairs,
+        concept_sets_without_categories: summary.concept_sets_without_categories,
+    })
+}
+
+/// Writes D1 from its findings, drawing its charts into `fig_dir` (under `warning`, the run's provenance
+/// warning, when there is one).
+pub fn section(d1: &DissectionFindings, fig_dir: &Path, warning: Option<&str>) -> Result<Section> {
     let mut md = String::from("# D1: Dissection findings (CLIP-Dissect, soft-WPMI)\n\n");
-    if tables.is_empty() {
+    if d1.layers.is_empty() {
         let note = format!(
             "No dissection tables were found in `{}` when this report ran, so this run has no D1 findings. \
              Run `glassbox dissect --job …` (which writes them there) and then `glassbox report` again.",
-            dissect_dir.display()
+            d1.dir.display()
         );
         md.push_str(&note);
         md.push('\n');
@@ -101,7 +175,6 @@ pub fn section(
             figures: Vec::new(),
         });
     }
-    let summary = summarize(&tables);
     let mut figures = Vec::new();
 
     md.push_str("## What made these tables\n\n");
@@ -114,31 +187,31 @@ pub fn section(
         "concept set",
         "concept matcher",
     ]);
-    for table in &tables {
+    for layer in &d1.layers {
         t.row(vec![
-            format!("`{}`", table.model.name),
-            table.model.weights.clone(),
-            format!("`{}`", table.layer),
-            table.units.len().to_string(),
+            format!("`{}`", layer.model.name),
+            layer.model.weights.clone(),
+            format!("`{}`", layer.layer),
+            layer.units.to_string(),
             format!(
                 "{} (`{}`{})",
-                table.probe.n_images,
-                table.probe.folder,
-                if table.probe.subset.is_empty() {
+                layer.probe.n_images,
+                layer.probe.folder,
+                if layer.probe.subset.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", table.probe.subset)
+                    format!(": {}", layer.probe.subset)
                 }
             ),
             format!(
                 "`{}` ({})",
-                table.concept_set.name, table.concept_set.n_concepts
+                layer.concept_set.name, layer.concept_set.n_concepts
             ),
-            table.matcher.model.clone(),
+            layer.matcher.model.clone(),
         ]);
     }
     md.push_str(&t.render());
-    if tables.iter().any(|t| t.matcher.kind != "clip") {
+    if d1.layers.iter().any(|l| l.matcher.kind != "clip") {
         md.push_str(
             "\n**Not CLIP.** Tables whose matcher is a classifier use its class probabilities as \
              P(concept | image), concepts = its class names: the CLIP-Dissect pipeline with a stand-in for \
@@ -149,52 +222,46 @@ pub fn section(
 
     md.push_str("\n## Which concepts the neurons learn\n\n");
     let mut headline = Vec::new();
-    for table in &tables {
-        let layer = summary
-            .models
-            .iter()
-            .find(|m| m.model.name == table.model.name)
-            .and_then(|m| m.layers.iter().find(|l| l.layer == table.layer))
-            .expect("summarize covers every table");
+    for layer in &d1.layers {
         md.push_str(&format!(
             "### `{}` / `{}`: {} units, {} distinct concepts\n\n",
-            table.model.name, table.layer, layer.n_units, layer.distinct_concepts
+            layer.model.name, layer.layer, layer.units, layer.distinct_concepts
         ));
-        if let Some(own) = own_class_units(table) {
+        let n_concepts = layer.concept_set.n_concepts;
+        if let Some(own) = layer.own_class_units {
             md.push_str(&format!(
-                "CLIP-Dissect's final-layer check: **{own} of {} logit units ({:.1}%) are labelled with their own \
+                "CLIP-Dissect's final-layer check: **{own} of {n_concepts} logit units ({:.1}%) are labelled with their own \
                  class** (chance: {:.2}%).\n\n",
-                table.concept_set.n_concepts,
-                100.0 * own as f64 / table.concept_set.n_concepts as f64,
-                100.0 / table.concept_set.n_concepts as f64,
+                100.0 * own as f64 / n_concepts as f64,
+                100.0 / n_concepts as f64,
             ));
             headline.push(format!(
-                "`{}` logits: {own}/{} own class",
-                table.model.name, table.concept_set.n_concepts
+                "`{}` logits: {own}/{n_concepts} own class",
+                layer.model.name
             ));
         }
-        let top: Vec<&ConceptCount> = layer.histogram.iter().take(HISTOGRAM_CONCEPTS).collect();
+        let top = &layer.top_concepts;
         let covered: usize = top.iter().map(|c| c.units).sum();
         md.push_str(&format!(
             "The {} most frequent concepts label {covered} of the {} units ({:.0}%): {}.\n\n",
             top.len(),
-            layer.n_units,
-            100.0 * covered as f64 / layer.n_units.max(1) as f64,
+            layer.units,
+            100.0 * covered as f64 / layer.units.max(1) as f64,
             top.iter()
                 .take(8)
                 .map(|c| format!("{} ({})", short(&c.concept), c.units))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-        let stem = table_stem(&table.model.name, &table.layer);
+        let stem = table_stem(&layer.model.name, &layer.layer);
         let groups: Vec<String> = top.iter().map(|c| short(&c.concept).to_string()).collect();
         let max = top.first().map_or(1, |c| c.units) as f64;
         let svg = chart::svg(
             &[Chart::Bar(BarChart {
                 title: format!(
                     "{} / {}: units per concept (top {})",
-                    table.model.name,
-                    table.layer,
+                    layer.model.name,
+                    layer.layer,
                     top.len()
                 ),
                 y_label: "Units".into(),
@@ -213,49 +280,39 @@ pub fn section(
         md.push_str(&format!("![{stem} concepts](fig/{fig})\n\n"));
         figures.push(path);
 
-        if let Some(figure) =
-            top_images_figure(table, &layer.histogram, shared_data, fig_dir, &stem)?
-        {
+        if let Some(picture) = &layer.top_images {
             md.push_str(&format!(
                 "The most activating probe images of the best-matching unit of each of the {EXAMPLE_NEURONS} most \
-                 frequent concepts, one row each: {}.\n\n![{stem} top images](fig/{})\n\n",
-                figure.rows.join("; "),
-                figure.file
+                 frequent concepts, one row each: {}.\n\n![{stem} top images]({})\n\n",
+                picture.rows.join("; "),
+                picture.file
             ));
-            figures.push(fig_dir.join(&figure.file));
         }
     }
 
-    md.push_str(&published_section(&tables, &mut headline));
-    md.push_str(&replication_section(
-        &read_tables(&dissect_dir.join("replication"))?,
-        &mut headline,
-    ));
+    md.push_str(&published_section(&d1.layers, &mut headline));
+    md.push_str(&replication_section(&d1.replications, &mut headline));
 
     md.push_str("## Comparing the models\n\n");
     let mut t = Table::new(&["model", "layers", "units", "distinct concepts (all layers)"]);
-    for m in &summary.models {
+    for m in &d1.models {
         t.row(vec![
-            format!("`{}`", m.model.name),
+            format!("`{}`", m.model),
             m.layers
                 .iter()
                 .map(|l| format!("{} ({})", l.layer, l.distinct_concepts))
                 .collect::<Vec<_>>()
                 .join(", "),
-            m.layers
-                .iter()
-                .map(|l| l.n_units)
-                .sum::<usize>()
-                .to_string(),
+            m.layers.iter().map(|l| l.units).sum::<usize>().to_string(),
             m.distinct_concepts.to_string(),
         ]);
         headline.push(format!(
             "`{}`: {} distinct concepts",
-            m.model.name, m.distinct_concepts
+            m.model, m.distinct_concepts
         ));
     }
     md.push_str(&t.render());
-    for p in &summary.pairs {
+    for p in &d1.pairs {
         let list = |v: &[String]| {
             v.iter()
                 .take(12)
@@ -276,12 +333,11 @@ pub fn section(
             list(&p.unique_to_second),
         ));
     }
-    if !summary.concept_sets_without_categories.is_empty() {
+    if !d1.concept_sets_without_categories.is_empty() {
         md.push_str(&format!(
             "\nConcept categories (object, scene, texture, colour, part): the concept set(s) {} carry none, so \
              no category counts are given; a concept file with `concept<TAB>category` lines gets them.\n",
-            summary
-                .concept_sets_without_categories
+            d1.concept_sets_without_categories
                 .iter()
                 .map(|c| format!("`{c}`"))
                 .collect::<Vec<_>>()
@@ -292,8 +348,8 @@ pub fn section(
         markdown: md,
         summary: format!(
             "{} tables from `{}`: {}. See [D1](d1_dissection.md).",
-            tables.len(),
-            dissect_dir.display(),
+            d1.layers.len(),
+            d1.dir.display(),
             headline.join("; ")
         ),
         figures,
@@ -302,10 +358,10 @@ pub fn section(
 
 /// Agreement with the labels CLIP-Dissect published for the same model and layers: the truth check of
 /// the dissection (real weights should agree far above chance; random ones sit at chance).
-fn published_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> String {
-    let compared: Vec<(&DissectionTable, &PublishedAgreement)> = tables
+fn published_section(layers: &[DissectedLayer], headline: &mut Vec<String>) -> String {
+    let compared: Vec<(&DissectedLayer, &PublishedAgreement)> = layers
         .iter()
-        .filter_map(|t| t.published.as_ref().map(|p| (t, p)))
+        .filter_map(|l| l.published.as_ref().map(|p| (l, p)))
         .collect();
     let Some((_, first)) = compared.first() else {
         return String::new();
@@ -325,10 +381,10 @@ fn published_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> 
         "mean CLIP text similarity",
         "chance similarity",
     ]);
-    for (table, p) in &compared {
+    for (layer, p) in &compared {
         t.row(vec![
-            format!("`{}`", table.model.name),
-            format!("`{}`", table.layer),
+            format!("`{}`", layer.model.name),
+            format!("`{}`", layer.layer),
             p.units_compared.to_string(),
             format!("{} ({:.1}%)", p.same_label, 100.0 * p.same_label_share),
             format!("{:.1}%", 100.0 * p.chance_same_label_share),
@@ -337,8 +393,8 @@ fn published_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> 
         ]);
         headline.push(format!(
             "`{}` {}: {:.1}% of labels equal the published ones (chance {:.1}%)",
-            table.model.name,
-            table.layer,
+            layer.model.name,
+            layer.layer,
             100.0 * p.same_label_share,
             100.0 * p.chance_same_label_share
         ));
@@ -357,11 +413,7 @@ fn published_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> 
 
 /// CLIP-Dissect's own final-layer tables replicated on this run (`<dissect>/replication/`, the jobs with
 /// `replicate`), each number beside the published one and a random ranking's.
-fn replication_section(tables: &[DissectionTable], headline: &mut Vec<String>) -> String {
-    let replicated: Vec<(&DissectionTable, &Replication)> = tables
-        .iter()
-        .filter_map(|t| t.replication.as_ref().map(|r| (t, r)))
-        .collect();
+fn replication_section(replicated: &[ReplicatedLayer], headline: &mut Vec<String>) -> String {
     if replicated.is_empty() {
         return String::new();
     }
@@ -388,7 +440,8 @@ The final layer's neurons are classes, so a right \
         Some(x) => format!("{x:.4}"),
         None => "—".into(),
     };
-    for (table, r) in &replicated {
+    for layer in replicated {
+        let r = &layer.replication;
         for Metric { name, percent, get } in &METRICS {
             if get(&r.ours).is_none() && get(&r.published).is_none() {
                 continue;
@@ -397,15 +450,15 @@ The final layer's neurons are classes, so a right \
                 r.source.clone(),
                 format!(
                     "`{}` `{}` / `{}`",
-                    table.model.name, table.layer, table.concept_set.name
+                    layer.model, layer.layer, layer.concept_set
                 ),
                 format!(
                     "{} images{}",
-                    table.probe.n_images,
-                    if table.probe.subset.is_empty() {
+                    layer.probe.n_images,
+                    if layer.probe.subset.is_empty() {
                         String::new()
                     } else {
-                        format!(" ({})", table.probe.subset)
+                        format!(" ({})", layer.probe.subset)
                     }
                 ),
                 name.to_string(),
@@ -421,7 +474,7 @@ The final layer's neurons are classes, so a right \
         if let (Some(ours), Some(published)) = (r.ours.top1, r.published.top1) {
             headline.push(format!(
                 "`{}` fc top-1 {ours:.1}% (published {published:.1}%, chance {:.1}%)",
-                table.model.name,
+                layer.model,
                 r.chance.top1.unwrap_or(0.0)
             ));
         }
@@ -431,21 +484,15 @@ The final layer's neurons are classes, so a right \
     md
 }
 
-/// A picture of top images: its file in `fig/` and what each row shows.
-struct TopImages {
-    file: String,
-    rows: Vec<String>,
-}
-
 /// For each of the most frequent concepts, the unit labelled with it that matches best, and a row of
-/// its top probe images. `None` when the probe images are not on this machine.
+/// its top probe images, drawn into `fig_dir`. `None` when the probe images are not on this machine.
 fn top_images_figure(
     table: &DissectionTable,
     histogram: &[ConceptCount],
     shared_data: &Path,
     fig_dir: &Path,
     stem: &str,
-) -> Result<Option<TopImages>> {
+) -> Result<Option<TopImagesPicture>> {
     let probe_dir = shared_data.join(&table.probe.folder);
     if !probe_dir.is_dir() {
         return Ok(None);
@@ -481,8 +528,8 @@ fn top_images_figure(
     let path = fig_dir.join(&file);
     std::fs::write(&path, crate::render::png_rgb(&panels::stack(&rows))?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(Some(TopImages {
-        file,
+    Ok(Some(TopImagesPicture {
+        file: format!("fig/{file}"),
         rows: captions,
     }))
 }

@@ -3,9 +3,8 @@
 use anyhow::Result;
 
 use super::chart::{self, BarChart, BarSeries, Chart, Curve, LineChart};
-use super::data::{Faithfulness, ImageResult, Method, ReportData};
-use super::markdown::mean;
-use super::text::{mean_aucs, truncate};
+use super::data::{mean, Faithfulness, ImageResult, Method, ReportData};
+use super::text::truncate;
 use crate::compare::agreement::Agreement;
 use crate::compare::faithfulness::{mean_curve, CausalCurve};
 use crate::compare::sanity::MapChange;
@@ -117,7 +116,7 @@ fn mean_faithfulness(data: &ReportData, banner: Option<&str>) -> Result<String> 
                     .flat_map(|i| i.faithfulness.iter().filter(|f| f.method == m).map(pick))
                     .collect();
                 let mean = mean_curve(&per_image)?;
-                let aucs = mean_aucs(data, m);
+                let aucs = data.mean_aucs(m);
                 let auc = if deletion {
                     aucs.deletion
                 } else {

@@ -1,4 +1,4 @@
-//! Markdown helpers: tables and number formatting.
+//! Markdown helpers: tables and number formatting (the numbers themselves are the data's: `data`).
 
 /// A Markdown table.
 pub struct Table {
@@ -55,16 +55,6 @@ pub fn rate(n: usize, d: usize) -> String {
     }
 }
 
-/// Mean of the defined values; `None` when there are none.
-pub fn mean(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
-    let v: Vec<f64> = values
-        .into_iter()
-        .flatten()
-        .filter(|x| x.is_finite())
-        .collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,9 +67,7 @@ mod tests {
     }
 
     #[test]
-    fn mean_skips_undefined_values() {
-        assert_eq!(mean([Some(1.0), None, Some(3.0)]), Some(2.0));
-        assert_eq!(mean([None]), None);
+    fn undefined_numbers_and_rates_read_n_a() {
         assert_eq!(num(None), "n/a");
         assert_eq!(rate(1, 4), "1/4 (25 %)");
     }

@@ -1,9 +1,13 @@
-//! The report's Markdown: a pure function of [`ReportData`] (and D1's section, drawn from the dissection
-//! tables), so changing a sentence needs only `glassbox report --render-only`, not a new run.
+//! The report's Markdown: a pure function of [`ReportData`] (and D1's section, written from the
+//! dissection findings), so changing a sentence needs only `glassbox report --render-only`, not a new
+//! run. The wording lives here; the numbers it quotes are the data's own methods (`data`).
 
-use super::data::{ImageResult, Method, ObjectResult, ReportData, SanityStage};
-use super::markdown::{mean, num, rate, Table};
+use super::data::{
+    ClutterAgreement, ImageResult, MeanChange, Method, ObjectScores, ReportData, CLUTTER_MIN_IMAGES,
+};
+use super::markdown::{num, rate, Table};
 use crate::cam::CamMethod;
+use crate::compare::faithfulness::CausalMode;
 
 /// One Markdown document of the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,26 +205,6 @@ fn agreement_table(data: &ReportData) -> String {
     t.render()
 }
 
-/// One method's deletion and insertion AUC, averaged over the images.
-#[derive(Debug, Clone, Copy)]
-pub struct MeanAucs {
-    pub deletion: Option<f64>,
-    pub insertion: Option<f64>,
-}
-
-/// Mean deletion and insertion AUC of one method over the images.
-pub fn mean_aucs(data: &ReportData, method: Method) -> MeanAucs {
-    let curves = || {
-        data.images
-            .iter()
-            .flat_map(|i| i.faithfulness.iter().filter(|f| f.method == method))
-    };
-    MeanAucs {
-        deletion: mean(curves().map(|f| Some(f.deletion.auc))),
-        insertion: mean(curves().map(|f| Some(f.insertion.auc))),
-    }
-}
-
 fn faithfulness_table(data: &ReportData) -> String {
     let methods = data.faithfulness_methods();
     let mut header = vec!["image".to_string()];
@@ -239,7 +223,7 @@ fn faithfulness_table(data: &ReportData) -> String {
     }
     let mut row = vec!["**mean**".to_string()];
     for &m in &methods {
-        let aucs = mean_aucs(data, m);
+        let aucs = data.mean_aucs(m);
         row.push(format!("**{}**", num(aucs.deletion)));
         row.push(format!("**{}**", num(aucs.insertion)));
     }
@@ -247,24 +231,8 @@ fn faithfulness_table(data: &ReportData) -> String {
     t.render()
 }
 
-/// The methods of the object cases, in column order.
-fn object_methods(objects: &[ObjectResult]) -> Vec<Method> {
-    objects
-        .first()
-        .map(|o| o.methods.iter().map(|m| m.method).collect())
-        .unwrap_or_default()
-}
-
-fn hits_of(
-    objects: &[ObjectResult],
-    method: Method,
-) -> impl Iterator<Item = &super::data::ObjectHit> {
-    objects
-        .iter()
-        .flat_map(move |o| o.methods.iter().filter(move |m| m.method == method))
-}
-
-fn objects_table(objects: &[ObjectResult]) -> String {
+fn objects_table(data: &ReportData) -> String {
+    let objects = &data.objects;
     let mut t = Table::new(&[
         "case",
         "mask",
@@ -294,13 +262,17 @@ fn objects_table(objects: &[ObjectResult]) -> String {
         "mean IoU with object",
         "mean mass on object",
     ]);
-    for m in object_methods(objects) {
-        let hits = hits_of(objects, m).filter(|h| h.pointing_hit).count();
+    for m in data.object_methods() {
+        let ObjectScores {
+            pointing_hits,
+            mean_iou,
+            mean_mass_on_object,
+        } = data.object_scores(m);
         summary.row(vec![
             m.title().into(),
-            rate(hits, objects.len()),
-            num(mean(hits_of(objects, m).map(|h| h.iou_top_object))),
-            num(mean(hits_of(objects, m).map(|h| Some(h.mass_on_object)))),
+            rate(pointing_hits, objects.len()),
+            num(mean_iou),
+            num(mean_mass_on_object),
         ]);
     }
     s.push('\n');
@@ -315,27 +287,6 @@ fn objects_table(objects: &[ObjectResult]) -> String {
     );
     s.push_str(".\n");
     s
-}
-
-/// One method's map changes in a sanity stage, averaged over the images.
-struct MeanChange {
-    spearman: Option<f64>,
-    ssim: Option<f64>,
-}
-
-/// Mean Spearman and SSIM of one method's changes in a stage.
-fn mean_change(stage: &SanityStage, method: Method) -> MeanChange {
-    MeanChange {
-        spearman: mean(stage.changes_of(method).map(|c| c.change.spearman)),
-        ssim: mean(stage.changes_of(method).map(|c| Some(c.change.ssim))),
-    }
-}
-
-fn short_name_of<'a>(data: &'a ReportData, file: &'a str) -> &'a str {
-    data.images
-        .iter()
-        .find(|i| i.image == file)
-        .map_or(file, |i| i.name.as_str())
 }
 
 fn sanity_table(data: &ReportData) -> String {
@@ -359,7 +310,7 @@ fn sanity_table(data: &ReportData) -> String {
             let MeanChange {
                 spearman: rho,
                 ssim,
-            } = mean_change(stage, m);
+            } = stage.mean_change(m);
             t.row(vec![
                 format!("top {}", stage.stage),
                 layers.clone(),
@@ -371,7 +322,7 @@ fn sanity_table(data: &ReportData) -> String {
                     .map(|c| {
                         format!(
                             "{}: {} / {:.2}",
-                            short_name_of(data, &c.image),
+                            data.short_name_of(&c.image),
                             num(c.change.spearman),
                             c.change.ssim
                         )
@@ -391,7 +342,7 @@ fn sanity_table(data: &ReportData) -> String {
                 .iter()
                 .map(|r| format!(
                     "{} → {} (p={:.3})",
-                    short_name_of(data, &r.image),
+                    data.short_name_of(&r.image),
                     truncate(&r.prediction.label, 20),
                     r.prediction.probability
                 ))
@@ -450,7 +401,7 @@ fn d3_text(data: &ReportData, setup: &str) -> String {
         s.push_str("Masks mapped onto the model's input grid by the same crop and resize as the image. Pointing: the map's \
                     maximum lies on the object (no tolerance). IoU top-|object|: the map's top pixels, as many as the object \
                     has, against the object. Mass on object: share of the map's non-negative mass on the object.\n\n");
-        s.push_str(&objects_table(&data.objects));
+        s.push_str(&objects_table(data));
         s.push_str(&format!(
             "\nEach figure, left to right: the object mask (yellow outline) on the model's view, the LIME top-5 mask, then \
              {} with the object outlined.\n",
@@ -511,30 +462,22 @@ fn reading_note(data: &ReportData) -> String {
 }
 
 /// "Simple vs cluttered", answered from two clutter measures of the images that ran (edge density and
-/// LIME's superpixel count), never from which images they are. `ranked`: most agreement first.
-fn clutter_insight(ranked: &[&ImageResult]) -> String {
-    use crate::compare::agreement::{average_ranks, pearson};
-    let scored: Vec<&ImageResult> = ranked
-        .iter()
-        .copied()
-        .filter(|i| i.agreement_score().is_some())
-        .collect();
-    if scored.len() < 3 {
+/// LIME's superpixel count), never from which images they are.
+fn clutter_insight(data: &ReportData) -> String {
+    let Some(ClutterAgreement {
+        images,
+        by_edges,
+        by_segments,
+        most_cluttered: most,
+        least_cluttered: least,
+    }) = data.clutter_agreement()
+    else {
         return format!(
             "- **Simple vs cluttered.** Not answered: {} image(s) with an agreement score; a correlation needs at \
-             least 3.\n",
-            scored.len()
+             least {CLUTTER_MIN_IMAGES}.\n",
+            data.scored_images().len()
         );
-    }
-    let agreement: Vec<f64> = scored.iter().filter_map(|i| i.agreement_score()).collect();
-    let rho = |clutter: Vec<f64>| pearson(&average_ranks(&clutter), &average_ranks(&agreement));
-    let by_edges = rho(scored.iter().map(|i| i.edge_density).collect());
-    let by_segments = rho(scored.iter().map(|i| i.lime.superpixels as f64).collect());
-    let rank = |i: &ImageResult| scored.iter().position(|m| m.image == i.image).unwrap_or(0) + 1;
-    let edge_order =
-        |a: &&&ImageResult, b: &&&ImageResult| a.edge_density.total_cmp(&b.edge_density);
-    let most = scored.iter().max_by(edge_order).expect("at least 3 images");
-    let least = scored.iter().min_by(edge_order).expect("at least 3 images");
+    };
     let verdict = match by_edges {
         Some(r) if r <= -0.3 => "agreement tends to fall as clutter rises",
         Some(r) if r >= 0.3 => "agreement tends to rise with clutter",
@@ -543,25 +486,18 @@ fn clutter_insight(ranked: &[&ImageResult]) -> String {
     };
     format!(
         "- **Simple vs cluttered.** Clutter measured two ways, the share of edge pixels and LIME's superpixel count: \
-         Spearman correlation with the agreement (mean same-count IoU) {} and {} over {} images, so on these images \
-         {verdict} (a tendency from {} images, not a test). Most cluttered by edges: {} ({:.1}% edge pixels, rank {} of \
-         {} by agreement); least: {} ({:.1}%, rank {}).\n",
+         Spearman correlation with the agreement (mean same-count IoU) {} and {} over {images} images, so on these images \
+         {verdict} (a tendency from {images} images, not a test). Most cluttered by edges: {} ({:.1}% edge pixels, rank {} of \
+         {images} by agreement); least: {} ({:.1}%, rank {}).\n",
         num(by_edges),
         num(by_segments),
-        scored.len(),
-        scored.len(),
-        most.name,
-        100.0 * most.edge_density,
-        rank(most),
-        scored.len(),
-        least.name,
-        100.0 * least.edge_density,
-        rank(least),
+        most.image.name,
+        100.0 * most.image.edge_density,
+        most.rank,
+        least.image.name,
+        100.0 * least.image.edge_density,
+        least.rank,
     )
-}
-
-fn mean_spearman(image: &ImageResult) -> Option<f64> {
-    mean(image.cams.iter().map(|c| c.agreement.spearman))
 }
 
 /// The insight bullets, built from the numbers.
@@ -569,96 +505,55 @@ fn insights(data: &ReportData) -> String {
     let images = &data.images;
     let mut s = String::new();
     // Agreement extremes.
-    let ranked: Vec<&ImageResult> = data
-        .agreement_order()
-        .into_iter()
-        .map(|i| &images[i])
-        .collect();
-    if let (Some(best), Some(worst)) = (ranked.first(), ranked.last()) {
+    let order = data.agreement_order();
+    if let (Some(&best), Some(&worst)) = (order.first(), order.last()) {
+        let (best, worst) = (&images[best], &images[worst]);
         s.push_str(&format!(
             "- **Where LIME and the CAMs agree.** Highest agreement: {} (mean same-count IoU {}, Spearman {}); lowest: {} \
              (IoU {}, Spearman {}). Over all images the mean same-count IoU is {} and the mean Spearman {}.\n",
             best.name,
             num(best.agreement_score()),
-            num(mean_spearman(best)),
+            num(best.mean_spearman()),
             worst.name,
             num(worst.agreement_score()),
-            num(mean_spearman(worst)),
-            num(mean(images.iter().map(ImageResult::agreement_score))),
-            num(mean(images.iter().flat_map(|i| i.cams.iter().map(|c| c.agreement.spearman)))),
+            num(worst.mean_spearman()),
+            num(data.mean_agreement_score()),
+            num(data.mean_spearman()),
         ));
-        s.push_str(&clutter_insight(&ranked));
+        s.push_str(&clutter_insight(data));
     }
     // Pointing agreement per CAM.
     for &m in &data.run.cams {
-        let hits = images
-            .iter()
-            .filter(|i| {
-                i.cams
-                    .iter()
-                    .any(|c| c.method == m && c.agreement.pointing_hit)
-            })
-            .count();
         s.push_str(&format!(
             "- {}'s maximum falls inside the LIME mask on {}.\n",
             Method::Cam(m).title(),
-            rate(hits, images.len())
+            rate(data.pointing_hits(m), images.len())
         ));
     }
     // Faithfulness winners.
-    let methods = data.faithfulness_methods();
-    if !methods.is_empty() {
-        let del: Vec<f64> = methods
-            .iter()
-            .map(|&m| mean_aucs(data, m).deletion.unwrap_or(f64::NAN))
-            .collect();
-        let ins: Vec<f64> = methods
-            .iter()
-            .map(|&m| mean_aucs(data, m).insertion.unwrap_or(f64::NAN))
-            .collect();
-        let best_del = (0..methods.len())
-            .min_by(|&a, &b| del[a].total_cmp(&del[b]))
-            .unwrap_or(0);
-        let best_ins = (0..methods.len())
-            .max_by(|&a, &b| ins[a].total_cmp(&ins[b]))
-            .unwrap_or(0);
-        // Images on which `method` has the best AUC of all maps.
-        let wins = |method: Method, deletion: bool| {
-            images
-                .iter()
-                .filter(|i| {
-                    let auc = |f: &super::data::Faithfulness| {
-                        if deletion {
-                            f.deletion.auc
-                        } else {
-                            f.insertion.auc
-                        }
-                    };
-                    let aucs = i.faithfulness.iter().map(auc);
-                    let best = if deletion {
-                        aucs.fold(f64::INFINITY, f64::min)
-                    } else {
-                        aucs.fold(f64::NEG_INFINITY, f64::max)
-                    };
-                    i.faithfulness
-                        .iter()
-                        .any(|f| f.method == method && auc(f) == best)
-                })
-                .count()
+    if let Some(best) = data.most_faithful() {
+        let auc = |m: Method| {
+            let aucs = data.mean_aucs(m);
+            (
+                aucs.deletion.unwrap_or(f64::NAN),
+                aucs.insertion.unwrap_or(f64::NAN),
+            )
         };
         s.push_str(&format!(
             "- **Faithfulness.** Lowest mean deletion AUC: {} ({:.3}; best on {} images); highest mean insertion AUC: {} \
              ({:.3}; best on {} images). Mean deletion / insertion AUC per method: {}.\n",
-            methods[best_del].title(),
-            del[best_del],
-            wins(methods[best_del], true),
-            methods[best_ins].title(),
-            ins[best_ins],
-            wins(methods[best_ins], false),
-            methods
-                .iter()
-                .zip(del.iter().zip(&ins))
-                .map(|(m, (d, i))| format!("{} {d:.3} / {i:.3}", m.title()))
+            best.deletion.title(),
+            auc(best.deletion).0,
+            data.faithfulness_wins(best.deletion, CausalMode::Deletion),
+            best.insertion.title(),
+            auc(best.insertion).1,
+            data.faithfulness_wins(best.insertion, CausalMode::Insertion),
+            data.faithfulness_methods()
+                .into_iter()
+                .map(|m| {
+                    let (d, i) = auc(m);
+                    format!("{} {d:.3} / {i:.3}", m.title())
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -666,15 +561,16 @@ fn insights(data: &ReportData) -> String {
     // Objects.
     let objects = &data.objects;
     if !objects.is_empty() {
-        let parts: Vec<String> = object_methods(objects)
+        let parts: Vec<String> = data
+            .object_methods()
             .into_iter()
             .map(|m| {
-                let hits = hits_of(objects, m).filter(|h| h.pointing_hit).count();
+                let scores = data.object_scores(m);
                 format!(
                     "{} {} hits, mean IoU {}",
                     m.title(),
-                    rate(hits, objects.len()),
-                    num(mean(hits_of(objects, m).map(|h| h.iou_top_object)))
+                    rate(scores.pointing_hits, objects.len()),
+                    num(scores.mean_iou)
                 )
             })
             .collect();
@@ -693,7 +589,7 @@ fn insights(data: &ReportData) -> String {
                 let MeanChange {
                     spearman: rho,
                     ssim,
-                } = mean_change(stage, m);
+                } = stage.mean_change(m);
                 format!("{} Spearman {} / SSIM {}", m.title(), num(rho), num(ssim))
             })
             .collect();
@@ -727,16 +623,8 @@ fn results_text(data: &ReportData, setup: &str, d1_summary: &str, reading_note: 
             image.name.clone(),
             prediction_cell(image),
             num(image.agreement_score()),
-            num(mean_spearman(image)),
-            format!(
-                "{}/{}",
-                image
-                    .cams
-                    .iter()
-                    .filter(|c| c.agreement.pointing_hit)
-                    .count(),
-                image.cams.len()
-            ),
+            num(image.mean_spearman()),
+            format!("{}/{}", image.pointing_hits(), image.cams.len()),
         ]);
     }
     s.push_str(&t.render());
@@ -745,7 +633,7 @@ fn results_text(data: &ReportData, setup: &str, d1_summary: &str, reading_note: 
     s.push_str("\n![mean curves](fig/faithfulness_mean.svg)\n\n");
     if !data.objects.is_empty() {
         s.push_str("## Explanations vs object masks\n\n");
-        s.push_str(&objects_table(&data.objects));
+        s.push_str(&objects_table(data));
         s.push('\n');
     }
     if !data.sanity.is_empty() {
