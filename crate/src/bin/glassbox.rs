@@ -649,7 +649,7 @@ async fn report_command(args: ReportArgs) -> Result<()> {
     let shared = args
         .shared
         .clone()
-        .unwrap_or_else(glassbox::model::shared_data_dir);
+        .unwrap_or_else(glassbox::files::shared_data_dir);
     let mut config = glassbox::report::ReportConfig::standard(
         args.model,
         shared,
@@ -730,7 +730,7 @@ async fn dissect_command(args: DissectArgs) -> Result<()> {
         for (i, image) in probe.images.iter().enumerate() {
             if args.pixels {
                 let rgb = preprocess::load(&probe.path(i), &limits)?;
-                let sha = glassbox::model::sha256_hex(rgb.as_raw());
+                let sha = glassbox::files::sha256_hex(rgb.as_raw());
                 println!("{}\t{}\t{}\t{sha}", image.id, rgb.width(), rgb.height());
             } else {
                 println!("{}", image.id);
@@ -874,7 +874,7 @@ async fn bench_command(args: BenchArgs, threads: usize) -> Result<()> {
     let kinds = bench_engines(&args.engines)?;
     let (cams, lime) = parse_methods(&args.methods)?;
     let image_path = args.image.clone().unwrap_or_else(|| {
-        glassbox::model::shared_data_dir().join("imagenet-samples/n01443537_goldfish.JPEG")
+        glassbox::files::shared_data_dir().join("imagenet-samples/n01443537_goldfish.JPEG")
     });
     // Read first, so a missing image stops the run before the timing; only the methods need it.
     let image = if cams.is_empty() && !lime {

@@ -17,7 +17,8 @@ use super::tokenizer::ClipTokenizer;
 use super::wpmi::SoftWpmiParams;
 use super::{dissect, ConceptSet, DissectOptions, DissectionRun, TargetModel};
 use crate::engine::{self, EngineKind};
-use crate::model::{resolve_relative, sha256_hex, ManifestFile};
+use crate::files::{resolve_relative, sha256_hex};
+use crate::model::ManifestFile;
 use crate::preprocess::Preprocessing;
 use crate::progress::Progress;
 
