@@ -368,7 +368,12 @@ pub async fn run_job(
     let embedding = |label: &str| embeddings.get(label);
     for table in &mut run.tables {
         if let (Some(labels), Some(spec)) = (&published, &job.published) {
-            table.published = published::compare(table, labels, &spec.description, &embedding)?;
+            table.published = published::compare(
+                &table.labelled_layer(),
+                labels,
+                &spec.description,
+                &embedding,
+            )?;
         }
         if let Some((spec, truth)) = &replication {
             if table.layer == spec.layer {

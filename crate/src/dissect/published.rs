@@ -10,8 +10,6 @@ use anyhow::{bail, ensure, Context, Result};
 use ndarray::{Array1, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use super::tables::DissectionTable;
-
 /// Published labels: layer → unit → description (CLIP-Dissect's `layer,unit,description,similarity` CSV).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedLabels {
@@ -66,6 +64,21 @@ impl PublishedLabels {
     }
 }
 
+/// One dissected layer's labels, as the comparison reads them (a
+/// [`DissectionTable`](super::tables::DissectionTable) gives its own with `labelled_layer`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledLayer {
+    pub layer: String,
+    pub units: Vec<LabelledUnit>,
+}
+
+/// A unit and the concept it was labelled with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledUnit {
+    pub unit: usize,
+    pub label: String,
+}
+
 /// How one dissected layer agrees with the published labels of the same layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedAgreement {
@@ -85,32 +98,28 @@ pub struct PublishedAgreement {
     pub chance_text_similarity: f64,
 }
 
-/// Compares `table` with the published labels of its layer. `embedding` gives the L2-normalised CLIP text
-/// embedding of a label. `None` when the published file has no such layer.
+/// Compares our labels of a layer with the published labels of the same layer. `embedding` gives the
+/// L2-normalised CLIP text embedding of a label. `None` when the published file has no such layer.
 pub fn compare(
-    table: &DissectionTable,
+    ours: &LabelledLayer,
     published: &PublishedLabels,
     description: &str,
     embedding: &dyn Fn(&str) -> Option<Array1<f32>>,
 ) -> Result<Option<PublishedAgreement>> {
-    let Some(theirs) = published.by_layer.get(&table.layer) else {
+    let Some(theirs) = published.by_layer.get(&ours.layer) else {
         return Ok(None);
     };
-    let pairs: Vec<(&str, &str)> = table
+    let pairs: Vec<(&str, &str)> = ours
         .units
         .iter()
-        .filter_map(|u| {
-            theirs
-                .get(&u.unit)
-                .map(|p| (u.concept.as_str(), p.as_str()))
-        })
+        .filter_map(|u| theirs.get(&u.unit).map(|p| (u.label.as_str(), p.as_str())))
         .collect();
     ensure!(
         !pairs.is_empty(),
         "{} has layer {} but none of the {} units of our table",
         published.file,
-        table.layer,
-        table.units.len()
+        ours.layer,
+        ours.units.len()
     );
     let n = pairs.len() as f64;
     let same_label = pairs.iter().filter(|(a, b)| a == b).count();
@@ -129,11 +138,12 @@ pub fn compare(
     let embed = |label: &str| {
         embedding(label).with_context(|| format!("no CLIP text embedding for the label `{label}`"))
     };
-    let ours: Vec<Array1<f32>> = pairs.iter().map(|(a, _)| embed(a)).collect::<Result<_>>()?;
+    let our_embeddings: Vec<Array1<f32>> =
+        pairs.iter().map(|(a, _)| embed(a)).collect::<Result<_>>()?;
     let published_embeddings: Vec<Array1<f32>> =
         pairs.iter().map(|(_, b)| embed(b)).collect::<Result<_>>()?;
     let cosine = |a: ArrayView1<f32>, b: ArrayView1<f32>| a.dot(&b) as f64;
-    let mean_similarity = ours
+    let mean_similarity = our_embeddings
         .iter()
         .zip(&published_embeddings)
         .map(|(a, b)| cosine(a.view(), b.view()))
@@ -145,7 +155,10 @@ pub fn compare(
             .fold(Array1::<f32>::zeros(rows[0].len()), |acc, r| acc + r)
             / rows.len() as f32
     };
-    let chance_similarity = cosine(mean_of(&ours).view(), mean_of(&published_embeddings).view());
+    let chance_similarity = cosine(
+        mean_of(&our_embeddings).view(),
+        mean_of(&published_embeddings).view(),
+    );
     Ok(Some(PublishedAgreement {
         source: published.file.clone(),
         description: description.to_string(),
@@ -161,10 +174,20 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dissect::tables::test_table;
 
-    fn table(layer: &str, concepts: &[&str]) -> DissectionTable {
-        test_table("m", layer, concepts)
+    /// A layer whose unit `i` is labelled `concepts[i]`.
+    fn table(layer: &str, concepts: &[&str]) -> LabelledLayer {
+        LabelledLayer {
+            layer: layer.into(),
+            units: concepts
+                .iter()
+                .enumerate()
+                .map(|(unit, label)| LabelledUnit {
+                    unit,
+                    label: label.to_string(),
+                })
+                .collect(),
+        }
     }
 
     #[test]

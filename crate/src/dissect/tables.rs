@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::matcher::MatcherInfo;
-use super::published::PublishedAgreement;
+use super::published::{LabelledLayer, LabelledUnit, PublishedAgreement};
 use super::replicate::Replication;
 use super::wpmi::SoftWpmiParams;
 
@@ -93,6 +93,21 @@ pub struct DissectionTable {
 }
 
 impl DissectionTable {
+    /// The layer and each unit's concept: what [`published::compare`](super::published::compare) reads.
+    pub fn labelled_layer(&self) -> LabelledLayer {
+        LabelledLayer {
+            layer: self.layer.clone(),
+            units: self
+                .units
+                .iter()
+                .map(|u| LabelledUnit {
+                    unit: u.unit,
+                    label: u.concept.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// `<stem>.json` and `<stem>.csv` in `dir`.
     pub fn write(&self, dir: &Path, stem: &str) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
