@@ -10,6 +10,9 @@ use anyhow::{bail, ensure, Context, Result};
 use ndarray::{Array1, ArrayView1};
 use serde::{Deserialize, Serialize};
 
+/// The columns of CLIP-Dissect's label CSV, in order.
+const HEADER: [&str; 4] = ["layer", "unit", "description", "similarity"];
+
 /// Published labels: layer → unit → description (CLIP-Dissect's `layer,unit,description,similarity` CSV).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedLabels {
@@ -28,25 +31,39 @@ impl PublishedLabels {
         Self::from_csv(&file, &text)
     }
 
+    /// Parses CLIP-Dissect's CSV as a CSV (a description may be quoted and hold commas); blank lines are
+    /// skipped.
     pub fn from_csv(file: &str, text: &str) -> Result<PublishedLabels> {
-        let mut lines = text.lines();
-        let header = lines.next().unwrap_or_default();
+        let mut reader = csv::ReaderBuilder::new()
+            // Rows of another length get this parser's own message (with the line), not csv's.
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let header = reader
+            .headers()
+            .with_context(|| format!("{file}: cannot read the header"))?;
         ensure!(
-            header.trim() == "layer,unit,description,similarity",
-            "{file}: expected CLIP-Dissect's header `layer,unit,description,similarity`, found `{header}`"
+            header.iter().map(str::trim).eq(HEADER),
+            "{file}: expected CLIP-Dissect's header `{}`, found `{}`",
+            HEADER.join(","),
+            header.iter().collect::<Vec<_>>().join(",")
         );
         let mut by_layer: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
-        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let fields: Vec<&str> = line.split(',').collect();
+        for record in reader.records() {
+            let record = record.with_context(|| format!("{file}: a malformed row"))?;
+            if record.iter().all(|field| field.trim().is_empty()) {
+                continue;
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let fields: Vec<&str> = record.iter().collect();
             let [layer, unit, description, _similarity] = fields[..] else {
                 bail!(
-                    "{file} line {}: expected 4 comma-separated fields, found `{line}`",
-                    i + 2
+                    "{file} line {line}: expected 4 fields, found {}",
+                    fields.len()
                 );
             };
             let unit: usize = unit
                 .parse()
-                .with_context(|| format!("{file} line {}: unit `{unit}` is not a number", i + 2))?;
+                .with_context(|| format!("{file} line {line}: unit `{unit}` is not a number"))?;
             by_layer
                 .entry(layer.to_string())
                 .or_default()
@@ -218,6 +235,26 @@ mod tests {
             compare(&table("layer9", &["sky"]), &published, "t", &embedding)
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn reads_quoted_descriptions_with_commas() {
+        let csv = "layer,unit,description,similarity\nlayer4,0,\"tench, Tinca tinca\",0.5\n\n\
+                   layer4,1,sky,0.25\n";
+        let published = PublishedLabels::from_csv("x.csv", csv).unwrap();
+        assert_eq!(published.by_layer["layer4"][&0], "tench, Tinca tinca");
+        assert_eq!(published.by_layer["layer4"][&1], "sky");
+        // Unquoted, the same row has five fields: refused, with its line.
+        let err = PublishedLabels::from_csv(
+            "x.csv",
+            "layer,unit,description,similarity\nlayer4,0,tench, Tinca tinca,0.5\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("x.csv line 2: expected 4 fields, found 5"),
+            "{err}"
         );
     }
 
