@@ -56,7 +56,8 @@ enum EngineArg {
     /// onnxruntime when its library is found (ORT_DYLIB_PATH, the export venv, the system), else tract.
     Auto,
     /// tract (built in).
-    Cpu,
+    #[value(name = "cpu")]
+    Tract,
     /// onnxruntime, loaded at run time.
     Onnxruntime,
     /// wonnx on a WebGPU/Vulkan/Metal adapter.
@@ -72,7 +73,7 @@ impl EngineArg {
                 eprintln!("engine (auto): {}", choice.reason);
                 choice.kind
             }
-            EngineArg::Cpu => EngineKind::Cpu,
+            EngineArg::Tract => EngineKind::Tract,
             EngineArg::Onnxruntime => EngineKind::Onnxruntime,
             EngineArg::Webgpu => EngineKind::Webgpu,
         }
@@ -824,10 +825,10 @@ struct BenchRun {
 /// The engines `bench` times: those named, or every CPU engine that loads here.
 fn bench_engines(names: &[String]) -> Result<Vec<EngineKind>> {
     if names.is_empty() {
-        let mut kinds = vec![EngineKind::Cpu];
+        let mut kinds = vec![EngineKind::Tract];
         let fastest = glassbox::engine::fastest_cpu();
         eprintln!("bench: {}", fastest.reason);
-        if fastest.kind != EngineKind::Cpu {
+        if fastest.kind != EngineKind::Tract {
             kinds.push(fastest.kind);
         }
         return Ok(kinds);
