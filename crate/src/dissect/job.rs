@@ -378,7 +378,7 @@ pub async fn run_job(
         if let Some((spec, truth)) = &replication {
             if table.layer == spec.layer {
                 table.replication = Some(replicate::replicate(
-                    table,
+                    &table.ranked_layer(),
                     &concept_set.concepts,
                     spec.protocol,
                     truth,
