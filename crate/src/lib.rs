@@ -4,9 +4,10 @@
 //! image bytes → [`preprocess`] → [`engine::Engine`] → method ([`cam`], [`lime`]) → [`render`].
 //! [`dissect`] labels neurons (CLIP-Dissect) and [`compare`] measures agreement and faithfulness.
 //! [`model`] loads manifests and ONNX graphs; [`numerics`] (softmax, min-max, IoU) and [`rng`] (the
-//! seeded generator outside LIME's NumPy ports) are shared by all of them. [`results`] holds the typed
-//! files the CLI, the page and the report share; the (native) `report` module analyses a model into
-//! `ReportData` and renders it. `ARCHITECTURE.md` has the module map and its dependency rules.
+//! seeded generator outside LIME's NumPy ports) are shared by all of them, and [`files`] (sha256, the
+//! shared-data folder) by every module that reads files. [`results`] holds the typed files the CLI,
+//! the page and the report share; the (native) `report` module analyses a model into `ReportData` and
+//! renders it. `ARCHITECTURE.md` has the module map and its dependency rules.
 
 pub mod bench;
 pub mod cam;
@@ -14,6 +15,7 @@ pub mod compare;
 pub mod dissect;
 pub mod engine;
 pub mod explain;
+pub mod files;
 pub mod lime;
 pub mod model;
 pub mod npy;

@@ -399,7 +399,7 @@ impl Session {
     /// a WebGPU session computes on one GPU, so there it is refused.
     pub fn set_helpers(&self, run: Option<Function>, count: usize) -> Result<(), JsError> {
         let run = run.filter(|_| count > 0);
-        if run.is_some() && self.inner.classifier.engine.kind() != EngineKind::Cpu {
+        if run.is_some() && self.inner.classifier.engine.kind() != EngineKind::Tract {
             return Err(JsError::new(
                 "helper workers share the CPU engine's work; this session runs on WebGPU",
             ));

@@ -254,7 +254,7 @@ fn check_mobilenet_cases(kind: EngineKind) {
 
 #[test]
 fn mobilenet_v2_cams_equal_pytorch_grad_cam_on_the_cpu_engine() {
-    check_mobilenet_cases(EngineKind::Cpu);
+    check_mobilenet_cases(EngineKind::Tract);
 }
 
 #[cfg(feature = "onnxruntime")]
@@ -333,7 +333,7 @@ fn random_resnet18_cams_equal_pytorch_grad_cam() {
     let Some(classifier) = random_resnet(
         "resnet18_random_seed0",
         "resnet18_imagenet1k_v1_b1.onnx",
-        EngineKind::Cpu,
+        EngineKind::Tract,
     ) else {
         return;
     };
@@ -349,7 +349,7 @@ fn random_resnet50_gradcam_and_ablationcam_equal_pytorch_grad_cam() {
     let Some(classifier) = random_resnet(
         "resnet50_random_seed0",
         "resnet50_imagenet1k_v2_b1.onnx",
-        EngineKind::Cpu,
+        EngineKind::Tract,
     ) else {
         return;
     };
@@ -397,7 +397,7 @@ fn random_resnet50_scorecam_equals_pytorch_grad_cam() {
     let classifier = random_resnet(
         "resnet50_random_seed0",
         "resnet50_imagenet1k_v2_b1.onnx",
-        EngineKind::Cpu,
+        EngineKind::Tract,
     )
     .expect("set GLASSBOX_RANDOM_MODELS to the folder of the seeded random exports");
     for case in random_resnet_cases("resnet50_random_seed0") {

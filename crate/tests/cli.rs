@@ -75,7 +75,7 @@ fn explain_writes_cams_and_lime_equal_to_the_library() {
     let model = Model::from_path(&support::manifest("mobilenet_v2_1.0_224_b8")).unwrap();
     let classifier = pollster::block_on(Classifier::load(
         model,
-        glassbox::engine::EngineKind::Cpu,
+        glassbox::engine::EngineKind::Tract,
         None,
     ))
     .unwrap();

@@ -18,7 +18,7 @@ use glassbox::progress::Silent;
 use ndarray::{Array3, Axis};
 
 fn load(model: Model) -> Classifier {
-    futures::executor::block_on(Classifier::load(model, EngineKind::Cpu, None))
+    futures::executor::block_on(Classifier::load(model, EngineKind::Tract, None))
         .expect("load classifier")
 }
 

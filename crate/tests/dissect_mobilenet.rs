@@ -17,7 +17,7 @@ fn committed_job_runs_on_a_few_probe_images() {
     job.max_images = Some(8);
     job.cache_dir = None;
     job.params.top_k = 4;
-    let run = pollster::block_on(run_job(&job, EngineKind::Cpu, &Silent)).unwrap();
+    let run = pollster::block_on(run_job(&job, EngineKind::Tract, &Silent)).unwrap();
     let layers: Vec<_> = run
         .tables
         .iter()
@@ -35,7 +35,7 @@ fn committed_job_runs_on_a_few_probe_images() {
 fn logit_neurons_are_labelled_with_their_own_class() {
     let run = pollster::block_on(run_job(
         &committed_job("mobilenet_v1_0.75_192"),
-        EngineKind::Cpu,
+        EngineKind::Tract,
         &Silent,
     ))
     .unwrap();

@@ -89,9 +89,14 @@ fn the_check_counts_equal_labels_on_a_20k_table() {
             % 64] = 1.0;
         Some(v)
     };
-    let agreement = compare(&table, &labels, "published 20k labels", &embedding)
-        .unwrap()
-        .expect("layer3 is published");
+    let agreement = compare(
+        &table.labelled_layer(),
+        &labels,
+        "published 20k labels",
+        &embedding,
+    )
+    .unwrap()
+    .expect("layer3 is published");
     assert_eq!(agreement.units_compared, 256);
     assert_eq!(agreement.same_label, 64);
     assert!((agreement.same_label_share - 0.25).abs() < 1e-12);
@@ -103,7 +108,9 @@ fn the_check_counts_equal_labels_on_a_20k_table() {
     assert!(agreement.mean_text_similarity >= 0.25 - 1e-6);
     table.layer = "fc".into();
     assert!(
-        compare(&table, &labels, "x", &embedding).unwrap().is_none(),
+        compare(&table.labelled_layer(), &labels, "x", &embedding)
+            .unwrap()
+            .is_none(),
         "no published fc layer"
     );
 }

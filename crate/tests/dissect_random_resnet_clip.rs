@@ -89,7 +89,7 @@ fn resnet18_with_clip_end_to_end() {
     {
         let run = pollster::block_on(run_job(
             &job(target, concepts.clone(), cache.clone(), PROBE_IMAGES),
-            EngineKind::Cpu,
+            EngineKind::Tract,
             &Silent,
         ))
         .unwrap();
@@ -130,7 +130,7 @@ fn resnet18_with_clip_end_to_end() {
     // A different probe set (the first 4 images) never reuses the cached activations or embeddings.
     let fewer = pollster::block_on(run_job(
         &job("resnet18_imagenet1k_v1", concepts, cache, PROBE_IMAGES - 4),
-        EngineKind::Cpu,
+        EngineKind::Tract,
         &Silent,
     ))
     .unwrap();

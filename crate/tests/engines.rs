@@ -42,7 +42,7 @@ fn argmax(row: ndarray::ArrayView1<f32>) -> usize {
 #[test]
 fn mobilenet_v2_top1_on_the_samples_matches_sources_md() {
     let model = Model::from_path(&manifest("mobilenet_v2_1.0_224_b8")).unwrap();
-    let classifier = block_on(Classifier::load(model, EngineKind::Cpu, None)).unwrap();
+    let classifier = block_on(Classifier::load(model, EngineKind::Tract, None)).unwrap();
     assert_eq!(classifier.engine.max_batch(), 8);
     assert_eq!(classifier.head.weight.dim(), (1001, 1280));
     let batch = sample_batch(&classifier);
@@ -61,7 +61,7 @@ fn mobilenet_v2_top1_on_the_samples_matches_sources_md() {
 
     // The batch-1 graph gives the same numbers one image at a time (padding and chunking are exact).
     let single = Model::from_path(&manifest("mobilenet_v2_1.0_224")).unwrap();
-    let single = block_on(Classifier::load(single, EngineKind::Cpu, None)).unwrap();
+    let single = block_on(Classifier::load(single, EngineKind::Tract, None)).unwrap();
     let out1 = block_on(single.forward(batch.slice(s![7..10, .., .., ..]), &Silent)).unwrap();
     let (diff, scale) = max_abs_diff(
         &out1.logits.into_dyn(),
@@ -92,7 +92,7 @@ fn tract_worker_cpu_ns() -> u64 {
 #[test]
 fn threaded_cpu_engine_works_on_worker_threads_and_changes_no_number() {
     let model = Model::from_path(&manifest("mobilenet_v2_1.0_224_b8")).unwrap();
-    let classifier = block_on(Classifier::load(model, EngineKind::Cpu, None)).unwrap();
+    let classifier = block_on(Classifier::load(model, EngineKind::Tract, None)).unwrap();
     let batch = sample_batch(&classifier)
         .slice(s![..8, .., .., ..])
         .to_owned();
@@ -117,7 +117,7 @@ fn threaded_cpu_engine_works_on_worker_threads_and_changes_no_number() {
 #[test]
 fn head_is_verified_numerically_and_a_wrong_head_is_refused() {
     let model = Model::from_path(&manifest("mobilenet_v1_0.25_128")).unwrap();
-    let classifier = block_on(Classifier::load(model, EngineKind::Cpu, None)).unwrap();
+    let classifier = block_on(Classifier::load(model, EngineKind::Tract, None)).unwrap();
     let batch = sample_batch(&classifier);
     let out = block_on(classifier.forward(batch.view(), &Silent)).unwrap();
     let head = &classifier.head;
@@ -172,7 +172,7 @@ fn a_nonlinear_head_is_refused_with_a_clear_error() {
     let model = Model::from_onnx_bytes("mobilenet_relu_head", onnx).unwrap();
     let err = format!(
         "{:#}",
-        block_on(Classifier::load(model, EngineKind::Cpu, None))
+        block_on(Classifier::load(model, EngineKind::Tract, None))
             .err()
             .unwrap()
     );
@@ -189,7 +189,7 @@ fn resnet_topology_head_is_read_from_gemm_with_transposed_weight() {
     let onnx = ResNetBuilder::new(7).build(64, 10);
     let model = Model::from_onnx_bytes("resnet_random", onnx).unwrap();
     assert_eq!(model.labels[3], "class 3");
-    let classifier = block_on(Classifier::load(model, EngineKind::Cpu, Some(4))).unwrap();
+    let classifier = block_on(Classifier::load(model, EngineKind::Tract, Some(4))).unwrap();
     assert_eq!(classifier.head.weight.dim(), (10, 32));
     assert_eq!(classifier.engine.max_batch(), 4);
     let mut rng = Rng::new(3);
@@ -292,7 +292,7 @@ mod onnxruntime {
         }
         for (stem, rows) in [("mobilenet_v2_1.0_224", 1), ("mobilenet_v2_1.0_224_b8", 8)] {
             let model = Model::from_path(&manifest(stem)).unwrap();
-            let tract = block_on(Classifier::load(model.clone(), EngineKind::Cpu, None)).unwrap();
+            let tract = block_on(Classifier::load(model.clone(), EngineKind::Tract, None)).unwrap();
             // The head check (logits recomputed from the features) runs inside load on this engine too.
             let ort = block_on(Classifier::load(model, EngineKind::Onnxruntime, None)).unwrap();
             assert_eq!(ort.engine.kind(), EngineKind::Onnxruntime);
@@ -366,7 +366,7 @@ mod webgpu {
             return;
         }
         let model = Model::from_path(&manifest("mobilenet_v2_1.0_224")).unwrap();
-        let cpu = block_on(Classifier::load(model.clone(), EngineKind::Cpu, None)).unwrap();
+        let cpu = block_on(Classifier::load(model.clone(), EngineKind::Tract, None)).unwrap();
         // The head check runs inside load on the WebGPU engine too.
         let gpu = block_on(Classifier::load(model, EngineKind::Webgpu, None)).unwrap();
         println!("engine: {}", gpu.engine.name());

@@ -5,6 +5,7 @@ mod dissect_common;
 mod lime_support;
 mod support;
 
+mod architecture;
 mod bad_input;
 mod cam_reference;
 mod cli;

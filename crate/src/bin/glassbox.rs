@@ -56,7 +56,8 @@ enum EngineArg {
     /// onnxruntime when its library is found (ORT_DYLIB_PATH, the export venv, the system), else tract.
     Auto,
     /// tract (built in).
-    Cpu,
+    #[value(name = "cpu")]
+    Tract,
     /// onnxruntime, loaded at run time.
     Onnxruntime,
     /// wonnx on a WebGPU/Vulkan/Metal adapter.
@@ -72,7 +73,7 @@ impl EngineArg {
                 eprintln!("engine (auto): {}", choice.reason);
                 choice.kind
             }
-            EngineArg::Cpu => EngineKind::Cpu,
+            EngineArg::Tract => EngineKind::Tract,
             EngineArg::Onnxruntime => EngineKind::Onnxruntime,
             EngineArg::Webgpu => EngineKind::Webgpu,
         }
@@ -649,7 +650,7 @@ async fn report_command(args: ReportArgs) -> Result<()> {
     let shared = args
         .shared
         .clone()
-        .unwrap_or_else(glassbox::model::shared_data_dir);
+        .unwrap_or_else(glassbox::files::shared_data_dir);
     let mut config = glassbox::report::ReportConfig::standard(
         args.model,
         shared,
@@ -730,7 +731,7 @@ async fn dissect_command(args: DissectArgs) -> Result<()> {
         for (i, image) in probe.images.iter().enumerate() {
             if args.pixels {
                 let rgb = preprocess::load(&probe.path(i), &limits)?;
-                let sha = glassbox::model::sha256_hex(rgb.as_raw());
+                let sha = glassbox::files::sha256_hex(rgb.as_raw());
                 println!("{}\t{}\t{}\t{sha}", image.id, rgb.width(), rgb.height());
             } else {
                 println!("{}", image.id);
@@ -824,10 +825,10 @@ struct BenchRun {
 /// The engines `bench` times: those named, or every CPU engine that loads here.
 fn bench_engines(names: &[String]) -> Result<Vec<EngineKind>> {
     if names.is_empty() {
-        let mut kinds = vec![EngineKind::Cpu];
+        let mut kinds = vec![EngineKind::Tract];
         let fastest = glassbox::engine::fastest_cpu();
         eprintln!("bench: {}", fastest.reason);
-        if fastest.kind != EngineKind::Cpu {
+        if fastest.kind != EngineKind::Tract {
             kinds.push(fastest.kind);
         }
         return Ok(kinds);
@@ -874,7 +875,7 @@ async fn bench_command(args: BenchArgs, threads: usize) -> Result<()> {
     let kinds = bench_engines(&args.engines)?;
     let (cams, lime) = parse_methods(&args.methods)?;
     let image_path = args.image.clone().unwrap_or_else(|| {
-        glassbox::model::shared_data_dir().join("imagenet-samples/n01443537_goldfish.JPEG")
+        glassbox::files::shared_data_dir().join("imagenet-samples/n01443537_goldfish.JPEG")
     });
     // Read first, so a missing image stops the run before the timing; only the methods need it.
     let image = if cams.is_empty() && !lime {

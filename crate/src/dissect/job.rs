@@ -17,7 +17,8 @@ use super::tokenizer::ClipTokenizer;
 use super::wpmi::SoftWpmiParams;
 use super::{dissect, ConceptSet, DissectOptions, DissectionRun, TargetModel};
 use crate::engine::{self, EngineKind};
-use crate::model::{resolve_relative, sha256_hex, ManifestFile};
+use crate::files::{resolve_relative, sha256_hex};
+use crate::model::ManifestFile;
 use crate::preprocess::Preprocessing;
 use crate::progress::Progress;
 
@@ -367,12 +368,17 @@ pub async fn run_job(
     let embedding = |label: &str| embeddings.get(label);
     for table in &mut run.tables {
         if let (Some(labels), Some(spec)) = (&published, &job.published) {
-            table.published = published::compare(table, labels, &spec.description, &embedding)?;
+            table.published = published::compare(
+                &table.labelled_layer(),
+                labels,
+                &spec.description,
+                &embedding,
+            )?;
         }
         if let Some((spec, truth)) = &replication {
             if table.layer == spec.layer {
                 table.replication = Some(replicate::replicate(
-                    table,
+                    &table.ranked_layer(),
                     &concept_set.concepts,
                     spec.protocol,
                     truth,

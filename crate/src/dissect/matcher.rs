@@ -132,8 +132,8 @@ impl ClipMatcher {
         l2_normalize_rows(&mut text_embeddings);
         Ok(ClipMatcher {
             image_engine,
-            image_sha256: crate::model::sha256_hex(image_onnx),
-            text_sha256: crate::model::sha256_hex(text_onnx),
+            image_sha256: crate::files::sha256_hex(image_onnx),
+            text_sha256: crate::files::sha256_hex(text_onnx),
             name: name.to_string(),
             concepts,
             text_embeddings,
@@ -285,7 +285,7 @@ impl ClassifierMatcher {
             preprocessing,
             logits_output,
             name: name.to_string(),
-            sha256: crate::model::sha256_hex(onnx),
+            sha256: crate::files::sha256_hex(onnx),
             classes,
             concepts,
         })

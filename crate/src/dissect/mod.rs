@@ -41,7 +41,7 @@ use anyhow::{ensure, Result};
 #[cfg(not(target_arch = "wasm32"))]
 use tables::ConceptSetRecord;
 
-use crate::model::sha256_hex;
+use crate::files::sha256_hex;
 
 /// A concept set: one concept per non-empty line (CLIP-Dissect drops empty lines).
 #[derive(Debug, Clone)]

@@ -10,7 +10,8 @@ use anyhow::{bail, ensure, Context, Result};
 use ndarray::{Array1, ArrayView1};
 use serde::{Deserialize, Serialize};
 
-use super::tables::DissectionTable;
+/// The columns of CLIP-Dissect's label CSV, in order.
+const HEADER: [&str; 4] = ["layer", "unit", "description", "similarity"];
 
 /// Published labels: layer → unit → description (CLIP-Dissect's `layer,unit,description,similarity` CSV).
 #[derive(Debug, Clone, PartialEq)]
@@ -30,25 +31,39 @@ impl PublishedLabels {
         Self::from_csv(&file, &text)
     }
 
+    /// Parses CLIP-Dissect's CSV as a CSV (a description may be quoted and hold commas); blank lines are
+    /// skipped.
     pub fn from_csv(file: &str, text: &str) -> Result<PublishedLabels> {
-        let mut lines = text.lines();
-        let header = lines.next().unwrap_or_default();
+        let mut reader = csv::ReaderBuilder::new()
+            // Rows of another length get this parser's own message (with the line), not csv's.
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let header = reader
+            .headers()
+            .with_context(|| format!("{file}: cannot read the header"))?;
         ensure!(
-            header.trim() == "layer,unit,description,similarity",
-            "{file}: expected CLIP-Dissect's header `layer,unit,description,similarity`, found `{header}`"
+            header.iter().map(str::trim).eq(HEADER),
+            "{file}: expected CLIP-Dissect's header `{}`, found `{}`",
+            HEADER.join(","),
+            header.iter().collect::<Vec<_>>().join(",")
         );
         let mut by_layer: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
-        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let fields: Vec<&str> = line.split(',').collect();
+        for record in reader.records() {
+            let record = record.with_context(|| format!("{file}: a malformed row"))?;
+            if record.iter().all(|field| field.trim().is_empty()) {
+                continue;
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let fields: Vec<&str> = record.iter().collect();
             let [layer, unit, description, _similarity] = fields[..] else {
                 bail!(
-                    "{file} line {}: expected 4 comma-separated fields, found `{line}`",
-                    i + 2
+                    "{file} line {line}: expected 4 fields, found {}",
+                    fields.len()
                 );
             };
             let unit: usize = unit
                 .parse()
-                .with_context(|| format!("{file} line {}: unit `{unit}` is not a number", i + 2))?;
+                .with_context(|| format!("{file} line {line}: unit `{unit}` is not a number"))?;
             by_layer
                 .entry(layer.to_string())
                 .or_default()
@@ -64,6 +79,21 @@ impl PublishedLabels {
     pub fn labels(&self) -> impl Iterator<Item = &String> {
         self.by_layer.values().flat_map(|units| units.values())
     }
+}
+
+/// One dissected layer's labels, as the comparison reads them (a
+/// [`DissectionTable`](super::tables::DissectionTable) gives its own with `labelled_layer`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledLayer {
+    pub layer: String,
+    pub units: Vec<LabelledUnit>,
+}
+
+/// A unit and the concept it was labelled with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledUnit {
+    pub unit: usize,
+    pub label: String,
 }
 
 /// How one dissected layer agrees with the published labels of the same layer.
@@ -85,32 +115,28 @@ pub struct PublishedAgreement {
     pub chance_text_similarity: f64,
 }
 
-/// Compares `table` with the published labels of its layer. `embedding` gives the L2-normalised CLIP text
-/// embedding of a label. `None` when the published file has no such layer.
+/// Compares our labels of a layer with the published labels of the same layer. `embedding` gives the
+/// L2-normalised CLIP text embedding of a label. `None` when the published file has no such layer.
 pub fn compare(
-    table: &DissectionTable,
+    ours: &LabelledLayer,
     published: &PublishedLabels,
     description: &str,
     embedding: &dyn Fn(&str) -> Option<Array1<f32>>,
 ) -> Result<Option<PublishedAgreement>> {
-    let Some(theirs) = published.by_layer.get(&table.layer) else {
+    let Some(theirs) = published.by_layer.get(&ours.layer) else {
         return Ok(None);
     };
-    let pairs: Vec<(&str, &str)> = table
+    let pairs: Vec<(&str, &str)> = ours
         .units
         .iter()
-        .filter_map(|u| {
-            theirs
-                .get(&u.unit)
-                .map(|p| (u.concept.as_str(), p.as_str()))
-        })
+        .filter_map(|u| theirs.get(&u.unit).map(|p| (u.label.as_str(), p.as_str())))
         .collect();
     ensure!(
         !pairs.is_empty(),
         "{} has layer {} but none of the {} units of our table",
         published.file,
-        table.layer,
-        table.units.len()
+        ours.layer,
+        ours.units.len()
     );
     let n = pairs.len() as f64;
     let same_label = pairs.iter().filter(|(a, b)| a == b).count();
@@ -129,11 +155,12 @@ pub fn compare(
     let embed = |label: &str| {
         embedding(label).with_context(|| format!("no CLIP text embedding for the label `{label}`"))
     };
-    let ours: Vec<Array1<f32>> = pairs.iter().map(|(a, _)| embed(a)).collect::<Result<_>>()?;
+    let our_embeddings: Vec<Array1<f32>> =
+        pairs.iter().map(|(a, _)| embed(a)).collect::<Result<_>>()?;
     let published_embeddings: Vec<Array1<f32>> =
         pairs.iter().map(|(_, b)| embed(b)).collect::<Result<_>>()?;
     let cosine = |a: ArrayView1<f32>, b: ArrayView1<f32>| a.dot(&b) as f64;
-    let mean_similarity = ours
+    let mean_similarity = our_embeddings
         .iter()
         .zip(&published_embeddings)
         .map(|(a, b)| cosine(a.view(), b.view()))
@@ -145,7 +172,10 @@ pub fn compare(
             .fold(Array1::<f32>::zeros(rows[0].len()), |acc, r| acc + r)
             / rows.len() as f32
     };
-    let chance_similarity = cosine(mean_of(&ours).view(), mean_of(&published_embeddings).view());
+    let chance_similarity = cosine(
+        mean_of(&our_embeddings).view(),
+        mean_of(&published_embeddings).view(),
+    );
     Ok(Some(PublishedAgreement {
         source: published.file.clone(),
         description: description.to_string(),
@@ -161,10 +191,20 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dissect::tables::test_table;
 
-    fn table(layer: &str, concepts: &[&str]) -> DissectionTable {
-        test_table("m", layer, concepts)
+    /// A layer whose unit `i` is labelled `concepts[i]`.
+    fn table(layer: &str, concepts: &[&str]) -> LabelledLayer {
+        LabelledLayer {
+            layer: layer.into(),
+            units: concepts
+                .iter()
+                .enumerate()
+                .map(|(unit, label)| LabelledUnit {
+                    unit,
+                    label: label.to_string(),
+                })
+                .collect(),
+        }
     }
 
     #[test]
@@ -195,6 +235,26 @@ mod tests {
             compare(&table("layer9", &["sky"]), &published, "t", &embedding)
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn reads_quoted_descriptions_with_commas() {
+        let csv = "layer,unit,description,similarity\nlayer4,0,\"tench, Tinca tinca\",0.5\n\n\
+                   layer4,1,sky,0.25\n";
+        let published = PublishedLabels::from_csv("x.csv", csv).unwrap();
+        assert_eq!(published.by_layer["layer4"][&0], "tench, Tinca tinca");
+        assert_eq!(published.by_layer["layer4"][&1], "sky");
+        // Unquoted, the same row has five fields: refused, with its line.
+        let err = PublishedLabels::from_csv(
+            "x.csv",
+            "layer,unit,description,similarity\nlayer4,0,tench, Tinca tinca,0.5\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("x.csv line 2: expected 4 fields, found 5"),
+            "{err}"
         );
     }
 

@@ -23,8 +23,6 @@ use anyhow::{ensure, Context, Result};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
-use super::tables::DissectionTable;
-
 /// How the truth of a neuron is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -224,10 +222,25 @@ fn topk_hits(
     Ok((hits, total, expected))
 }
 
+/// One dissected layer as the replication reads it (a [`DissectionTable`](super::tables::DissectionTable)
+/// gives its own with `ranked_layer`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedLayer {
+    pub layer: String,
+    pub units: Vec<RankedUnit>,
+}
+
+/// A unit's label and its best concepts, best first (indices into the concept set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedUnit {
+    pub concept: String,
+    pub ranked_concepts: Vec<usize>,
+}
+
 /// Replicates a table on `table` (its units carry their top concepts). `embedding` gives the L2-normalised
 /// CLIP text embedding of any text (concepts and class names).
 pub fn replicate(
-    table: &DissectionTable,
+    table: &RankedLayer,
     words: &[String],
     protocol: Protocol,
     truth: &Truth,
@@ -244,7 +257,7 @@ pub fn replicate(
     let ranked: Vec<Vec<usize>> = table
         .units
         .iter()
-        .map(|u| u.top_concepts.iter().map(|c| c.concept_index).collect())
+        .map(|u| u.ranked_concepts.clone())
         .collect();
     let (hits1, total, chance1) = topk_hits(protocol, &ranked, &truth.per_unit, words, 1)?;
     let (hits5, _, chance5) = topk_hits(protocol, &ranked, &truth.per_unit, words, 5)?;
@@ -316,7 +329,6 @@ fn mean_embedding(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dissect::tables::{test_table, RankedConcept};
     use crate::dissect::wpmi::top_concepts;
     use ndarray::Array2;
 
@@ -333,20 +345,16 @@ mod tests {
             let rows: Vec<Vec<f32>> = serde_json::from_value(case["similarity"].clone()).unwrap();
             let sim = Array2::from_shape_fn((rows.len(), words.len()), |(u, c)| rows[u][c]);
             let ranked = top_concepts(sim.view(), 5);
-            let best: Vec<&str> = ranked
-                .iter()
-                .map(|r| words[r[0].concept].as_str())
-                .collect();
-            let mut table = test_table("m", "fc", &best);
-            for (unit, r) in table.units.iter_mut().zip(&ranked) {
-                unit.top_concepts = r
+            let table = RankedLayer {
+                layer: "fc".into(),
+                units: ranked
                     .iter()
-                    .map(|c| RankedConcept {
-                        concept_index: c.concept,
-                        similarity: c.similarity,
+                    .map(|r| RankedUnit {
+                        concept: words[r[0].concept].clone(),
+                        ranked_concepts: r.iter().map(|c| c.concept).collect(),
                     })
-                    .collect();
-            }
+                    .collect(),
+            };
             let scenes = case["c_scene_csv"]
                 .as_str()
                 .map(|t| broden_category_names(t).unwrap());

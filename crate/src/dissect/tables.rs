@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::matcher::MatcherInfo;
-use super::published::PublishedAgreement;
-use super::replicate::Replication;
+use super::published::{LabelledLayer, LabelledUnit, PublishedAgreement};
+use super::replicate::{RankedLayer, RankedUnit, Replication};
 use super::wpmi::SoftWpmiParams;
 
 /// The dissected model.
@@ -93,6 +93,37 @@ pub struct DissectionTable {
 }
 
 impl DissectionTable {
+    /// The layer, each unit's concept and its best concepts: what
+    /// [`replicate::replicate`](super::replicate::replicate) reads.
+    pub fn ranked_layer(&self) -> RankedLayer {
+        RankedLayer {
+            layer: self.layer.clone(),
+            units: self
+                .units
+                .iter()
+                .map(|u| RankedUnit {
+                    concept: u.concept.clone(),
+                    ranked_concepts: u.top_concepts.iter().map(|c| c.concept_index).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The layer and each unit's concept: what [`published::compare`](super::published::compare) reads.
+    pub fn labelled_layer(&self) -> LabelledLayer {
+        LabelledLayer {
+            layer: self.layer.clone(),
+            units: self
+                .units
+                .iter()
+                .map(|u| LabelledUnit {
+                    unit: u.unit,
+                    label: u.concept.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// `<stem>.json` and `<stem>.csv` in `dir`.
     pub fn write(&self, dir: &Path, stem: &str) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -309,17 +340,11 @@ pub fn summarize(tables: &[DissectionTable]) -> Summary {
     }
 }
 
-/// A small table for tests elsewhere in the crate.
-#[cfg(test)]
-pub(crate) fn test_table(model: &str, layer: &str, concepts: &[&str]) -> DissectionTable {
-    tests::table(model, layer, concepts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    pub(super) fn table(model: &str, layer: &str, concepts: &[&str]) -> DissectionTable {
+    fn table(model: &str, layer: &str, concepts: &[&str]) -> DissectionTable {
         DissectionTable {
             model: ModelRecord {
                 name: model.into(),

@@ -124,7 +124,7 @@ impl Engine for CpuEngine {
         "cpu (tract 0.23)".to_string()
     }
     fn kind(&self) -> EngineKind {
-        EngineKind::Cpu
+        EngineKind::Tract
     }
     fn output_names(&self) -> &[String] {
         &self.output_names

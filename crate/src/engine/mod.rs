@@ -89,8 +89,11 @@ impl From<ArrayD<i64>> for Tensor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
-    /// tract, on the CPU (native, CI, and the wasm fallback when the browser has no WebGPU).
-    Cpu,
+    /// tract, on the CPU (native, CI, and the wasm fallback when the browser has no WebGPU). Its name in
+    /// files, on the command line and in the page stays `cpu`; the variant names the backend because
+    /// onnxruntime runs on the CPU too.
+    #[serde(rename = "cpu")]
+    Tract,
     /// onnxruntime on the CPU, loaded at run time (native only; see [`onnxruntime`]).
     Onnxruntime,
     /// wonnx on a wgpu adapter (WebGPU in the browser; Vulkan/Metal/DX12 natively).
@@ -101,7 +104,7 @@ impl std::str::FromStr for EngineKind {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().as_str() {
-            "cpu" | "tract" => Ok(EngineKind::Cpu),
+            "cpu" | "tract" => Ok(EngineKind::Tract),
             "onnxruntime" | "ort" => Ok(EngineKind::Onnxruntime),
             "webgpu" | "wonnx" | "gpu" => Ok(EngineKind::Webgpu),
             other => bail!(
@@ -114,7 +117,7 @@ impl std::str::FromStr for EngineKind {
 impl std::fmt::Display for EngineKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            EngineKind::Cpu => "cpu",
+            EngineKind::Tract => "cpu",
             EngineKind::Onnxruntime => "onnxruntime",
             EngineKind::Webgpu => "webgpu",
         })
@@ -159,7 +162,7 @@ pub async fn create(
     batch: Option<usize>,
 ) -> Result<Box<dyn Engine>> {
     match kind {
-        EngineKind::Cpu => Ok(Box::new(cpu::CpuEngine::from_bytes(onnx, batch)?)),
+        EngineKind::Tract => Ok(Box::new(cpu::CpuEngine::from_bytes(onnx, batch)?)),
         #[cfg(all(feature = "onnxruntime", not(target_arch = "wasm32")))]
         EngineKind::Onnxruntime => Ok(Box::new(onnxruntime::OnnxruntimeEngine::from_bytes(
             onnx, batch,
@@ -196,13 +199,13 @@ pub fn fastest_cpu() -> EngineChoice {
             reason: format!("{found}, the fastest CPU engine here"),
         },
         Err(e) => EngineChoice {
-            kind: EngineKind::Cpu,
+            kind: EngineKind::Tract,
             reason: format!("tract, because onnxruntime is not available: {e:#}"),
         },
     };
     #[cfg(not(all(feature = "onnxruntime", not(target_arch = "wasm32"))))]
     let choice = EngineChoice {
-        kind: EngineKind::Cpu,
+        kind: EngineKind::Tract,
         reason: "tract (this build has no onnxruntime engine)".to_string(),
     };
     choice
@@ -340,4 +343,27 @@ pub async fn run_all(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tract engine's name in files, on the command line and in the page is `cpu`, whatever the
+    /// variant is called in Rust.
+    #[test]
+    fn the_tract_engine_is_named_cpu_outside_rust() {
+        assert_eq!(
+            serde_json::to_string(&EngineKind::Tract).unwrap(),
+            "\"cpu\""
+        );
+        assert_eq!(
+            serde_json::from_str::<EngineKind>("\"cpu\"").unwrap(),
+            EngineKind::Tract
+        );
+        assert_eq!(EngineKind::Tract.to_string(), "cpu");
+        for name in ["cpu", "tract"] {
+            assert_eq!(name.parse::<EngineKind>().unwrap(), EngineKind::Tract);
+        }
+    }
 }

@@ -3,14 +3,17 @@
 //! of manifest files (the CLI, the report and dissection jobs all load through it); its relative paths
 //! honour `$GLASSBOX_SHARED` ([`resolve_relative`]).
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tract_onnx::pb;
 
 use crate::engine::graph;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::files::resolve_relative;
+use crate::files::sha256_hex;
 use crate::preprocess::{Preprocessing, Size};
 
 /// The 1000 ImageNet class names in torchvision order
@@ -233,42 +236,6 @@ pub fn format_dims(dims: &[Option<usize>]) -> String {
         .map(|d| d.map_or("?".into(), |v| v.to_string()))
         .collect();
     format!("[{}]", parts.join(", "))
-}
-
-/// `shared/data`: `$GLASSBOX_SHARED` (the `shared` folder, or its `data` folder itself), else
-/// `../shared/data` next to the repository this crate was built from.
-pub fn shared_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GLASSBOX_SHARED") {
-        let dir = PathBuf::from(dir);
-        return if dir.join("data").is_dir() {
-            dir.join("data")
-        } else {
-            dir
-        };
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-}
-
-/// Lowercase hex sha256 of `bytes` (what manifests and dissection tables record).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Resolves a path relative to `base` (a manifest's or a job file's folder); a path through
-/// `…/shared/data/rest` goes to [`shared_data_dir`]`/rest` when `$GLASSBOX_SHARED` is set.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn resolve_relative(base: &Path, rel: &Path) -> PathBuf {
-    if std::env::var_os("GLASSBOX_SHARED").is_some() {
-        let parts: Vec<_> = rel.components().collect();
-        if let Some(i) = parts
-            .windows(2)
-            .position(|w| w[0].as_os_str() == "shared" && w[1].as_os_str() == "data")
-        {
-            let rest: PathBuf = parts[i + 2..].iter().collect();
-            return shared_data_dir().join(rest);
-        }
-    }
-    base.join(rel)
 }
 
 /// A manifest read from a `.json` file, with the file's path: the files it names are relative to it.

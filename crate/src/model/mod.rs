@@ -1,8 +1,8 @@
 //! A model: its description (manifest), ONNX loading and validation, labels, the linear-head check, and
 //! the engine-bound [`Classifier`].
 //!
-//! - [`manifest`]: the JSON manifest, [`Model`] (manifest + ONNX bytes + labels, sha256 checked), the
-//!   provenance warning and [`shared_data_dir`]; the one manifest loader of the crate.
+//! - [`manifest`]: the JSON manifest, [`Model`] (manifest + ONNX bytes + labels, sha256 checked) and
+//!   the provenance warning; the one manifest loader of the crate.
 //! - [`head`]: reads `logits = W·mean_hw(features) + b` ([`LinearHead`]) from the ONNX graph.
 //! - [`classifier`]: a [`Model`] loaded into an [`crate::engine::Engine`], its head verified.
 //!
@@ -23,7 +23,7 @@
 //! ```
 //! - `onnx` and `labels.file` are relative to the manifest's folder. A path through a `shared/`
 //!   folder (`../../shared/data/...`) is redirected to `$GLASSBOX_SHARED/data/...` when that
-//!   variable is set (see [`shared_data_dir`]).
+//!   variable is set (see [`crate::files::shared_data_dir`]).
 //! - `sha256` is optional; when present the ONNX bytes must match it.
 //! - `input.shape` is `[N, 3, H, W]`; `null` for a dynamic batch axis.
 //! - `preprocessing` is `central_crop` (x = (u8 - offset) * scale after a central square crop and a
@@ -46,9 +46,9 @@ pub mod manifest;
 
 pub use classifier::{Classifier, Forward};
 pub use head::{LinearHead, HEAD_ERROR};
-pub use manifest::{
-    format_dims, sha256_hex, shared_data_dir, InputSpec, Labels, Manifest, Model, OutputSpec,
-    IMAGENET_LABELS, TEST_MIRROR_BANNER,
-};
 #[cfg(not(target_arch = "wasm32"))]
-pub use manifest::{resolve_relative, ManifestFile};
+pub use manifest::ManifestFile;
+pub use manifest::{
+    format_dims, InputSpec, Labels, Manifest, Model, OutputSpec, IMAGENET_LABELS,
+    TEST_MIRROR_BANNER,
+};

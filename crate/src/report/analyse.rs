@@ -104,7 +104,7 @@ impl ReportConfig {
             shared_data,
             dissect_dir,
             out_dir,
-            engine: EngineKind::Cpu,
+            engine: EngineKind::Tract,
             lime: LimeParams::default(),
             causal: CausalConfig::default(),
             cascade: vec![1, 2, 5],

@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn the_committed_job_reads_every_case_with_masks_at_the_photo_size() {
         // The shared data folder is the project's test data: every test run has it.
-        let shared = crate::model::shared_data_dir();
+        let shared = crate::files::shared_data_dir();
         let job =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../precomputed/report/jobs/objects.json");
         let cases = read(&job, &shared).unwrap();

@@ -8,9 +8,9 @@ use glassbox::rng::SplitMix64;
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb;
 
-/// `shared/data` (see `glassbox::model::shared_data_dir`); fails loudly when it is missing.
+/// `shared/data` (see `glassbox::files::shared_data_dir`); fails loudly when it is missing.
 pub fn data_dir() -> PathBuf {
-    let dir = glassbox::model::shared_data_dir();
+    let dir = glassbox::files::shared_data_dir();
     assert!(
         dir.join("models/mobilenet_onnx").is_dir(),
         "shared data not found at {}: put the repository next to shared/ or set GLASSBOX_SHARED",
