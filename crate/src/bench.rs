@@ -123,10 +123,10 @@ pub async fn time_methods(
     };
     for &method in cams {
         let started = web_time::Instant::now();
-        let explanation =
+        let run =
             explain::explain_cams(classifier, image, &[method], None, &options, &Silent).await?;
         let seconds = started.elapsed().as_secs_f64();
-        let channels = explanation.forward.features.shape()[1];
+        let channels = run.forward.features.shape()[1];
         timings.push(record(
             method.name(),
             seconds,

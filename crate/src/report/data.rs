@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::compare::agreement::Agreement;
 use crate::compare::faithfulness::{CausalConfig, CausalCurve};
 use crate::compare::sanity::{MapChange, WeightedLayer};
-use crate::explain::Prediction;
 use crate::lime::LimeParams;
+use crate::results::Prediction;
 pub use crate::results::{Method, Size};
 
 /// Everything one report run found, in the order the documents present it.
