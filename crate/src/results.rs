@@ -88,7 +88,7 @@ pub struct ExplainedImage {
     pub target: Prediction,
     /// Seconds of the first forward pass, which every method shares.
     pub forward_seconds: f64,
-    /// Each CAM of `target`, in the order they were asked for (read back: in the order of their names).
+    /// Each CAM of `target`, in the order they were asked for (read back: in `CamMethod` order).
     pub cams: Vec<ExplainedCam>,
     /// LIME's explanation, when it ran.
     pub lime: Option<ExplainedLime>,
