@@ -6,14 +6,185 @@
 //! round 2: every engine, …) and reports the minimum and the median; comparisons are ratios within one run,
 //! never absolute numbers across runs.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cam::{CamMethod, CamOptions};
+use crate::engine::EngineKind;
 use crate::explain;
 use crate::lime::LimeParams;
-use crate::model::Classifier;
-use crate::progress::Silent;
+use crate::model::{Classifier, Model};
+use crate::progress::{Progress, Silent};
+
+/// What one bench run times.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Model manifests (or bare `.onnx` files), e.g. a graph at batch 1 and its batch-8 export.
+    pub models: Vec<PathBuf>,
+    /// Every graph runs on each of these engines.
+    pub engines: Vec<EngineKind>,
+    /// Interleaved rounds: every graph on every engine, then again.
+    pub rounds: usize,
+    /// Timed passes per graph, engine and round.
+    pub passes: usize,
+    /// The CAMs timed on `image`.
+    pub cams: Vec<CamMethod>,
+    /// LIME's samples when it is timed on `image`; 0: it is not.
+    pub lime_samples: usize,
+    /// The image the methods explain; `None` when no method is timed.
+    pub image: Option<image::RgbImage>,
+    /// The yardstick: a Python with onnxruntime, timing its own forward pass of each graph in the same
+    /// rounds ([`YARDSTICK_ENGINE`]).
+    pub ort_python: Option<PathBuf>,
+    /// Threads of the CPU engines (the yardstick gets as many).
+    pub threads: usize,
+}
+
+/// Every measurement of one bench run, in the order they were made (`glassbox bench --json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchRun {
+    pub threads: usize,
+    /// Per graph: each engine, then the yardstick when there is one.
+    pub forward: Vec<ForwardTiming>,
+    pub methods: Vec<MethodTiming>,
+}
+
+/// The engine name of the yardstick's timings: onnxruntime's own forward pass, run from Python.
+pub const YARDSTICK_ENGINE: &str = "onnxruntime (Python)";
+
+impl BenchRun {
+    /// The yardstick's timing of `graph`, when the run had one.
+    pub fn yardstick(&self, graph: &str) -> Option<&ForwardTiming> {
+        self.forward
+            .iter()
+            .find(|t| t.graph == graph && t.engine == YARDSTICK_ENGINE)
+    }
+}
+
+/// One graph on each engine, with its yardstick when there is one.
+struct GraphTimings {
+    engines: Vec<EngineTiming>,
+    yardstick: Option<ForwardTiming>,
+}
+
+/// A graph loaded into one engine and its forward passes so far.
+struct EngineTiming {
+    classifier: Classifier,
+    timing: ForwardTiming,
+}
+
+/// Times every graph of `config` on every engine in interleaved rounds (the yardstick in the same rounds),
+/// then each method on each graph and engine as a multiple of its passes.
+pub async fn run(config: &BenchConfig, progress: &dyn Progress) -> Result<BenchRun> {
+    let empty_timing = |classifier: &Classifier, engine: String| ForwardTiming {
+        graph: classifier.model.manifest.name.clone(),
+        engine,
+        batch: classifier.engine.max_batch(),
+        per_image_ms: Vec::new(),
+    };
+    let mut graphs = Vec::new();
+    for path in &config.models {
+        let model = Model::from_path(path)?;
+        let mut engines = Vec::new();
+        for &kind in &config.engines {
+            let classifier = Classifier::load(model.clone(), kind, None).await?;
+            let timing = empty_timing(&classifier, classifier.engine.name());
+            engines.push(EngineTiming { classifier, timing });
+        }
+        let yardstick = match (&config.ort_python, engines.first()) {
+            (Some(_), Some(first)) => Some(empty_timing(
+                &first.classifier,
+                YARDSTICK_ENGINE.to_string(),
+            )),
+            _ => None,
+        };
+        graphs.push(GraphTimings { engines, yardstick });
+    }
+    for round in 0..config.rounds {
+        progress.stage(
+            &format!("bench: round {} of {}", round + 1, config.rounds),
+            graphs.len() as u64,
+        );
+        for graph in &mut graphs {
+            for engine in &mut graph.engines {
+                time_forward(&engine.classifier, config.passes, true, &mut engine.timing).await?;
+            }
+            if let (Some(python), Some(yardstick), Some(first)) = (
+                &config.ort_python,
+                &mut graph.yardstick,
+                graph.engines.first(),
+            ) {
+                yardstick.per_image_ms.extend(ort_python_passes(
+                    python,
+                    &first.classifier.model.onnx,
+                    config.passes,
+                    config.threads,
+                )?);
+            }
+            progress.advance(1);
+        }
+    }
+    let mut methods = Vec::new();
+    if let Some(image) = &config.image {
+        for engine in graphs.iter().flat_map(|g| &g.engines) {
+            let pass_ms = engine.timing.median_ms() * engine.timing.batch as f64;
+            methods.extend(
+                time_methods(
+                    &engine.classifier,
+                    image,
+                    &config.cams,
+                    config.lime_samples,
+                    pass_ms,
+                )
+                .await?,
+            );
+        }
+    }
+    Ok(BenchRun {
+        threads: config.threads,
+        forward: graphs
+            .into_iter()
+            .flat_map(|g| g.engines.into_iter().map(|e| e.timing).chain(g.yardstick))
+            .collect(),
+        methods,
+    })
+}
+
+/// onnxruntime's forward pass of `onnx` in Python: milliseconds per image of `passes` passes.
+fn ort_python_passes(
+    python: &Path,
+    onnx: &[u8],
+    passes: usize,
+    threads: usize,
+) -> Result<Vec<f64>> {
+    let file = std::env::temp_dir().join(format!("glassbox-bench-{}.onnx", std::process::id()));
+    std::fs::write(&file, onnx).with_context(|| format!("cannot write {}", file.display()))?;
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/reference/ort_forward_bench.py");
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg(&file)
+        .args([
+            "--passes",
+            &passes.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("running {}", python.display()));
+    std::fs::remove_file(&file).ok();
+    let out = out?;
+    ensure!(
+        out.status.success(),
+        "the onnxruntime yardstick ({} {}) failed: {}",
+        python.display(),
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).context("the onnxruntime yardstick's output")
+}
 
 /// Forward passes of one graph on one engine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,10 +294,10 @@ pub async fn time_methods(
     };
     for &method in cams {
         let started = web_time::Instant::now();
-        let explanation =
+        let run =
             explain::explain_cams(classifier, image, &[method], None, &options, &Silent).await?;
         let seconds = started.elapsed().as_secs_f64();
-        let channels = explanation.forward.features.shape()[1];
+        let channels = run.forward.features.shape()[1];
         timings.push(record(
             method.name(),
             seconds,

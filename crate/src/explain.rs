@@ -1,4 +1,5 @@
-//! One image, every requested method: the library call behind `glassbox explain` and the browser.
+//! One image, every requested method: the library call behind `glassbox explain`, the report and the
+//! browser. It returns a [`results::ExplainedImage`](crate::results::ExplainedImage).
 //!
 //! The CLI and the wasm bindings only parse arguments, report progress and write or show what this
 //! returns, so both worlds compute exactly the same numbers.
@@ -6,42 +7,27 @@
 use anyhow::{ensure, Result};
 use image::RgbImage;
 use ndarray::{Array3, Array4, ArrayView1, ArrayView3, Axis};
-use serde::Serialize;
 use web_time::Instant;
 
-use crate::cam::{self, Cam, CamMethod, CamOptions};
+use crate::cam::{self, CamMethod, CamOptions};
 use crate::lime::{self, EnginePredictor, LimeExplanation, LimeParams, StabilityRun};
 use crate::model::{Classifier, Forward};
 use crate::numerics::softmax;
 use crate::preprocess::{self, Prepared};
 use crate::progress::Progress;
+use crate::results::{ExplainedCam, ExplainedImage, ExplainedLime, Prediction};
 
-/// A class with its softmax probability.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-pub struct Prediction {
-    pub class: usize,
-    pub label: String,
-    pub probability: f32,
-}
-
-/// A CAM and the seconds it took (the shared first forward pass excluded).
+/// One image through the model with the CAMs asked for: the [`ExplainedImage`] (no LIME yet), and what
+/// only this run has, which LIME, the pictures and later methods reuse.
 #[derive(Debug, Clone)]
-pub struct TimedCam {
-    pub cam: Cam,
-    pub seconds: f64,
-}
-
-/// What one image's explanation holds.
-#[derive(Debug, Clone)]
-pub struct Explanation {
-    /// The uint8 image the model saw (overlays are drawn on it).
+pub struct ExplainRun {
+    /// The uint8 image the model saw (overlays are drawn on it; LIME perturbs it).
     pub view: RgbImage,
-    pub top5: Vec<Prediction>,
-    pub target: Prediction,
-    /// Seconds of the first forward pass, which every method shares.
-    pub forward_seconds: f64,
+    /// `view` normalised as the model's input, 3×H×W.
+    pub tensor: Array3<f32>,
+    /// The first forward pass (the feature map the CAMs read).
     pub forward: Forward,
-    pub cams: Vec<TimedCam>,
+    pub explained: ExplainedImage,
 }
 
 /// The `k` most probable classes, most probable first.
@@ -72,7 +58,7 @@ pub async fn explain_cams(
     target: Option<usize>,
     options: &CamOptions,
     progress: &dyn Progress,
-) -> Result<Explanation> {
+) -> Result<ExplainRun> {
     let Prepared { view, tensor } = classifier.prepare(image);
     let started = Instant::now();
     let batch: Array4<f32> = tensor.clone().insert_axis(Axis(0));
@@ -107,19 +93,24 @@ pub async fn explain_cams(
             progress,
         )
         .await?;
-        cams.push(TimedCam {
-            cam,
+        cams.push(ExplainedCam {
+            method,
+            map: cam.map,
             seconds: started.elapsed().as_secs_f64(),
         });
         progress.advance(1);
     }
-    Ok(Explanation {
+    Ok(ExplainRun {
         view,
-        top5,
-        target,
-        forward_seconds,
+        tensor,
         forward,
-        cams,
+        explained: ExplainedImage {
+            top5,
+            target,
+            forward_seconds,
+            cams,
+            lime: None,
+        },
     })
 }
 
@@ -141,7 +132,7 @@ pub fn lime_predictor(
     }
 }
 
-/// LIME on the image the model sees (`Explanation::view`), as the `lime` tutorial runs it on the
+/// LIME on the image the model sees ([`ExplainRun::view`]), as the `lime` tutorial runs it on the
 /// 224×224 crop.
 pub async fn explain_lime(
     classifier: &Classifier,
@@ -174,4 +165,36 @@ pub async fn lime_stability(
         progress,
     )
     .await
+}
+
+/// LIME with `params` as an [`ExplainedImage`] records it: one seed is plain LIME; `seeds` > 1 runs
+/// `params.seed`, `params.seed + 1`, … and keeps the first seed's explanation with the spread over all of
+/// them ([`lime_stability`]). Its seconds are per seed.
+pub async fn explain_lime_seeds(
+    classifier: &Classifier,
+    view: &RgbImage,
+    params: &LimeParams,
+    seeds: u32,
+    progress: &dyn Progress,
+) -> Result<ExplainedLime> {
+    ensure!(seeds >= 1, "LIME needs at least one seed");
+    let started = Instant::now();
+    let (explanation, stability) = if seeds == 1 {
+        (
+            explain_lime(classifier, view, params, progress).await?,
+            None,
+        )
+    } else {
+        let seeds: Vec<u32> = (0..seeds).map(|i| params.seed + i).collect();
+        let StabilityRun {
+            mut runs,
+            stability,
+        } = lime_stability(classifier, view, params, &seeds, progress).await?;
+        (runs.swap_remove(0), Some(stability))
+    };
+    Ok(ExplainedLime {
+        explanation,
+        seconds: started.elapsed().as_secs_f64() / f64::from(seeds),
+        stability,
+    })
 }

@@ -9,6 +9,7 @@
 //! the page and the report share; the (native) `report` module analyses a model into `ReportData` and
 //! renders it. `ARCHITECTURE.md` has the module map and its dependency rules.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod cam;
 pub mod compare;

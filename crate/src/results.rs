@@ -1,16 +1,20 @@
-//! Typed results shared by the CLI's files, the browser and the report: which method made a map, what
-//! `glassbox explain` records per image (`explanation.json`), and the agreement of CAMs with LIME that
-//! `explain`, `glassbox compare`, the explain page and the report all compute with
-//! [`compare::lime_vs_cam`](crate::compare::lime_vs_cam), whose [`AgreementSet`] they all record.
+//! Typed results shared by the CLI's files, the browser and the report: which method made a map, one
+//! image explained ([`ExplainedImage`]: its prediction, each CAM's map, LIME's explanation), what
+//! `glassbox explain` writes of it per image (`explanation.json` beside the maps, [`SavedExplanation`]
+//! writes and reads the folder), and the agreement of CAMs with LIME that `explain`, `glassbox compare`,
+//! the explain page and the report all compute with [`compare::lime_vs_cam`](crate::compare::lime_vs_cam),
+//! whose [`AgreementSet`] they all record.
 
 use std::collections::BTreeMap;
 
+use anyhow::{Context, Result};
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::cam::CamMethod;
+use crate::compare::lime_vs_cam::{self, CamMap, LimeMaps};
 pub use crate::compare::lime_vs_cam::{AgreementSet, CamAgreement};
-use crate::explain::Prediction;
-use crate::lime::{LimeExplanation, Stability};
+use crate::lime::{LimeExplanation, LimeFit, Stability};
 pub use crate::preprocess::Size;
 
 /// The method behind a map: one of the CAMs, or LIME. Serialised as the method's name (`"gradcam"`,
@@ -64,6 +68,85 @@ impl TryFrom<String> for Method {
     }
 }
 
+/// A class with its softmax probability.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Prediction {
+    pub class: usize,
+    pub label: String,
+    pub probability: f32,
+}
+
+/// One image explained: what the model predicted, the class explained, each CAM's map and LIME's
+/// explanation. `glassbox explain` computes it ([`crate::explain`]) and writes it ([`SavedExplanation`]),
+/// `glassbox compare` and the report read it back, and the report and the page compare its maps; each
+/// consumer that needs more (the pixels, the forward pass, a session's earlier results) keeps that beside it.
+#[derive(Debug, Clone)]
+pub struct ExplainedImage {
+    /// The five most probable classes, most probable first.
+    pub top5: Vec<Prediction>,
+    /// The explained class.
+    pub target: Prediction,
+    /// Seconds of the first forward pass, which every method shares.
+    pub forward_seconds: f64,
+    /// Each CAM of `target`, in the order they were asked for (read back: in `CamMethod` order).
+    pub cams: Vec<ExplainedCam>,
+    /// LIME's explanation, when it ran.
+    pub lime: Option<ExplainedLime>,
+}
+
+/// A CAM's map of the explained class: H×W on the model's input grid, normalised to [0, 1].
+#[derive(Debug, Clone)]
+pub struct ExplainedCam {
+    pub method: CamMethod,
+    pub map: Array2<f32>,
+    /// Seconds it took (the shared first forward pass excluded).
+    pub seconds: f64,
+}
+
+/// LIME's explanation of an image (every superpixel's weight for each of its top classes), with its
+/// seconds and, when several seeds ran, how stable its answer is.
+#[derive(Debug, Clone)]
+pub struct ExplainedLime {
+    /// The first seed's explanation.
+    pub explanation: LimeExplanation,
+    /// Seconds per seed.
+    pub seconds: f64,
+    /// The spread over seeds, when several ran.
+    pub stability: Option<Stability>,
+}
+
+impl ExplainedCam {
+    /// The map as the agreement with LIME reads it.
+    pub fn as_cam_map(&self) -> CamMap<'_> {
+        CamMap {
+            method: self.method,
+            map: self.map.view(),
+        }
+    }
+}
+
+impl ExplainedImage {
+    /// Every CAM's map, in order, as the agreement with LIME reads them.
+    pub fn cam_maps(&self) -> Vec<CamMap<'_>> {
+        self.cams.iter().map(ExplainedCam::as_cam_map).collect()
+    }
+
+    /// LIME's mask and per-pixel weights of the explained class; an error when LIME did not run or did not
+    /// explain that class (it explains the top classes of the unperturbed image).
+    pub fn lime_maps(&self) -> Result<LimeMaps> {
+        let lime = self
+            .lime
+            .as_ref()
+            .context("LIME did not explain this image")?;
+        LimeMaps::of(&lime.explanation, self.target.class)
+    }
+
+    /// Every CAM against LIME's explanation of the explained class, with the third IoU at `threshold`.
+    pub fn agreement(&self, threshold: f32) -> Result<AgreementSet> {
+        lime_vs_cam::compare(&self.cam_maps(), &self.lime_maps()?, threshold)
+    }
+}
+
 /// The model that made an explanation, enough to tell whether two files come from the same one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelIdentity {
@@ -73,7 +156,8 @@ pub struct ModelIdentity {
 }
 
 /// `explanation.json`: what `glassbox explain` found for one image. The maps themselves are in the
-/// folder's `.npy` files (`<cam>.npy`, `lime_segments.npy`, `lime_mask.npy`).
+/// folder's `.npy` files (`<cam>.npy`, `lime_segments.npy`, `lime_mask.npy`); [`SavedExplanation`] writes
+/// and reads the two together.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExplanationRecord {
     pub image: String,
@@ -118,7 +202,7 @@ pub struct CamRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LimeRecord {
     pub seconds: f64,
-    pub explanation: LimeExplanation,
+    pub explanation: LimeFit,
     /// The spread over seeds, when several ran.
     pub stability: Option<Stability>,
 }
@@ -139,31 +223,116 @@ pub struct ImageAgreement {
     pub agreement: AgreementSet,
 }
 
-/// One image of a `glassbox explain` output folder, read back: its record, its CAM maps and its LIME
-/// explanation with the superpixels.
+/// Where an explanation comes from: the image file, the model and engine, and how the image was cut to
+/// the model's input (what `explanation.json` records beside the [`ExplainedImage`]).
+#[derive(Debug, Clone)]
+pub struct ExplanationSource {
+    /// The image file as given.
+    pub image: String,
+    pub model: ModelIdentity,
+    pub engine: String,
+    pub input_size: Size,
+    /// How the image was cut to the input (`Resize(232) + CenterCrop(224)`); empty in older files.
+    pub view: String,
+    /// The EXIF orientation applied before explaining, if any.
+    pub turned_upright: Option<String>,
+}
+
+/// One image of a `glassbox explain` output folder (`<folder>/<image stem>/`): the [`ExplainedImage`],
+/// where it comes from, and the folder. [`SavedExplanation::write`] writes what
+/// [`SavedExplanation::read`] reads: `explanation.json`, `<cam>.npy` and `.png` per CAM, and with LIME
+/// `lime_segments.npy` (int32), `lime_mask.npy` (uint8, the explained class's top superpixels) and
+/// `lime.png`.
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone)]
-pub struct ExplainedImage {
+pub struct SavedExplanation {
     pub dir: std::path::PathBuf,
-    pub record: ExplanationRecord,
-    pub cams: Vec<LoadedCam>,
-    pub lime: Option<LimeExplanation>,
-}
-
-/// A CAM map read from `<method>.npy`.
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Debug, Clone)]
-pub struct LoadedCam {
-    pub method: CamMethod,
-    pub map: ndarray::Array2<f32>,
-    pub seconds: f64,
+    pub source: ExplanationSource,
+    pub explained: ExplainedImage,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-impl ExplainedImage {
+impl SavedExplanation {
+    /// Writes the folder; `view` is the image the model saw (the overlays are drawn on it with
+    /// `show_cam_on_image`'s `image_weight`). With LIME and CAMs together, `explanation.json` records their
+    /// agreement at [`lime_vs_cam::DEFAULT_THRESHOLD`].
+    pub fn write(&self, view: &image::RgbImage, image_weight: f32) -> Result<()> {
+        use crate::{npy, render};
+        let dir = &self.dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let write_png = |name: &str, png: Vec<u8>| {
+            let path = dir.join(name);
+            std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))
+        };
+        let explained = &self.explained;
+        let mut methods = MethodRecords {
+            cams: BTreeMap::new(),
+            lime: None,
+        };
+        for cam in &explained.cams {
+            let name = cam.method.name();
+            npy::write(&dir.join(format!("{name}.npy")), &cam.map.view().into_dyn())?;
+            let overlay = render::overlay(view, cam.map.view(), image_weight)?;
+            write_png(&format!("{name}.png"), render::png_rgb(&overlay)?)?;
+            methods.cams.insert(
+                cam.method,
+                CamRecord {
+                    seconds: cam.seconds,
+                },
+            );
+        }
+        let mut agreement = None;
+        if let Some(lime) = &explained.lime {
+            npy::write(
+                &dir.join("lime_segments.npy"),
+                &lime.explanation.segments.view().into_dyn(),
+            )?;
+            let maps = explained.lime_maps()?;
+            let mask = maps.mask.mapv(u8::from);
+            npy::write(&dir.join("lime_mask.npy"), &mask.view().into_dyn())?;
+            let pixels = crate::lime::rgb_array(view);
+            let (h, w, _) = pixels.dim();
+            let rgba = image::RgbaImage::from_raw(
+                w as u32,
+                h as u32,
+                crate::lime::mark_boundaries_rgba(pixels.view(), mask.mapv(i32::from).view()),
+            )
+            .context("LIME overlay has the wrong size")?;
+            write_png("lime.png", render::png_rgba(&rgba)?)?;
+            if !explained.cams.is_empty() {
+                agreement = Some(lime_vs_cam::compare(
+                    &explained.cam_maps(),
+                    &maps,
+                    lime_vs_cam::DEFAULT_THRESHOLD,
+                )?);
+            }
+            methods.lime = Some(LimeRecord {
+                seconds: lime.seconds,
+                explanation: lime.explanation.fit(),
+                stability: lime.stability.clone(),
+            });
+        }
+        let source = &self.source;
+        let record = ExplanationRecord {
+            image: source.image.clone(),
+            model: source.model.clone(),
+            engine: source.engine.clone(),
+            input_size: source.input_size,
+            view: source.view.clone(),
+            top5: explained.top5.clone(),
+            target: explained.target.clone(),
+            forward_seconds: explained.forward_seconds,
+            methods,
+            agreement,
+            turned_upright: source.turned_upright.clone(),
+        };
+        let path = dir.join("explanation.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&record)?)
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
     /// Reads `dir/explanation.json`, the CAM maps it lists and, when LIME ran, `lime_segments.npy`.
-    pub fn read(dir: &std::path::Path) -> anyhow::Result<ExplainedImage> {
-        use anyhow::Context;
+    pub fn read(dir: &std::path::Path) -> Result<SavedExplanation> {
         let json_path = dir.join("explanation.json");
         let text = std::fs::read_to_string(&json_path).with_context(|| {
             format!(
@@ -184,39 +353,50 @@ impl ExplainedImage {
             let map = crate::npy::read_f32(&path)?
                 .into_dimensionality()
                 .with_context(|| format!("{} is not a 2-D map", path.display()))?;
-            cams.push(LoadedCam {
+            cams.push(ExplainedCam {
                 method,
                 map,
                 seconds: cam.seconds,
             });
         }
-        let lime = match &record.methods.lime {
+        let lime = match record.methods.lime {
             Some(recorded) => {
-                let mut lime = recorded.explanation.clone();
                 let path = dir.join("lime_segments.npy");
-                lime.segments = crate::npy::read::<i32>(&path)?
+                let segments = crate::npy::read::<i32>(&path)?
                     .into_dimensionality()
                     .with_context(|| format!("{} is not a 2-D label image", path.display()))?;
-                if let Some(&top) = lime.top_labels.first() {
-                    lime.top_mask = lime
-                        .mask_for(top)
-                        .context("LIME's top label has no surrogate")?;
-                }
-                Some(lime)
+                let explanation = LimeExplanation::from_fit(recorded.explanation, segments)
+                    .with_context(|| format!("{} and {}", json_path.display(), path.display()))?;
+                Some(ExplainedLime {
+                    explanation,
+                    seconds: recorded.seconds,
+                    stability: recorded.stability,
+                })
             }
             None => None,
         };
-        Ok(ExplainedImage {
+        Ok(SavedExplanation {
             dir: dir.to_path_buf(),
-            record,
-            cams,
-            lime,
+            source: ExplanationSource {
+                image: record.image,
+                model: record.model,
+                engine: record.engine,
+                input_size: record.input_size,
+                view: record.view,
+                turned_upright: record.turned_upright,
+            },
+            explained: ExplainedImage {
+                top5: record.top5,
+                target: record.target,
+                forward_seconds: record.forward_seconds,
+                cams,
+                lime,
+            },
         })
     }
 
     /// Every image of an explain output folder (`<folder>/<image stem>/explanation.json`), by name.
-    pub fn read_folder(folder: &std::path::Path) -> anyhow::Result<Vec<ExplainedImage>> {
-        use anyhow::Context;
+    pub fn read_folder(folder: &std::path::Path) -> Result<Vec<SavedExplanation>> {
         let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
             .with_context(|| format!("cannot list {}", folder.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -228,35 +408,25 @@ impl ExplainedImage {
             "{} holds no `glassbox explain` output (no <image>/explanation.json)",
             folder.display()
         );
-        dirs.iter().map(|d| ExplainedImage::read(d)).collect()
+        dirs.iter().map(|d| SavedExplanation::read(d)).collect()
     }
 
-    /// The CAMs of this image against its LIME explanation of the explained class.
-    pub fn agreement(&self, threshold: f32) -> anyhow::Result<AgreementSet> {
-        use crate::compare::lime_vs_cam::{compare, CamMap, LimeMaps};
-        use anyhow::Context;
-        let lime = self.lime.as_ref().with_context(|| {
-            format!(
-                "{} has no LIME explanation: run `glassbox explain` with lime among --methods",
-                self.dir.display()
-            )
-        })?;
+    /// The CAMs of this image against its LIME explanation of the explained class; an error that says
+    /// which `glassbox explain` run is missing when the folder lacks either.
+    pub fn agreement(&self, threshold: f32) -> Result<AgreementSet> {
         anyhow::ensure!(
-            !self.cams.is_empty(),
+            self.explained.lime.is_some(),
+            "{} has no LIME explanation: run `glassbox explain` with lime among --methods",
+            self.dir.display()
+        );
+        anyhow::ensure!(
+            !self.explained.cams.is_empty(),
             "{} has no CAM: run `glassbox explain` with a CAM among --methods",
             self.dir.display()
         );
-        let maps: Vec<CamMap> = self
-            .cams
-            .iter()
-            .map(|c| CamMap {
-                method: c.method,
-                map: c.map.view(),
-            })
-            .collect();
-        let lime = LimeMaps::of(lime, self.record.target.class)
-            .with_context(|| format!("{}", self.dir.display()))?;
-        compare(&maps, &lime, threshold)
+        self.explained
+            .agreement(threshold)
+            .with_context(|| format!("{}", self.dir.display()))
     }
 }
 

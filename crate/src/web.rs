@@ -30,7 +30,7 @@ use std::rc::Rc;
 use anyhow::{anyhow, ensure, Context, Result};
 use async_trait::async_trait;
 use js_sys::{Array, Float32Array, Function, Int32Array, Promise, Uint8Array, Uint8ClampedArray};
-use ndarray::{Array2, Array3, ArrayD, Axis, IxDyn};
+use ndarray::{Array3, ArrayD, Axis, IxDyn};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -39,13 +39,13 @@ use web_time::Instant;
 use crate::cam::{self, CamMethod, CamOptions};
 use crate::compare::lime_vs_cam::{self, CamMap, LimeMaps};
 use crate::engine::{self, Engine, EngineKind, Tensor};
-use crate::explain::{self, top_k, Prediction};
+use crate::explain::{self, top_k};
 use crate::lime::{LimeExplanation, LimeParams, LimeTiming, OnCancel};
 use crate::model::{Classifier, Forward, Manifest, Model};
 use crate::preprocess::{self, ImageLimits, ImageTooLarge};
 use crate::progress::Progress;
 use crate::render;
-use crate::results::AgreementSet;
+use crate::results::{AgreementSet, ExplainedCam, Prediction};
 
 /// Sends Rust panics to the browser console (otherwise they surface as an opaque "unreachable").
 #[wasm_bindgen(start)]
@@ -136,7 +136,7 @@ pub struct Session {
 
 struct Inner {
     classifier: Classifier,
-    image: RefCell<Option<Prepared>>,
+    image: RefCell<Option<CurrentImage>>,
     /// Numbers the images [`Session::set_image`] prepares, so a result is kept only with its own image.
     images_prepared: Cell<u64>,
     cancel: Rc<Cell<bool>>,
@@ -148,8 +148,10 @@ struct Inner {
 }
 
 /// The current image: what the model sees (u8 view and normalised tensor), its forward pass and the
-/// explanations computed for it so far (for [`Session::agreement`]).
-struct Prepared {
+/// explanations computed for it so far (for [`Session::agreement`]). Unlike an
+/// [`ExplainedImage`](crate::results::ExplainedImage) it explains any class the page asks for, so each CAM
+/// is kept with its class.
+struct CurrentImage {
     /// Which [`Session::set_image`] call prepared it.
     serial: u64,
     name: String,
@@ -163,11 +165,10 @@ struct Prepared {
     lime: Option<LimeExplanation>,
 }
 
-/// A CAM kept for the agreement table: the normalised map on the model's input grid.
+/// A CAM kept for the agreement table, with the class it explains.
 struct HeldCam {
-    method: CamMethod,
     target: usize,
-    map: Array2<f32>,
+    cam: ExplainedCam,
 }
 
 // ---- what JS receives (field names are what www/worker.js and www/app.js read) ---------------------
@@ -505,7 +506,7 @@ impl Session {
         .map_err(js_error)?;
         let serial = self.inner.images_prepared.get() + 1;
         self.inner.images_prepared.set(serial);
-        *self.inner.image.borrow_mut() = Some(Prepared {
+        *self.inner.image.borrow_mut() = Some(CurrentImage {
             serial,
             name: name.to_string(),
             view,
@@ -572,7 +573,7 @@ impl Session {
 }
 
 impl Inner {
-    fn with_image<T>(&self, f: impl FnOnce(&Prepared) -> T) -> Result<T> {
+    fn with_image<T>(&self, f: impl FnOnce(&CurrentImage) -> T) -> Result<T> {
         let image = self.image.borrow();
         let prepared = image.as_ref().context("no image: call set_image first")?;
         Ok(f(prepared))
@@ -633,7 +634,7 @@ impl Inner {
             return self.explain_lime(target, &options, progress).await;
         }
         let method = CamMethod::from_name(method)?;
-        self.with_image_mut(|p| p.cams.retain(|c| c.method != method));
+        self.with_image_mut(|p| p.cams.retain(|c| c.cam.method != method));
         self.explain_cam(method, target, progress).await
     }
 
@@ -783,9 +784,12 @@ impl Inner {
         })?;
         self.keep(serial, |p| {
             p.cams.push(HeldCam {
-                method,
                 target,
-                map: cam.map,
+                cam: ExplainedCam {
+                    method,
+                    map: cam.map,
+                    seconds: ms / 1e3,
+                },
             })
         });
         Ok(result)
@@ -816,14 +820,10 @@ impl Inner {
         let cams: Vec<CamMap> = wanted
             .iter()
             .filter_map(|&method| {
-                let held = p
-                    .cams
+                p.cams
                     .iter()
-                    .find(|c| c.method == method && c.target == target)?;
-                Some(CamMap {
-                    method,
-                    map: held.map.view(),
-                })
+                    .find(|held| held.cam.method == method && held.target == target)
+                    .map(|held| held.cam.as_cam_map())
             })
             .collect();
         let mut superpixels: Vec<i32> = (lime.segments.iter().zip(&maps.mask))
@@ -846,14 +846,14 @@ impl Inner {
     }
 
     /// Runs `f` on the current image, if any.
-    fn with_image_mut(&self, f: impl FnOnce(&mut Prepared)) {
+    fn with_image_mut(&self, f: impl FnOnce(&mut CurrentImage)) {
         if let Some(p) = self.image.borrow_mut().as_mut() {
             f(p);
         }
     }
 
     /// Files a result with the image it was computed for (`serial`), if that image is still the current one.
-    fn keep(&self, serial: u64, f: impl FnOnce(&mut Prepared)) {
+    fn keep(&self, serial: u64, f: impl FnOnce(&mut CurrentImage)) {
         self.with_image_mut(|p| {
             if p.serial == serial {
                 f(p)

@@ -82,6 +82,7 @@ fn gradcam_changes_when_the_head_is_randomised() {
             &Silent,
         ))
         .unwrap()
+        .explained
     };
     let trained = explain(&load(model.clone()), None);
     let random = randomize_top_layers(&model.onnx, 1, 2018).unwrap();
@@ -92,7 +93,7 @@ fn gradcam_changes_when_the_head_is_randomised() {
         }),
         Some(trained.target.class),
     );
-    let (a, b) = (&trained.cams[0].cam.map, &randomized.cams[0].cam.map);
+    let (a, b) = (&trained.cams[0].map, &randomized.cams[0].map);
     let change = map_change(a.view(), b.view()).unwrap();
     eprintln!(
         "goldfish Grad-CAM trained vs random head: Spearman {:?}, SSIM {:.3}",
@@ -118,7 +119,7 @@ fn causal_curves_start_at_the_model_probability_and_end_at_the_substrate() {
     ))
     .unwrap();
     let tensor = classifier.prepare(&image).tensor;
-    let class = e.target.class;
+    let class = e.explained.target.class;
     let config = CausalConfig {
         step: 224 * 28,
         batch: 4,
@@ -128,7 +129,7 @@ fn causal_curves_start_at_the_model_probability_and_end_at_the_substrate() {
         futures::executor::block_on(causal_curve(
             &classifier,
             tensor.view(),
-            e.cams[0].cam.map.view(),
+            e.explained.cams[0].map.view(),
             class,
             mode,
             &config,

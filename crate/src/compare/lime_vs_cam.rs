@@ -98,7 +98,7 @@ pub fn compare(cams: &[CamMap], lime: &LimeMaps, threshold: f32) -> Result<Agree
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lime::LocalExplanation;
+    use crate::lime::{LimeFit, LocalExplanation};
 
     /// A 4×4 image in four 2×2 superpixels; class 7 weighs superpixel 1 most, 3 against.
     fn lime() -> LimeExplanation {
@@ -108,14 +108,13 @@ mod tests {
             "score": 0.5, "local_pred": 0.4, "used_features": [1, 0, 3]
         }))
         .unwrap();
-        let mut lime: LimeExplanation = serde_json::from_value(serde_json::json!({
+        let fit: LimeFit = serde_json::from_value(serde_json::json!({
             "n_segments": 4, "top_labels": [7], "probabilities": [], "explanations": [explanation],
             "mask_features": 1, "samples_used": 10, "samples_requested": 10,
             "timing": {"segmentation_ms": 0.0, "perturbation_ms": 0.0, "inference_ms": 0.0, "regression_ms": 0.0}
         }))
         .unwrap();
-        lime.segments = segments;
-        lime
+        LimeExplanation::from_fit(fit, segments).unwrap()
     }
 
     #[test]

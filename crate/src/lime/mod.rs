@@ -201,11 +201,9 @@ impl LimeTiming {
 }
 
 /// A LIME explanation of one image.
-/// Deserialised (from `explanation.json`), `segments` and `top_mask` are empty: they live in `.npy` files.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct LimeExplanation {
     /// Superpixel label per pixel, `0..n_segments`.
-    #[serde(skip)]
     pub segments: Array2<i32>,
     pub n_segments: usize,
     /// Labels explained, most probable first.
@@ -215,20 +213,84 @@ pub struct LimeExplanation {
     /// One surrogate per label of `top_labels`, same order.
     pub explanations: Vec<LocalExplanation>,
     /// 1 on the `mask_features` superpixels with the largest positive weights for the top label.
-    #[serde(skip)]
     pub top_mask: Array2<u8>,
     /// Superpixels in each headline mask (`LimeParams::mask_features`).
     pub mask_features: usize,
     /// Perturbed samples the surrogates were fitted on (the unperturbed image included).
-    #[serde(default)]
     pub samples_used: usize,
     /// `LimeParams::num_samples` of the run: more than `samples_used` when it was cancelled and kept.
+    pub samples_requested: usize,
+    pub timing: LimeTiming,
+}
+
+/// A [`LimeExplanation`] without its pictures (`segments`, `top_mask`): what `explanation.json` records of
+/// it, the superpixels being `lime_segments.npy` beside it. [`LimeExplanation::from_fit`] puts the two back
+/// together.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LimeFit {
+    pub n_segments: usize,
+    pub top_labels: Vec<usize>,
+    pub probabilities: Vec<f32>,
+    pub explanations: Vec<LocalExplanation>,
+    pub mask_features: usize,
+    #[serde(default)]
+    pub samples_used: usize,
     #[serde(default)]
     pub samples_requested: usize,
     pub timing: LimeTiming,
 }
 
 impl LimeExplanation {
+    /// The explanation of `fit` over the superpixels `segments`, its headline mask drawn again from them.
+    pub fn from_fit(fit: LimeFit, segments: Array2<i32>) -> Result<LimeExplanation> {
+        if let Some(&label) = segments
+            .iter()
+            .find(|&&s| s < 0 || s as usize >= fit.n_segments)
+        {
+            anyhow::bail!(
+                "the superpixels hold label {label}, outside the explanation's 0..{}",
+                fit.n_segments
+            );
+        }
+        let top_mask = match fit.top_labels.first() {
+            Some(&top) => {
+                let surrogate = fit
+                    .explanations
+                    .iter()
+                    .find(|e| e.label == top)
+                    .context("LIME's top label has no surrogate")?;
+                positive_mask(segments.view(), surrogate, fit.mask_features)
+            }
+            None => Array2::zeros(segments.dim()),
+        };
+        Ok(LimeExplanation {
+            segments,
+            n_segments: fit.n_segments,
+            top_labels: fit.top_labels,
+            probabilities: fit.probabilities,
+            explanations: fit.explanations,
+            top_mask,
+            mask_features: fit.mask_features,
+            samples_used: fit.samples_used,
+            samples_requested: fit.samples_requested,
+            timing: fit.timing,
+        })
+    }
+
+    /// Everything but the pictures, as `explanation.json` records it.
+    pub fn fit(&self) -> LimeFit {
+        LimeFit {
+            n_segments: self.n_segments,
+            top_labels: self.top_labels.clone(),
+            probabilities: self.probabilities.clone(),
+            explanations: self.explanations.clone(),
+            mask_features: self.mask_features,
+            samples_used: self.samples_used,
+            samples_requested: self.samples_requested,
+            timing: self.timing,
+        }
+    }
+
     /// True when the run was cancelled and the surrogates fitted on fewer samples than requested.
     pub fn is_partial(&self) -> bool {
         self.samples_used < self.samples_requested

@@ -22,17 +22,17 @@ use crate::cam::{CamMethod, CamOptions};
 use crate::compare::agreement::{count, pointing_game, top_k_mask};
 use crate::compare::clutter::edge_density;
 use crate::compare::faithfulness::{causal_curve, CausalConfig, CausalMode};
-use crate::compare::lime_vs_cam::{self, CamMap, LimeMaps};
+use crate::compare::lime_vs_cam::{self, LimeMaps};
 use crate::compare::objects::mask_to_model_grid;
 use crate::compare::sanity::{map_change, randomize_top_layers};
 use crate::engine::EngineKind;
-use crate::explain::{explain_cams, lime_predictor, Prediction};
-use crate::lime::{self, LimeExplanation, LimeParams};
+use crate::explain::{explain_cams, explain_lime_seeds, ExplainRun};
+use crate::lime::{LimeExplanation, LimeParams};
 use crate::model::{Classifier, Model};
 use crate::numerics::iou;
-use crate::preprocess::{self, ImageLimits, Prepared};
+use crate::preprocess::{self, ImageLimits};
 use crate::progress::Progress;
-use crate::results::{ExplainedImage, Size};
+use crate::results::{ExplainedImage, SavedExplanation, Size};
 
 /// The CAMs the report compares with LIME by default.
 pub const CAMS: [CamMethod; 3] = [
@@ -125,28 +125,19 @@ pub struct ReportSummary {
     pub seconds: f64,
 }
 
-/// One image explained by every method, with the pixels the pictures and the later sections need.
-struct Analysed {
+/// One image explained by every method (its [`ExplainedImage`] always has LIME), with what the pictures
+/// and the later sections need beside it.
+struct AnalysedImage {
     name: String,
     file: String,
-    target: Prediction,
-    top5: Vec<Prediction>,
+    explained: ExplainedImage,
+    /// The uint8 image the model saw, and its normalised tensor (the faithfulness curves perturb it).
     view: RgbImage,
     tensor: Array3<f32>,
-    /// CAM maps (H×W, [0, 1]) with their seconds.
-    cams: Vec<TimedMap>,
-    lime: LimeExplanation,
-    lime_seconds: Option<f64>,
+    /// LIME's mask and per-pixel weights of the explained class.
     lime_maps: LimeMaps,
     /// Height and width of the feature map the CAMs read.
     features: Size,
-}
-
-/// A CAM's map and the seconds it took.
-struct TimedMap {
-    method: CamMethod,
-    map: Array2<f32>,
-    seconds: f64,
 }
 
 /// A map of any method, borrowed.
@@ -155,15 +146,43 @@ struct MethodMap<'a> {
     map: ArrayView2<'a, f32>,
 }
 
-impl Analysed {
+impl AnalysedImage {
+    /// The image `file` as `run` saw and explained it (with LIME: `run.explained.lime` must be there).
+    fn new(file: &str, run: ExplainRun) -> Result<AnalysedImage> {
+        let lime_maps = run.explained.lime_maps()?;
+        let shape = run.forward.features.shape();
+        Ok(AnalysedImage {
+            name: short_name(file),
+            file: file.to_string(),
+            explained: run.explained,
+            view: run.view,
+            tensor: run.tensor,
+            lime_maps,
+            features: Size {
+                height: shape[2],
+                width: shape[3],
+            },
+        })
+    }
+
+    fn lime(&self) -> &LimeExplanation {
+        &self
+            .explained
+            .lime
+            .as_ref()
+            .expect("the report explains every image with LIME (checked by `new`)")
+            .explanation
+    }
+
     /// Every method's map: the CAMs, then LIME's per-pixel weight.
     fn maps(&self) -> Vec<MethodMap<'_>> {
         let mut maps: Vec<MethodMap> = self
-            .cams
-            .iter()
+            .explained
+            .cam_maps()
+            .into_iter()
             .map(|c| MethodMap {
                 method: Method::Cam(c.method),
-                map: c.map.view(),
+                map: c.map,
             })
             .collect();
         maps.push(MethodMap {
@@ -171,16 +190,6 @@ impl Analysed {
             map: self.lime_maps.weights.view(),
         });
         maps
-    }
-
-    fn cam_maps(&self) -> Vec<CamMap<'_>> {
-        self.cams
-            .iter()
-            .map(|c| CamMap {
-                method: c.method,
-                map: c.map.view(),
-            })
-            .collect()
     }
 }
 
@@ -220,14 +229,6 @@ pub fn short_name(file: &str) -> String {
     }
 }
 
-fn feature_size(explanation: &crate::explain::Explanation) -> Size {
-    let shape = explanation.forward.features.shape();
-    Size {
-        height: shape[2],
-        width: shape[3],
-    }
-}
-
 /// One image from a `glassbox explain` output folder: its CAM maps and LIME explanation as explain wrote
 /// them. Only the forward pass runs again (for the view, the tensor and the feature-map size), and it must
 /// give the target explain recorded, from a model with the same sha256.
@@ -238,12 +239,12 @@ async fn analyse_explained(
     explained: &Path,
     methods: Methods<'_>,
     progress: &dyn Progress,
-) -> Result<Analysed> {
+) -> Result<AnalysedImage> {
     let stem = Path::new(file)
         .file_stem()
         .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
     let dir = explained.join(&stem);
-    let recorded = ExplainedImage::read(&dir).with_context(|| {
+    let saved = SavedExplanation::read(&dir).with_context(|| {
         format!(
             "run `glassbox explain` with LIME and the CAMs into {} first",
             explained.display()
@@ -251,15 +252,16 @@ async fn analyse_explained(
     })?;
     let json_path = dir.join("explanation.json");
     let model_sha = classifier.model.manifest.sha256.as_deref();
+    let recorded_model = &saved.source.model;
     ensure!(
-        recorded.record.model.sha256.as_deref() == model_sha,
+        recorded_model.sha256.as_deref() == model_sha,
         "{} was made with the model {} (sha256 {}), not with this report's model (sha256 {})",
         json_path.display(),
-        recorded.record.model.name,
-        recorded.record.model.sha256.as_deref().unwrap_or("unknown"),
+        recorded_model.name,
+        recorded_model.sha256.as_deref().unwrap_or("unknown"),
         model_sha.unwrap_or("unknown")
     );
-    let explanation = explain_cams(
+    let mut run = explain_cams(
         classifier,
         image,
         &[],
@@ -268,13 +270,13 @@ async fn analyse_explained(
         progress,
     )
     .await?;
-    let target = recorded.record.target.clone();
+    let recorded = saved.explained;
     ensure!(
-        target.class == explanation.target.class,
+        recorded.target.class == run.explained.target.class,
         "{}: explain's target class {} is not the model's top-1 class {} now",
         json_path.display(),
-        target.class,
-        explanation.target.class
+        recorded.target.class,
+        run.explained.target.class
     );
     let mut cams = Vec::new();
     for &method in methods.cams {
@@ -289,32 +291,22 @@ async fn analyse_explained(
                     method.name()
                 )
             })?;
-        cams.push(TimedMap {
-            method,
-            map: cam.map.clone(),
-            seconds: cam.seconds,
-        });
+        cams.push(cam.clone());
     }
-    let lime = recorded.lime.clone().with_context(|| {
-        format!(
-            "{}: no LIME explanation (run explain with lime)",
-            json_path.display()
-        )
-    })?;
-    let lime_maps = LimeMaps::of(&lime, target.class)?;
-    Ok(Analysed {
-        name: short_name(file),
-        file: file.to_string(),
-        top5: explanation.top5.clone(),
-        target,
-        tensor: classifier.prepare(image).tensor,
-        features: feature_size(&explanation),
-        view: explanation.view,
+    ensure!(
+        recorded.lime.is_some(),
+        "{}: no LIME explanation (run explain with lime)",
+        json_path.display()
+    );
+    // This run's prediction, explain's target and maps.
+    run.explained = ExplainedImage {
+        top5: run.explained.top5.clone(),
+        target: recorded.target,
+        forward_seconds: run.explained.forward_seconds,
         cams,
-        lime,
-        lime_seconds: recorded.record.methods.lime.map(|l| l.seconds),
-        lime_maps,
-    })
+        lime: recorded.lime,
+    };
+    AnalysedImage::new(file, run)
 }
 
 async fn analyse(
@@ -324,8 +316,8 @@ async fn analyse(
     target: Option<usize>,
     methods: Methods<'_>,
     progress: &dyn Progress,
-) -> Result<Analysed> {
-    let explanation = explain_cams(
+) -> Result<AnalysedImage> {
+    let mut run = explain_cams(
         classifier,
         image,
         methods.cams,
@@ -335,48 +327,27 @@ async fn analyse(
     )
     .await
     .with_context(|| format!("CAMs of {file}"))?;
-    let target = explanation.target.clone();
-    let Prepared { view, tensor } = classifier.prepare(image);
-    let started = Instant::now();
-    let predictor = lime_predictor(classifier);
-    let lime = lime::explain(&predictor, &lime::rgb_array(&view), methods.lime, progress)
+    let lime = explain_lime_seeds(classifier, &run.view, methods.lime, 1, progress)
         .await
         .with_context(|| format!("LIME of {file}"))?;
-    let lime_seconds = started.elapsed().as_secs_f64();
-    let lime_maps = LimeMaps::of(&lime, target.class)?;
-    Ok(Analysed {
-        name: short_name(file),
-        file: file.to_string(),
-        top5: explanation.top5.clone(),
-        target,
-        features: feature_size(&explanation),
-        view,
-        tensor,
-        cams: explanation
-            .cams
-            .iter()
-            .map(|c| TimedMap {
-                method: c.cam.method,
-                map: c.cam.map.clone(),
-                seconds: c.seconds,
-            })
-            .collect(),
-        lime,
-        lime_seconds: Some(lime_seconds),
-        lime_maps,
-    })
+    run.explained.lime = Some(lime);
+    AnalysedImage::new(file, run)
 }
 
 /// The numbers of one analysed image: agreement with LIME and every map's faithfulness.
 async fn image_result(
     classifier: &Classifier,
-    a: &Analysed,
+    a: &AnalysedImage,
     expected_class: Option<usize>,
     causal: &CausalConfig,
     progress: &dyn Progress,
 ) -> Result<ImageResult> {
-    let agreement =
-        lime_vs_cam::compare(&a.cam_maps(), &a.lime_maps, lime_vs_cam::DEFAULT_THRESHOLD)?;
+    let explained = &a.explained;
+    let agreement = lime_vs_cam::compare(
+        &explained.cam_maps(),
+        &a.lime_maps,
+        lime_vs_cam::DEFAULT_THRESHOLD,
+    )?;
     let mut faithfulness = Vec::new();
     for m in a.maps() {
         let curve = |mode| {
@@ -384,7 +355,7 @@ async fn image_result(
                 classifier,
                 a.tensor.view(),
                 m.map,
-                a.target.class,
+                explained.target.class,
                 mode,
                 causal,
                 progress,
@@ -398,22 +369,23 @@ async fn image_result(
             insertion,
         });
     }
-    let local = a.lime.for_label(a.target.class);
+    let lime = a.lime();
+    let local = lime.for_label(explained.target.class);
     Ok(ImageResult {
         image: a.file.clone(),
         name: a.name.clone(),
-        target: a.target.clone(),
+        target: explained.target.clone(),
         expected_class,
-        top5: a.top5.clone(),
+        top5: explained.top5.clone(),
         edge_density: edge_density(&a.view),
         lime: LimeSummary {
-            superpixels: a.lime.n_segments,
+            superpixels: lime.n_segments,
             mask_pixels: count(a.lime_maps.mask.view()),
             surrogate_r2: local.map(|l| l.score),
             local_prediction: local.map(|l| l.local_pred),
-            seconds: a.lime_seconds,
+            seconds: explained.lime.as_ref().map(|l| l.seconds),
         },
-        cams: a
+        cams: explained
             .cams
             .iter()
             .zip(agreement.cams)
@@ -544,7 +516,7 @@ async fn explain_images(
     config: &ReportConfig,
     report: &mut ReportInProgress<'_>,
     progress: &dyn Progress,
-) -> Result<Vec<Analysed>> {
+) -> Result<Vec<AnalysedImage>> {
     let background_offset = classifier.model.manifest.labels.background_offset;
     let wnids: Vec<String> =
         std::fs::read_to_string(config.shared_data.join("labels/imagenet_wnids.txt"))
@@ -583,7 +555,7 @@ async fn explain_images(
 async fn sanity_stage(
     model: &Model,
     stage: usize,
-    analysed: &[Analysed],
+    analysed: &[AnalysedImage],
     config: &ReportConfig,
     report: &mut ReportInProgress<'_>,
     progress: &dyn Progress,
@@ -613,7 +585,7 @@ async fn sanity_stage(
             &random_classifier,
             &image,
             &a.file,
-            Some(a.target.class),
+            Some(a.explained.target.class),
             Methods {
                 cams: &config.cams,
                 lime: &lime_all,
@@ -623,7 +595,7 @@ async fn sanity_stage(
         .await?;
         randomized_top1.push(RandomizedPrediction {
             image: a.file.clone(),
-            prediction: r.top5[0].clone(),
+            prediction: r.explained.top5[0].clone(),
         });
         for (original, random) in a.maps().into_iter().zip(r.maps()) {
             changes.push(SanityChange {
@@ -687,7 +659,7 @@ async fn object_results(
         report.data.objects.push(ObjectResult {
             case: object.name.clone(),
             mask_source: object.source.clone(),
-            target: a.target.clone(),
+            target: a.explained.target.clone(),
             object_pixels,
             methods,
             lime_mask_iou: iou(a.lime_maps.mask.view(), mask.view())?,
@@ -714,15 +686,16 @@ fn mass_share(map: ArrayView2<f32>, mask: ArrayView2<bool>) -> f64 {
 }
 
 /// One panel per CAM, each drawn over `base` (the view, or the view with an outline).
-fn cam_panels(a: &Analysed, base: &RgbImage) -> Result<Vec<RgbImage>> {
-    a.cams
+fn cam_panels(a: &AnalysedImage, base: &RgbImage) -> Result<Vec<RgbImage>> {
+    a.explained
+        .cams
         .iter()
         .map(|c| panels::heat(base, c.map.view()))
         .collect()
 }
 
 /// The view, the LIME mask, LIME's weights, then the CAMs (the caption in D2 names them).
-fn methods_strip(a: &Analysed) -> Result<RgbImage> {
+fn methods_strip(a: &AnalysedImage) -> Result<RgbImage> {
     let mut row = vec![
         a.view.clone(),
         panels::outline(&a.view, &a.lime_maps.mask),
@@ -733,7 +706,7 @@ fn methods_strip(a: &Analysed) -> Result<RgbImage> {
 }
 
 /// The object mask, the LIME mask, then the CAMs with the object outlined.
-fn object_strip(a: &Analysed, mask: &Array2<bool>) -> Result<RgbImage> {
+fn object_strip(a: &AnalysedImage, mask: &Array2<bool>) -> Result<RgbImage> {
     let mut row = vec![
         panels::outline(&a.view, mask),
         panels::outline(&a.view, &a.lime_maps.mask),
@@ -743,7 +716,7 @@ fn object_strip(a: &Analysed, mask: &Array2<bool>) -> Result<RgbImage> {
 }
 
 /// Two rows per image, trained then randomised: the view, LIME's weights, the CAMs.
-fn sanity_grid(original: &[Analysed], randomized: &[Analysed]) -> Result<RgbImage> {
+fn sanity_grid(original: &[AnalysedImage], randomized: &[AnalysedImage]) -> Result<RgbImage> {
     let mut rows = Vec::new();
     for (o, r) in original.iter().zip(randomized) {
         for a in [o, r] {

@@ -18,8 +18,8 @@ use crate::dissect::replicate::Replication;
 use crate::dissect::tables::{
     ConceptCount, ConceptSetRecord, ModelRecord, PairSummary, ProbeRecord,
 };
-use crate::explain::Prediction;
 use crate::lime::LimeParams;
+use crate::results::Prediction;
 pub use crate::results::{Method, Size};
 
 /// Everything one report run found, in the order the documents present it.
