@@ -289,7 +289,7 @@ fn the_committed_report_is_rendered_from_its_results_json() {
             let path = entry.unwrap().path();
             let keep = path
                 .extension()
-                .is_some_and(|e| e == "md" || e == "svg" || e == "json");
+                .is_some_and(|e| e == "md" || e == "html" || e == "svg" || e == "json");
             if !keep {
                 continue;
             }
