@@ -52,7 +52,7 @@ pub struct Size {
 /// One image ready for a model: the uint8 image the model sees ([`model_view`]) and its normalised
 /// CHW tensor ([`to_tensor`]).
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub struct ModelInput {
     /// The model's view, [`Preprocessing::input_size`] in size.
     pub view: RgbImage,
     /// `[3, H, W]`.
@@ -268,10 +268,10 @@ pub fn to_tensor(view: &RgbImage, spec: &Preprocessing) -> Array3<f32> {
 }
 
 /// The model's view of a decoded image and its normalised CHW tensor.
-pub fn prepare(img: &RgbImage, spec: &Preprocessing) -> Prepared {
+pub fn prepare(img: &RgbImage, spec: &Preprocessing) -> ModelInput {
     let view = model_view(img, spec);
     let tensor = to_tensor(&view, spec);
-    Prepared { view, tensor }
+    ModelInput { view, tensor }
 }
 
 /// Decodes, prepares and normalises one image.
@@ -280,7 +280,7 @@ pub fn prepare_bytes(
     name: &str,
     spec: &Preprocessing,
     limits: &ImageLimits,
-) -> Result<Prepared> {
+) -> Result<ModelInput> {
     let img = decode_named(bytes, name, limits)?;
     Ok(prepare(&img, spec))
 }

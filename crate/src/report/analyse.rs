@@ -29,7 +29,7 @@ use crate::explain::{explain_cams, lime_predictor, Prediction};
 use crate::lime::{self, LimeExplanation, LimeParams};
 use crate::model::{Classifier, Model};
 use crate::numerics::iou;
-use crate::preprocess::{self, ImageLimits, Prepared};
+use crate::preprocess::{self, ImageLimits, ModelInput};
 use crate::progress::Progress;
 use crate::results::{ExplainedImage, Size};
 
@@ -335,7 +335,7 @@ async fn analyse(
     .await
     .with_context(|| format!("CAMs of {file}"))?;
     let target = explanation.target.clone();
-    let Prepared { view, tensor } = classifier.prepare(image);
+    let ModelInput { view, tensor } = classifier.prepare(image);
     let started = Instant::now();
     let predictor = lime_predictor(classifier);
     let lime = lime::explain(&predictor, &lime::rgb_array(&view), methods.lime, progress)
