@@ -1,6 +1,6 @@
 // The explain page's table of how far each CAM agrees with LIME: rows as `glassbox compare` writes them
 // (`cams[]` of an AgreementSet), computed by the worker (Session.agreement); nothing is computed here.
-import { METHODS } from './config.js';
+import { METHODS } from './methods.js';
 
 const $ = (id) => document.getElementById(id);
 

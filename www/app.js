@@ -11,11 +11,12 @@
 // worker protocol), estimates.js (pass counts and times), drawing.js (the cards' pictures), agreement.js (the
 // CAM-vs-LIME table), downloads.js (CSV, JSON, PNG), run.js (what the site's run computed), legend.js.
 import { agreementThreshold, hideAgreement, showAgreement, watchThreshold } from './agreement.js';
-import { config, METHODS } from './config.js';
+import { config } from './config.js';
 import { baseName, download, plainNumbers, toCsv } from './downloads.js';
 import { drawResult } from './drawing.js';
 import { duration, enginePasses, passesMs } from './estimates.js';
 import { drawLegend } from './legend.js';
+import { METHODS } from './methods.js';
 import { fillTop5, hideRunExplanation, showRunExplanation } from './run.js';
 import { WorkerClient } from './worker-client.js';
 

@@ -1,6 +1,8 @@
 // Comparison page: the numbers and figures `glassbox report` leaves in precomputed/report/ (results.json,
 // fig/*.svg and *.png), read by field name (`ReportData` in crate/src/report/data.rs). Nothing is computed
 // here; every number comes from the run that the page names.
+import { title } from './methods.js';
+
 const $ = (id) => document.getElementById(id);
 const base = new URL('precomputed/report/', location.href);
 
@@ -21,10 +23,6 @@ function fill(table, header, rows) {
   }
 }
 
-/** Display names of the methods, as the report writes them. */
-const TITLES = { gradcam: 'Grad-CAM', ablationcam: 'AblationCAM', scorecam: 'ScoreCAM', gradcamplusplus: 'Grad-CAM++',
-  xgradcam: 'XGrad-CAM', layercam: 'LayerCAM', eigencam: 'EigenCAM', hirescam: 'HiResCAM', lime: 'LIME' };
-const title = (method) => TITLES[method] ?? method;
 const topLabel = (img) => `${img.target.label.split(',')[0]} (${fixed(img.target.probability, 2)})`;
 
 function agreementTable(images, cams) {

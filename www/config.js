@@ -56,14 +56,6 @@ export const config = {
   maxWorkers: 16,
 };
 
-/** The explain page's four methods, in the order of its cards. */
-export const METHODS = [
-  { id: 'gradcam', name: 'Grad-CAM' },
-  { id: 'ablationcam', name: 'AblationCAM' },
-  { id: 'scorecam', name: 'ScoreCAM' },
-  { id: 'lime', name: 'LIME' },
-];
-
 if (site?.models?.length) {
   // `cpu_manifest`: the same model as a batch-1 graph, which the CPU engine loads instead (a single image is
   // then not charged a padded batch, and tract is faster per image at batch 1).

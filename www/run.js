@@ -3,7 +3,8 @@
 // the times, read from the site's run-explanations/<image>/ folder. Nothing is computed here: no engine, no
 // model, no forward pass; "Compute here" hands the image to the page's own pipeline (app.js).
 import { appendAgreementRow } from './agreement.js';
-import { config, METHODS } from './config.js';
+import { config } from './config.js';
+import { METHODS } from './methods.js';
 
 const $ = (id) => document.getElementById(id);
 

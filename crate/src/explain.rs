@@ -13,7 +13,7 @@ use crate::cam::{self, CamMethod, CamOptions};
 use crate::lime::{self, EnginePredictor, LimeExplanation, LimeParams, StabilityRun};
 use crate::model::{Classifier, Forward};
 use crate::numerics::softmax;
-use crate::preprocess::{self, Prepared};
+use crate::preprocess::{self, ModelInput};
 use crate::progress::Progress;
 use crate::results::{ExplainedCam, ExplainedImage, ExplainedLime, Prediction};
 
@@ -59,7 +59,7 @@ pub async fn explain_cams(
     options: &CamOptions,
     progress: &dyn Progress,
 ) -> Result<ExplainRun> {
-    let Prepared { view, tensor } = classifier.prepare(image);
+    let ModelInput { view, tensor } = classifier.prepare(image);
     let started = Instant::now();
     let batch: Array4<f32> = tensor.clone().insert_axis(Axis(0));
     let forward = classifier.forward(batch.view(), progress).await?;

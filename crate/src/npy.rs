@@ -1,26 +1,27 @@
 //! `.npy` files (NumPy's array format, versions 1–3): writing results, reading reference fixtures.
 //!
-//! Written by hand (≈150 lines) rather than with `ndarray-npy` because fixtures are stored as float16 to
-//! stay small, which that crate cannot read, and because the same code serves the browser (bytes in,
-//! bytes out, no filesystem).
+//! Reading is `npyz`'s (every NumPy header version, either byte order, float16 through the `half` crate, in
+//! the browser build too); this module checks the element type and gives an `ndarray` in C order.
+//! Writing stays here: `npyz`'s writer reserves room in the header for a shape it patches in at the end (a
+//! run of filler spaces), so its files are not byte-equal to the ones the CLI has always written and the
+//! tests compare; [`to_bytes`] writes NumPy's version-1.0 layout in a dozen lines.
 //!
 //! - write: `f32`, `f64`, `u8`, `i32`, `i64` ([`to_bytes`], [`write()`]), little-endian, C order.
-//! - read: the same exact types ([`from_bytes`], [`read`]), or any of `f2/f4/f8/u1/i4/i8` converted
-//!   to `f32` ([`from_bytes_f32`], [`read_f32`]); Fortran-ordered arrays are returned in C order.
+//! - read: the same exact types and `i16` ([`from_bytes`], [`read`]), or any of `f2/f4/f8/u1/i4/i8`
+//!   converted to `f32` ([`from_bytes_f32`], [`read_f32`]); Fortran-ordered arrays are returned in C order.
 
 use anyhow::{bail, ensure, Context, Result};
 use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
+use npyz::{DType, NpyFile, Order};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// An element type with a fixed `.npy` representation.
-pub trait NpyElement: Copy + 'static {
+pub trait NpyElement: npyz::Deserialize + Copy + 'static {
     /// NumPy `descr`, e.g. `<f4`.
     const DESCR: &'static str;
     /// Appends the little-endian bytes of `self`.
     fn put(self, out: &mut Vec<u8>);
-    /// Reads one value from exactly `size_of::<Self>()` little-endian bytes.
-    fn get(bytes: &[u8]) -> Self;
 }
 
 macro_rules! npy_element {
@@ -30,15 +31,13 @@ macro_rules! npy_element {
             fn put(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
-            fn get(bytes: &[u8]) -> Self {
-                <$t>::from_le_bytes(bytes.try_into().expect("element-sized chunk"))
-            }
         }
     };
 }
 npy_element!(f32, "<f4");
 npy_element!(f64, "<f8");
 npy_element!(u8, "|u1");
+npy_element!(i16, "<i2");
 npy_element!(i32, "<i4");
 npy_element!(i64, "<i8");
 
@@ -80,150 +79,100 @@ pub fn write<T: NpyElement>(path: &std::path::Path, a: &ArrayViewD<T>) -> Result
     std::fs::write(path, to_bytes(a)).with_context(|| format!("cannot write {}", path.display()))
 }
 
-struct Header {
-    descr: String,
-    fortran_order: bool,
-    shape: Vec<usize>,
-    data_offset: usize,
-}
-
-fn parse_header(bytes: &[u8]) -> Result<Header> {
+/// A parsed header and the data after it.
+fn open(bytes: &[u8]) -> Result<NpyFile<&[u8]>> {
     ensure!(
-        bytes.len() >= 10 && bytes.starts_with(MAGIC),
+        bytes.starts_with(MAGIC),
         "not a .npy file (missing the \\x93NUMPY magic)"
     );
-    let (len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 => {
-            ensure!(bytes.len() >= 12, "truncated .npy header");
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
-        }
-        v => bail!(".npy format version {v} is not supported"),
+    // npyz allocates the header length a file declares before reading it (a version-2 length may say
+    // 4 GiB), so a file shorter than its declared header is refused first.
+    let declared_header_end = match bytes.get(6) {
+        Some(1) => bytes
+            .get(8..10)
+            .map(|b| 10 + usize::from(u16::from_le_bytes([b[0], b[1]]))),
+        _ => bytes
+            .get(8..12)
+            .map(|b| 12 + u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
     };
-    let text = bytes
-        .get(start..start + len)
-        .context("truncated .npy header")?;
-    let text = std::str::from_utf8(text).context(".npy header is not text")?;
-    let field = |key: &str| -> Result<&str> {
-        let at = text
-            .find(&format!("'{key}'"))
-            .with_context(|| format!(".npy header has no '{key}': {text}"))?;
-        let rest = &text[at + key.len() + 2..];
-        Ok(rest.trim_start().trim_start_matches(':').trim_start())
-    };
-    let descr = field("descr")?;
-    let descr = descr
-        .strip_prefix('\'')
-        .and_then(|d| d.split('\'').next())
-        .context("bad 'descr' in .npy header")?;
-    // A byte-order character and a type code, in ASCII: the readers compare `descr[1..]` with the type.
     ensure!(
-        descr.len() >= 2 && descr.is_ascii(),
-        "bad 'descr' `{descr}` in .npy header (expected e.g. '<f4')"
+        declared_header_end.is_some_and(|end| end <= bytes.len()),
+        "truncated .npy header"
     );
-    let fortran_order = field("fortran_order")?.starts_with("True");
-    let shape_text = field("shape")?;
-    let shape_text = shape_text
-        .strip_prefix('(')
-        .and_then(|s| s.split(')').next())
-        .context("bad 'shape' in .npy header")?;
-    let shape = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .with_context(|| format!("bad dimension `{s}` in .npy shape"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Header {
-        descr: descr.to_string(),
-        fortran_order,
-        shape,
-        data_offset: start + len,
-    })
+    NpyFile::new(bytes).context("unreadable .npy header")
 }
 
-/// Builds an array from raw little-endian elements of `size` bytes each.
-fn build<T: Copy>(
-    h: &Header,
-    data: &[u8],
-    size: usize,
-    convert: impl Fn(&[u8]) -> T,
-) -> Result<ArrayD<T>> {
-    // Checked: a header may claim any shape, and a wrapped product would pass the length check.
-    let n = h
-        .shape
+/// The element type of a plain (not structured) array, as NumPy writes it (`<f4`).
+fn element_type(file: &NpyFile<&[u8]>) -> Result<String> {
+    match file.dtype() {
+        DType::Plain(type_str) => Ok(type_str.to_string()),
+        other => bail!(
+            ".npy holds a structured array ({}); a plain numeric array was expected",
+            other.descr()
+        ),
+    }
+}
+
+/// The file's elements as `T` in an array of its shape, in C order.
+fn into_array<T: npyz::Deserialize + Copy>(file: NpyFile<&[u8]>) -> Result<ArrayD<T>> {
+    let shape = file
+        .shape()
         .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .and_then(|n| n.checked_mul(size).map(|_| n))
-        .with_context(|| {
-            format!(
-                ".npy shape {:?} has more elements than memory can hold",
-                h.shape
-            )
-        })?;
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<Vec<usize>>>();
+    // Checked before reading: a header may claim any shape (npyz's own element count wraps).
+    let elements = shape
+        .as_ref()
+        .and_then(|shape| shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)));
+    let (Some(shape), Some(elements)) = (shape, elements) else {
+        bail!(
+            ".npy shape {:?} has more elements than memory can hold",
+            file.shape()
+        );
+    };
+    let fortran = file.order() == Order::Fortran;
+    let values = file
+        .into_vec::<T>()
+        .context(".npy data is truncated or unreadable")?;
     ensure!(
-        data.len() >= n * size,
-        ".npy data is truncated: {} bytes for {n} × {size}",
-        data.len()
+        values.len() == elements,
+        ".npy data is truncated: {} elements of {elements}",
+        values.len()
     );
-    let values: Vec<T> = data[..n * size].chunks_exact(size).map(convert).collect();
-    let a = if h.fortran_order {
-        ArrayD::from_shape_vec(IxDyn(&h.shape).f(), values)?
+    let a = if fortran {
+        ArrayD::from_shape_vec(IxDyn(&shape).f(), values)?
             .as_standard_layout()
             .into_owned()
     } else {
-        ArrayD::from_shape_vec(IxDyn(&h.shape), values)?
+        ArrayD::from_shape_vec(IxDyn(&shape), values)?
     };
     Ok(a)
 }
 
-fn check_little_endian(descr: &str) -> Result<()> {
-    ensure!(
-        !descr.starts_with('>'),
-        "big-endian .npy ({descr}) is not supported; save with little-endian dtype"
-    );
-    Ok(())
-}
-
-/// Parses a `.npy` whose element type is exactly `T`.
+/// Parses a `.npy` whose element type is exactly `T` (either byte order).
 pub fn from_bytes<T: NpyElement>(bytes: &[u8]) -> Result<ArrayD<T>> {
-    let h = parse_header(bytes)?;
-    check_little_endian(&h.descr)?;
-    let want = &T::DESCR[1..];
+    let file = open(bytes)?;
+    let found = element_type(&file)?;
     ensure!(
-        &h.descr[1..] == want,
-        ".npy holds {} but {} was expected",
-        h.descr,
+        found.get(1..) == T::DESCR.get(1..),
+        ".npy holds {found} but {} was expected",
         T::DESCR
     );
-    build(
-        &h,
-        &bytes[h.data_offset..],
-        std::mem::size_of::<T>(),
-        T::get,
-    )
+    into_array(file)
 }
 
 /// Parses a numeric `.npy` (`f2`, `f4`, `f8`, `u1`, `i4`, `i8`) into `f32`.
 pub fn from_bytes_f32(bytes: &[u8]) -> Result<ArrayD<f32>> {
-    let h = parse_header(bytes)?;
-    check_little_endian(&h.descr)?;
-    let data = &bytes[h.data_offset..];
-    match &h.descr[1..] {
-        "f4" => build(&h, data, 4, f32::get),
-        "f2" => build(&h, data, 2, |b| {
-            f16_to_f32(u16::from_le_bytes([b[0], b[1]]))
-        }),
-        "f8" => build(&h, data, 8, |b| f64::get(b) as f32),
-        "u1" => build(&h, data, 1, |b| b[0] as f32),
-        "i4" => build(&h, data, 4, |b| i32::get(b) as f32),
-        "i8" => build(&h, data, 8, |b| i64::get(b) as f32),
-        other => bail!(".npy element type `{other}` cannot be read as f32"),
+    let file = open(bytes)?;
+    let found = element_type(&file)?;
+    match found.get(1..).unwrap_or_default() {
+        "f4" => into_array::<f32>(file),
+        "f2" => Ok(into_array::<npyz::half::f16>(file)?.mapv(f32::from)),
+        "f8" => Ok(into_array::<f64>(file)?.mapv(|v| v as f32)),
+        "u1" => Ok(into_array::<u8>(file)?.mapv(f32::from)),
+        "i4" => Ok(into_array::<i32>(file)?.mapv(|v| v as f32)),
+        "i8" => Ok(into_array::<i64>(file)?.mapv(|v| v as f32)),
+        _ => bail!(".npy element type `{found}` cannot be read as f32"),
     }
 }
 
@@ -239,25 +188,6 @@ pub fn read<T: NpyElement>(path: &std::path::Path) -> Result<ArrayD<T>> {
 pub fn read_f32(path: &std::path::Path) -> Result<ArrayD<f32>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     from_bytes_f32(&bytes).with_context(|| format!("in {}", path.display()))
-}
-
-/// IEEE 754 half → single precision (exact: every f16 is an f32).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        // Subnormal: value = frac · 2^-24.
-        (0, f) => {
-            let v = f as f32 * 2f32.powi(-24);
-            return if sign != 0 { -v } else { v };
-        }
-        (0x1f, 0) => sign | 0x7f80_0000,
-        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
 }
 
 #[cfg(test)]
@@ -297,7 +227,8 @@ mod tests {
 
     #[test]
     fn f16_conversion_is_exact() {
-        // Values chosen to hit normal, subnormal, zero, negative and infinity encodings.
+        // Values chosen to hit normal, subnormal, zero, negative and infinity encodings, read from a
+        // float16 `.npy` (the fixtures' element type) in Fortran order, as NumPy writes a transposed array.
         let cases: [(u16, f32); 7] = [
             (0x3c00, 1.0),
             (0xc000, -2.0),
@@ -307,9 +238,45 @@ mod tests {
             (0x7bff, 65504.0),
             (0x7c00, f32::INFINITY),
         ];
-        for (bits, want) in cases {
-            assert_eq!(f16_to_f32(bits), want, "{bits:#06x}");
+        let header = "{'descr': '<f2', 'fortran_order': True, 'shape': (7, 1), }\n";
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        for (bits, _) in cases {
+            bytes.extend_from_slice(&bits.to_le_bytes());
         }
+        let read = from_bytes_f32(&bytes).unwrap();
+        assert_eq!(read.shape(), [7, 1]);
+        for ((bits, want), got) in cases.into_iter().zip(read.iter()) {
+            assert_eq!(*got, want, "{bits:#06x}");
+            assert_eq!(
+                got.is_sign_negative(),
+                want.is_sign_negative(),
+                "{bits:#06x}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_longer_than_the_file_is_refused_before_reading_it() {
+        let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        bytes.extend_from_slice(b"{'descr'");
+        let err = from_bytes_f32(&bytes).unwrap_err().to_string();
+        assert!(err.contains("truncated .npy header"), "{err}");
+    }
+
+    #[test]
+    fn a_shape_beyond_memory_is_an_error() {
+        let header =
+            "{'descr': '|u1', 'fortran_order': False, 'shape': (4294967296, 4294967297), }\n";
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[1, 2, 3]);
+        assert!(from_bytes::<u8>(&bytes).is_err());
     }
 
     #[test]

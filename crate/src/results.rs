@@ -454,6 +454,20 @@ mod tests {
     }
 
     #[test]
+    fn the_site_titles_every_method_as_rust_does() {
+        // www/methods.js is the site's one list of titles; this keeps it equal to `Method::title`.
+        let site = include_str!("../../www/methods.js");
+        for method in CamMethod::ALL
+            .into_iter()
+            .map(Method::Cam)
+            .chain([Method::Lime])
+        {
+            let entry = format!("{}: '{}'", method.name(), method.title());
+            assert!(site.contains(&entry), "www/methods.js lacks `{entry}`");
+        }
+    }
+
+    #[test]
     fn cam_records_sit_beside_lime_in_one_object() {
         let json = r#"{"gradcam": {"seconds": 0.5}, "scorecam": {"seconds": 2.0}}"#;
         let records: MethodRecords = serde_json::from_str(json).unwrap();

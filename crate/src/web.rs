@@ -494,7 +494,7 @@ impl Session {
                 turned_upright = Some(format!("{orientation:?}"));
             }
         }
-        let preprocess::Prepared { view, tensor } = self.inner.classifier.prepare(&img);
+        let preprocess::ModelInput { view, tensor } = self.inner.classifier.prepare(&img);
         let out = to_js(&ImageView {
             width: view.width(),
             height: view.height(),

@@ -7,7 +7,9 @@ use glassbox::lime::mask::{boundaries, mark_boundaries_rgba};
 use lime_support::{fixtures, load_segments, load_view, read_npy};
 
 fn expected(name: &str) -> Vec<u8> {
-    read_npy(&fixtures().join(format!("boundaries/{name}.npy"))).to_u8()
+    read_npy::<u8>(&fixtures().join(format!("boundaries/{name}.npy")))
+        .into_raw_vec_and_offset()
+        .0
 }
 
 #[test]

@@ -29,15 +29,12 @@ fn surrogate_equals_lime() {
     )
     .unwrap();
     for (i, case) in cases.as_array().unwrap().iter().enumerate() {
-        let data_npy = read_npy(&fixtures().join(format!("ridge/case{i}_data.npy")));
-        let data = Array2::from_shape_vec((data_npy.shape[0], data_npy.shape[1]), data_npy.to_u8())
+        let data: Array2<u8> = read_npy(&fixtures().join(format!("ridge/case{i}_data.npy")))
+            .into_dimensionality()
             .unwrap();
-        let targets_npy = read_npy(&fixtures().join(format!("ridge/case{i}_targets.npy")));
-        let targets = Array2::from_shape_vec(
-            (targets_npy.shape[0], targets_npy.shape[1]),
-            targets_npy.to_f32(),
-        )
-        .unwrap();
+        let targets: Array2<f32> = read_npy(&fixtures().join(format!("ridge/case{i}_targets.npy")))
+            .into_dimensionality()
+            .unwrap();
 
         // Same seed → the same perturbation matrix as lime drew.
         let mut rng = Mt19937::new(case["seed"].as_u64().unwrap() as u32);

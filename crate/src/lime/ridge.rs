@@ -3,11 +3,13 @@
 //!
 //! scikit-learn's weighted ridge, as implemented in `Ridge.fit`:
 //! - `X_offset = Σ wᵢ xᵢ / Σ wᵢ`, `y_offset` likewise; `X ← X − X_offset`, `y ← y − y_offset`;
-//! - rows scaled by `√wᵢ`; `(XᵀX + αI) β = Xᵀy` solved by Cholesky (falling back to a
-//!   least-squares solve when the matrix is singular, as scikit-learn falls back to SVD);
+//! - rows scaled by `√wᵢ`; `(XᵀX + αI) β = Xᵀy` solved by nalgebra's Cholesky (falling back to a
+//!   least-squares solve by its symmetric eigen-decomposition when the matrix is singular, as scikit-learn
+//!   falls back to SVD);
 //! - `intercept = y_offset − X_offset·β`;
 //! - `score` is the weighted R² `1 − Σ w (y − ŷ)² / Σ w (y − ȳ_w)²`.
 
+use nalgebra::{Cholesky, DMatrix, DVector, SymmetricEigen};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 /// A fitted weighted ridge regression.
@@ -76,65 +78,41 @@ pub fn weighted_r2(
     1.0 - residual / total
 }
 
-/// Solves `A x = b` for symmetric positive definite `A`; `None` when `A` is not positive definite.
+/// Solves `A x = b` for symmetric positive definite `A` by nalgebra's Cholesky; `None` when `A` is not
+/// positive definite.
 fn cholesky_solve(a: &Array2<f64>, b: &Array1<f64>) -> Option<Array1<f64>> {
-    let p = a.nrows();
-    let mut l = Array2::<f64>::zeros((p, p));
-    for j in 0..p {
-        let mut diag = a[[j, j]];
-        for k in 0..j {
-            diag -= l[[j, k]] * l[[j, k]];
-        }
-        // Relative threshold: a pivot that lost all its digits means the matrix is singular.
-        // (Also catches NaN: the comparison is false.)
-        if diag.partial_cmp(&(a[[j, j]].abs() * 1e-13)) != Some(std::cmp::Ordering::Greater) {
-            return None;
-        }
-        let ljj = diag.sqrt();
-        l[[j, j]] = ljj;
-        for i in j + 1..p {
-            let mut s = a[[i, j]];
-            for k in 0..j {
-                s -= l[[i, k]] * l[[j, k]];
-            }
-            l[[i, j]] = s / ljj;
-        }
+    let cholesky = Cholesky::new(to_matrix(a))?;
+    // nalgebra refuses only pivots that are not positive; one that lost all its digits (relative to its
+    // diagonal entry) means a singular matrix too, which the least-squares fallback handles.
+    let l = cholesky.l();
+    let lost_digits = l
+        .diagonal()
+        .iter()
+        .enumerate()
+        .any(|(j, &ljj)| ljj * ljj <= a[[j, j]].abs() * 1e-13);
+    if lost_digits {
+        return None;
     }
-    let mut z = Array1::<f64>::zeros(p);
-    for i in 0..p {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[[i, k]] * z[k];
-        }
-        z[i] = s / l[[i, i]];
-    }
-    let mut x = Array1::<f64>::zeros(p);
-    for i in (0..p).rev() {
-        let mut s = z[i];
-        for k in i + 1..p {
-            s -= l[[k, i]] * x[k];
-        }
-        x[i] = s / l[[i, i]];
-    }
-    Some(x)
+    let x = cholesky.solve(&DVector::from_iterator(b.len(), b.iter().copied()));
+    Some(x.iter().copied().collect())
 }
 
-/// Minimum-norm solution of the ridge problem through the eigen-decomposition of `XᵀX + αI`
-/// (what scikit-learn's SVD fallback computes), for singular systems (α = 0 with collinear columns).
+/// Minimum-norm solution of the ridge problem through nalgebra's symmetric eigen-decomposition of
+/// `XᵀX + αI` (what scikit-learn's SVD fallback computes), for singular systems (α = 0 with collinear columns).
 fn least_squares(xs: &Array2<f64>, ys: &Array1<f64>, alpha: f64) -> Array1<f64> {
     let mut gram = xs.t().dot(xs);
     let p = gram.nrows();
     for j in 0..p {
         gram[[j, j]] += alpha;
     }
-    let (values, vectors) = symmetric_eigen(gram);
+    let eigen = SymmetricEigen::new(to_matrix(&gram));
     let xty = xs.t().dot(ys);
-    let largest = values.iter().cloned().fold(0.0f64, |m, v| m.max(v.abs()));
+    let largest = eigen.eigenvalues.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let cutoff = largest * 1e-12 * p as f64;
     let mut coef = Array1::<f64>::zeros(p);
-    for (k, &value) in values.iter().enumerate() {
+    for (k, &value) in eigen.eigenvalues.iter().enumerate() {
         if value.abs() > cutoff {
-            let v = vectors.column(k);
+            let v: Array1<f64> = eigen.eigenvectors.column(k).iter().copied().collect();
             let scale = v.dot(&xty) / value;
             coef.scaled_add(scale, &v);
         }
@@ -142,50 +120,9 @@ fn least_squares(xs: &Array2<f64>, ys: &Array1<f64>, alpha: f64) -> Array1<f64> 
     coef
 }
 
-/// Cyclic Jacobi eigen-decomposition of a small symmetric matrix: (eigenvalues, eigenvectors as columns).
-fn symmetric_eigen(mut a: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
-    let p = a.nrows();
-    let mut v = Array2::<f64>::eye(p);
-    for _sweep in 0..100 {
-        let off: f64 = (0..p)
-            .flat_map(|i| (0..p).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[[i, j]] * a[[i, j]])
-            .sum();
-        if off < 1e-30 {
-            break;
-        }
-        for i in 0..p {
-            for j in i + 1..p {
-                if a[[i, j]].abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[[j, j]] - a[[i, i]]) / (2.0 * a[[i, j]]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..p {
-                    let aki = a[[k, i]];
-                    let akj = a[[k, j]];
-                    a[[k, i]] = c * aki - s * akj;
-                    a[[k, j]] = s * aki + c * akj;
-                }
-                for k in 0..p {
-                    let aik = a[[i, k]];
-                    let ajk = a[[j, k]];
-                    a[[i, k]] = c * aik - s * ajk;
-                    a[[j, k]] = s * aik + c * ajk;
-                }
-                for k in 0..p {
-                    let vki = v[[k, i]];
-                    let vkj = v[[k, j]];
-                    v[[k, i]] = c * vki - s * vkj;
-                    v[[k, j]] = s * vki + c * vkj;
-                }
-            }
-        }
-    }
-    ((0..p).map(|i| a[[i, i]]).collect(), v)
+/// An ndarray matrix as nalgebra's.
+fn to_matrix(a: &Array2<f64>) -> DMatrix<f64> {
+    DMatrix::from_fn(a.nrows(), a.ncols(), |i, j| a[[i, j]])
 }
 
 /// How LIME picks the features of its surrogate (`feature_selection` of `LimeImageExplainer`).

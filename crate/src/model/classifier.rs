@@ -7,7 +7,7 @@ use ndarray::{Array2, Array4, ArrayView4, Ix2, Ix4};
 use super::head::{LinearHead, HEAD_ERROR};
 use super::manifest::Model;
 use crate::engine::{self, Engine, EngineKind, Tensor};
-use crate::preprocess::{Prepared, Preprocessing, Size};
+use crate::preprocess::{ModelInput, Preprocessing, Size};
 use crate::progress::Progress;
 
 /// Features and logits of one batch.
@@ -142,7 +142,7 @@ impl Classifier {
     }
 
     /// The uint8 image the model sees and its normalised CHW tensor.
-    pub fn prepare(&self, img: &image::RgbImage) -> Prepared {
+    pub fn prepare(&self, img: &image::RgbImage) -> ModelInput {
         crate::preprocess::prepare(img, self.preprocessing())
     }
 }

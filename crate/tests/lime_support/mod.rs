@@ -1,5 +1,4 @@
-//! Shared helpers of the LIME integration tests: fixture paths, a minimal `.npy` reader, the
-//! adjusted Rand index.
+//! Shared helpers of the LIME integration tests: fixture paths and readers, the adjusted Rand index.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,109 +21,23 @@ pub const STEMS: [&str; 10] = [
     "n07747607_orange",
 ];
 
-/// A C-order `.npy` array: its dtype string, shape and raw little-endian bytes.
-pub struct Npy {
-    pub descr: String,
-    pub shape: Vec<usize>,
-    pub data: Vec<u8>,
-}
-
-pub fn read_npy(path: &Path) -> Npy {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    assert_eq!(
-        &bytes[..6],
-        b"\x93NUMPY",
-        "{} is not an .npy file",
-        path.display()
-    );
-    let (header_len, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        )
-    };
-    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
-    assert!(
-        header.contains("'fortran_order': False"),
-        "only C-order fixtures"
-    );
-    let descr = header
-        .split("'descr': '")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_string();
-    let shape_text = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap();
-    let shape = shape_text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    Npy {
-        descr,
-        shape,
-        data: bytes[start + header_len..].to_vec(),
-    }
-}
-
-impl Npy {
-    pub fn to_i32(&self) -> Vec<i32> {
-        match self.descr.as_str() {
-            "<i2" => self
-                .data
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]) as i32)
-                .collect(),
-            "<i4" => self
-                .data
-                .chunks_exact(4)
-                .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
-                .collect(),
-            "<i8" => self
-                .data
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as i32)
-                .collect(),
-            d => panic!("unexpected integer dtype {d}"),
-        }
-    }
-    pub fn to_u8(&self) -> Vec<u8> {
-        assert!(
-            self.descr == "|u1" || self.descr == "|b1",
-            "unexpected dtype {}",
-            self.descr
-        );
-        self.data.clone()
-    }
-    pub fn to_f32(&self) -> Vec<f32> {
-        assert_eq!(self.descr, "<f4");
-        self.data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect()
-    }
+/// A fixture `.npy` whose element type is exactly `T` (the crate's reader, npyz underneath).
+pub fn read_npy<T: glassbox::npy::NpyElement>(path: &Path) -> ndarray::ArrayD<T> {
+    glassbox::npy::read(path).unwrap_or_else(|e| panic!("reading {}: {e:#}", path.display()))
 }
 
 pub fn load_view(stem: &str) -> ndarray::Array3<u8> {
-    let npy = read_npy(&fixtures().join(format!("views/{stem}.npy")));
-    ndarray::Array3::from_shape_vec((npy.shape[0], npy.shape[1], npy.shape[2]), npy.to_u8())
+    read_npy::<u8>(&fixtures().join(format!("views/{stem}.npy")))
+        .into_dimensionality()
         .unwrap()
 }
 
+/// Quickshift's labels, stored as int16 to stay small.
 pub fn load_segments(stem: &str) -> ndarray::Array2<i32> {
-    let npy = read_npy(&fixtures().join(format!("segments/{stem}.npy")));
-    ndarray::Array2::from_shape_vec((npy.shape[0], npy.shape[1]), npy.to_i32()).unwrap()
+    read_npy::<i16>(&fixtures().join(format!("segments/{stem}.npy")))
+        .mapv(i32::from)
+        .into_dimensionality()
+        .unwrap()
 }
 
 /// Adjusted Rand index of two labelings (Hubert & Arabie), as scikit-learn's `adjusted_rand_score`.
