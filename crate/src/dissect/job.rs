@@ -382,7 +382,11 @@ pub async fn run_job(
                     &concept_set.concepts,
                     spec.protocol,
                     truth,
-                    (&spec.source, &spec.published_probe, spec.published),
+                    replicate::PublishedNumbers {
+                        source: &spec.source,
+                        probe: &spec.published_probe,
+                        numbers: spec.published,
+                    },
                     &embedding,
                 )?);
             }

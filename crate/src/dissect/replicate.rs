@@ -52,6 +52,14 @@ pub struct TableNumbers {
     pub mpnet_similarity: Option<f64>,
 }
 
+/// What a replication compares with: where the numbers were published, the probe set they were measured
+/// on, and the numbers.
+pub struct PublishedNumbers<'a> {
+    pub source: &'a str,
+    pub probe: &'a str,
+    pub numbers: TableNumbers,
+}
+
 /// One metric of the tables: its name, whether it is a percentage, and where it sits in [`TableNumbers`].
 pub struct Metric {
     pub name: &'static str,
@@ -244,7 +252,7 @@ pub fn replicate(
     words: &[String],
     protocol: Protocol,
     truth: &Truth,
-    published: (&str, &str, TableNumbers),
+    published: PublishedNumbers<'_>,
     embedding: &dyn Fn(&str) -> Option<Array1<f32>>,
 ) -> Result<Replication> {
     let n = table.units.len();
@@ -281,12 +289,11 @@ pub fn replicate(
         similarity += embed(&unit.concept)?.dot(&class) as f64;
         chance_similarity += mean_concept.dot(&class) as f64;
     }
-    let (source, published_probe, published) = published;
     Ok(Replication {
-        source: source.to_string(),
+        source: published.source.to_string(),
         protocol,
-        published_probe: published_probe.to_string(),
-        published,
+        published_probe: published.probe.to_string(),
+        published: published.numbers,
         units: n,
         units_with_truth: total,
         ours: TableNumbers {
@@ -381,7 +388,11 @@ mod tests {
                 &words,
                 protocol,
                 &truth,
-                ("notebook", "probe", TableNumbers::default()),
+                PublishedNumbers {
+                    source: "notebook",
+                    probe: "probe",
+                    numbers: TableNumbers::default(),
+                },
                 &embedding,
             )
             .unwrap();
