@@ -141,7 +141,7 @@ pub trait Engine {
         self.input_shape()[0]
     }
     /// How many [`Engine::run`] calls may usefully be in flight at once: more than 1 only for an engine that
-    /// hands runs to other threads (the page's pool of CPU workers, `web.rs`). Callers with many batches
+    /// hands runs to other threads (the page's pool of CPU workers, `web::pool`). Callers with many batches
     /// (LIME's samples, ScoreCAM's masks) then issue this many together; each batch is the same as when
     /// issued one by one, so the numbers do not depend on it.
     fn concurrency(&self) -> usize {

@@ -1,132 +1,35 @@
-//! Browser bindings (wasm32 only): a thin wasm-bindgen shell over the library calls the native CLI makes.
-//!
-//! `www/worker.js` fetches the manifest, the ONNX bytes and the labels, and drives one [`Session`] inside a
-//! Web Worker, so the page never freezes. Everything numeric happens in the library ([`Classifier`],
-//! [`crate::cam`], [`crate::lime`]); this module only converts between JS values and Rust types, reports
-//! progress to a JS callback, and lets the page cancel.
-//!
-//! Cancellation: the worker is single-threaded, so a `cancel` message can only be handled while the
-//! computation awaits. WebGPU read-backs await naturally; the CPU engine (tract) computes synchronously, so
-//! [`WorkerEngine`] yields to the event loop after every batch. The cancel flag is then seen by
-//! [`Progress::is_cancelled`] between batches. A cancelled LIME run keeps what it computed: its surrogates
-//! are fitted on the samples done so far and the result says it is partial ([`OnCancel::KeepSamplesSoFar`]).
-//!
-//! A pool of workers: the CPU engine is single-threaded, so the page may start helper workers, each with its
-//! own copy of the model ([`Session::run_batch`]), and hand them to the explaining session
-//! ([`Session::set_helpers`]). [`WorkerEngine`] then sends batches to idle helpers and runs the rest itself, and
-//! LIME and ScoreCAM issue [`Engine::concurrency`] batches at once. Every batch is the one the session would
-//! run alone, through the same engine code, so the pool's results equal one worker's bit for bit.
-//!
-//! Results reach JS as plain objects made from the typed structs below (serde-wasm-bindgen's
-//! JSON-compatible serializer: `None` is `null`, maps are objects); their large buffers (maps, masks,
-//! pictures) are typed arrays passed through unchanged ([`serde_wasm_bindgen::preserve`]).
-//!
-//! The session keeps the current image's last CAM maps and LIME explanation, so the page can ask how far
-//! they agree ([`Session::agreement`], [`crate::compare::agreement`]) without sending them back.
+//! The [`Session`] the Web Worker drives: one model in an engine, the current image and what was computed
+//! for it.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use anyhow::{anyhow, ensure, Context, Result};
-use async_trait::async_trait;
 use js_sys::{Array, Float32Array, Function, Int32Array, Promise, Uint8Array, Uint8ClampedArray};
 use ndarray::{Array3, ArrayD, Axis, IxDyn};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
 use web_time::Instant;
 
 use crate::cam::{self, CamMethod, CamOptions};
 use crate::compare::lime_vs_cam::{self, CamMap, LimeMaps};
-use crate::engine::{self, Engine, EngineKind, Tensor};
+use crate::engine::{self, EngineKind, Tensor};
 use crate::explain::{self, top_k};
-use crate::lime::{LimeExplanation, LimeParams, LimeTiming, OnCancel};
+use crate::lime::{LimeExplanation, LimeParams, OnCancel};
 use crate::model::{Classifier, Forward, Manifest, Model};
-use crate::preprocess::{self, ImageLimits, ImageTooLarge};
+use crate::preprocess::{self, ImageLimits};
 use crate::progress::Progress;
 use crate::render;
-use crate::results::{AgreementSet, ExplainedCam, Prediction};
+use crate::results::ExplainedCam;
 
-/// Sends Rust panics to the browser console (otherwise they surface as an opaque "unreachable").
-#[wasm_bindgen(start)]
-pub fn start() {
-    std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&format!("glassbox panicked: {info}").into())
-    }));
-}
-
-/// The wasm build's version, for the page footer and bug reports.
-#[wasm_bindgen]
-pub fn version() -> String {
-    env!("CARGO_PKG_VERSION").to_string()
-}
-
-/// The RGB pixels the page explains for a JPEG the browser decoded (`width × height` RGBA from
-/// `www/jpeg.js`), the same call [`Session::set_jpeg_image`] makes: Pillow's pixels, EXIF orientation not
-/// applied. `{width, height, rgb: Uint8Array}`; tests/e2e compares them with Pillow's.
-#[wasm_bindgen]
-pub fn decode_browser_jpeg(
-    bytes: &[u8],
-    name: &str,
-    width: u32,
-    height: u32,
-    rgba: &[u8],
-) -> Result<JsValue, JsError> {
-    let img = browser_jpeg(bytes, name, width, height, rgba)?;
-    to_js(&DecodedPixels {
-        width: img.width(),
-        height: img.height(),
-        rgb: js_sys::Uint8Array::from(img.as_raw().as_slice()),
-    })
-    .map_err(js_error)
-}
-
-/// The browser's pixels of a JPEG through glassbox's checks, turned back as stored (what the page explains).
-fn browser_jpeg(
-    bytes: &[u8],
-    name: &str,
-    width: u32,
-    height: u32,
-    rgba: &[u8],
-) -> Result<image::RgbImage, JsError> {
-    preprocess::decode_named_with_jpeg_pixels(
-        bytes,
-        name,
-        &ImageLimits::default(),
-        (width, height),
-        rgba,
-    )
-    .map_err(image_error)
-}
-
-#[derive(serde::Serialize)]
-struct DecodedPixels {
-    width: u32,
-    height: u32,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    rgb: js_sys::Uint8Array,
-}
-
-fn js_error(e: anyhow::Error) -> JsError {
-    JsError::new(&format!("{e:#}"))
-}
-
-/// An image error in the page's words: the library's oversize message names the CLI's option, which a
-/// visitor does not have.
-fn image_error(e: anyhow::Error) -> JsError {
-    match e.downcast_ref::<ImageTooLarge>() {
-        Some(big) => JsError::new(&format!(
-            "{}: the picture is {}×{} pixels ({:.0} megapixels), which exceeds the limit of this page ({:.0} \
-             megapixels). Pick a smaller image, or shrink this one first.",
-            big.name,
-            big.width,
-            big.height,
-            big.megapixels(),
-            big.max_pixels as f64 / 1e6
-        )),
-        None => js_error(e),
-    }
-}
+use super::js::{
+    rgba, to_js, BatchOutput, CamResult, Classification, ImageAgreement, ImageView,
+    LimeMaskSummary, LimeResult, ModelInfo, RankedClass,
+};
+use super::pool::{Helpers, WorkerEngine};
+use super::progress::JsProgress;
+use super::{browser_jpeg, image_error, js_error};
 
 /// One model loaded into an engine, plus the image being explained.
 #[wasm_bindgen]
@@ -169,172 +72,6 @@ struct CurrentImage {
 struct HeldCam {
     target: usize,
     cam: ExplainedCam,
-}
-
-// ---- what JS receives (field names are what www/worker.js and www/app.js read) ---------------------
-
-/// `Session::info`.
-#[derive(Serialize)]
-struct ModelInfo<'a> {
-    name: &'a str,
-    description: &'a str,
-    engine: String,
-    kind: EngineKind,
-    batch: usize,
-    /// `[height, width]` of the model's input.
-    input: [usize; 2],
-    classes: usize,
-    feature_channels: usize,
-}
-
-/// The model's view of an image (`set_image`, `set_jpeg_image`).
-#[derive(Serialize)]
-struct ImageView {
-    width: u32,
-    height: u32,
-    /// `width × height` RGBA.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    rgba: Uint8ClampedArray,
-    /// Size of the picture before the model's resize and crop.
-    source_width: u32,
-    source_height: u32,
-    /// The EXIF orientation applied (a visitor's own photo), if any.
-    turned_upright: Option<String>,
-}
-
-/// `Session::classify`.
-#[derive(Serialize)]
-struct Classification {
-    top: Vec<RankedClass>,
-    /// Milliseconds of the image's forward pass (0 when it was cached).
-    forward_ms: f64,
-}
-
-/// A class of the top-k: `{class, label, probability, logit}`.
-#[derive(Serialize)]
-struct RankedClass {
-    #[serde(flatten)]
-    prediction: Prediction,
-    logit: f32,
-}
-
-/// A CAM explanation (`Session::explain` with a CAM method).
-#[derive(Serialize)]
-struct CamResult {
-    method: &'static str,
-    image: String,
-    target: usize,
-    label: String,
-    summary: String,
-    width: usize,
-    height: usize,
-    /// The normalised map, `height × width`, as pytorch-grad-cam returns it.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    map: Float32Array,
-    /// The map on the feature grid, before the resize.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    raw: Float32Array,
-    raw_width: usize,
-    raw_height: usize,
-    /// A `Float32Array` of one weight per feature channel, or `null` (methods without channel weights).
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    channel_weights: JsValue,
-    /// The JET overlay colours, `height × width` RGBA.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    heat_rgba: Uint8ClampedArray,
-    ms: f64,
-}
-
-/// A LIME explanation (`Session::explain` with `lime`).
-#[derive(Serialize)]
-struct LimeResult {
-    method: &'static str,
-    image: String,
-    target: usize,
-    label: String,
-    summary: String,
-    width: usize,
-    height: usize,
-    /// Superpixel label per pixel, `height × width`.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    segments: Int32Array,
-    n_segments: usize,
-    /// The surrogate's weight per superpixel for `target` (0 where unselected).
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    weights: Float32Array,
-    intercept: f64,
-    score: f64,
-    /// 1 on the top-5 positive superpixels of `target`, `height × width`.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    mask: Uint8Array,
-    /// The superpixels of `mask`, ascending.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    mask_superpixels: Int32Array,
-    top_labels: Vec<usize>,
-    num_samples: usize,
-    samples_used: usize,
-    partial: bool,
-    seed: u32,
-    timing: LimeTiming,
-    /// The weights as colours, `height × width` RGBA.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    heat_rgba: Uint8ClampedArray,
-    ms: f64,
-}
-
-/// `Session::agreement`: the CAMs of the current image against its LIME explanation of one class, with
-/// the same [`AgreementSet`] `glassbox compare` writes per image in `agreement.json`.
-#[derive(Serialize)]
-struct ImageAgreement {
-    image: String,
-    /// The class's label (`agreement.class` is its number).
-    label: String,
-    agreement: AgreementSet,
-    lime: LimeMaskSummary,
-}
-
-/// The LIME side of an agreement table, for the page to say what was compared.
-#[derive(Serialize)]
-struct LimeMaskSummary {
-    /// Pixels in LIME's top-5 mask (the CAMs' "same pixel count").
-    mask_pixels: usize,
-    /// Superpixels in the mask (at most 5: only positive ones count).
-    mask_superpixels: usize,
-    samples_used: usize,
-    samples_requested: usize,
-}
-
-/// One output of an engine run, passed between the workers of a pool (`Session::run_batch`).
-#[derive(Serialize, Deserialize)]
-struct BatchOutput {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    data: Float32Array,
-    shape: Vec<usize>,
-}
-
-impl BatchOutput {
-    fn of(array: ArrayD<f32>) -> BatchOutput {
-        let shape = array.shape().to_vec();
-        let data = Float32Array::from(
-            array
-                .as_standard_layout()
-                .as_slice()
-                .expect("standard layout"),
-        );
-        BatchOutput { data, shape }
-    }
-
-    fn into_array(self) -> Result<ArrayD<f32>> {
-        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.to_vec())
-            .map_err(|e| anyhow!("a helper worker sent an output that does not fit its shape: {e}"))
-    }
-}
-
-/// `value` as a plain JS object (typed-array fields passed through).
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| anyhow!("could not convert a result for the page: {e}"))
 }
 
 #[wasm_bindgen]
@@ -868,155 +605,4 @@ struct LimeOptions {
     num_samples: Option<usize>,
     seed: Option<u32>,
     batch_size: Option<usize>,
-}
-
-fn rgba(img: &image::RgbImage) -> Vec<u8> {
-    img.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
-}
-
-/// Reports progress to a JS callback `(stage, done, total)` and reads the session's cancel flag.
-struct JsProgress {
-    callback: Function,
-    cancel: Rc<Cell<bool>>,
-    stage: RefCell<String>,
-    done: Cell<u64>,
-    total: Cell<u64>,
-}
-
-impl JsProgress {
-    fn new(callback: Function, cancel: Rc<Cell<bool>>) -> JsProgress {
-        JsProgress {
-            callback,
-            cancel,
-            stage: RefCell::new(String::new()),
-            done: Cell::new(0),
-            total: Cell::new(0),
-        }
-    }
-
-    fn report(&self) {
-        let stage = JsValue::from_str(&self.stage.borrow());
-        // A throwing progress callback must not abort the computation; the page shows progress only.
-        let _ = self.callback.call3(
-            &JsValue::NULL,
-            &stage,
-            &JsValue::from_f64(self.done.get() as f64),
-            &JsValue::from_f64(self.total.get() as f64),
-        );
-    }
-}
-
-impl Progress for JsProgress {
-    fn stage(&self, name: &str, total: u64) {
-        *self.stage.borrow_mut() = name.to_string();
-        self.done.set(0);
-        self.total.set(total);
-        self.report();
-    }
-
-    fn advance(&self, n: u64) {
-        self.done.set(self.done.get() + n);
-        self.report();
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.cancel.get()
-    }
-}
-
-/// The helper workers of a pool ([`Session::set_helpers`]) and how many of them are busy.
-#[derive(Default)]
-struct Helpers {
-    run: RefCell<Option<Function>>,
-    count: Cell<usize>,
-    busy: Cell<usize>,
-}
-
-impl Helpers {
-    /// `run` of an idle helper, marking it busy (the JS side picks which one).
-    fn take_idle(&self) -> Option<Function> {
-        let run = self.run.borrow().clone()?;
-        (self.busy.get() < self.count.get()).then(|| {
-            self.busy.set(self.busy.get() + 1);
-            run
-        })
-    }
-
-    /// One engine run on a helper worker: the input goes as a `Float32Array`, the outputs come back the same way.
-    async fn run(&self, run: &Function, input: &Tensor) -> Result<Vec<ArrayD<f32>>> {
-        let result = async {
-            let Tensor::F32(input) = input else {
-                return Err(anyhow!("helper workers run image batches (f32) only"));
-            };
-            let sent = BatchOutput::of(input.clone());
-            let shape = Array::new();
-            for &d in &sent.shape {
-                shape.push(&JsValue::from_f64(d as f64));
-            }
-            let promise: Promise = run
-                .call2(&JsValue::NULL, &sent.data, &shape)
-                .map_err(|e| anyhow!("could not hand a batch to a helper worker: {e:?}"))?
-                .into();
-            let reply = JsFuture::from(promise)
-                .await
-                .map_err(|e| anyhow!("a helper worker failed: {}", js_message(&e)))?;
-            let outputs: Vec<BatchOutput> = serde_wasm_bindgen::from_value(reply).map_err(|e| {
-                anyhow!("a helper worker answered something else than outputs: {e}")
-            })?;
-            outputs.into_iter().map(BatchOutput::into_array).collect()
-        }
-        .await;
-        self.busy.set(self.busy.get() - 1);
-        result
-    }
-}
-
-/// The text of a JS error value (an `Error`'s message, else the value as written).
-fn js_message(value: &JsValue) -> String {
-    value
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"))
-}
-
-/// The session's engine as the worker runs it. Every batch ends with a trip through the event loop, so the
-/// worker can receive a `cancel` message even while the synchronous CPU engine is busy; it counts the
-/// batches run; and with helper workers ([`Session::set_helpers`]) it hands a batch to an idle one and runs
-/// it itself only when all are busy.
-struct WorkerEngine {
-    inner: Box<dyn Engine>,
-    runs: Rc<Cell<u64>>,
-    helpers: Rc<Helpers>,
-}
-
-#[async_trait(?Send)]
-impl Engine for WorkerEngine {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn kind(&self) -> EngineKind {
-        self.inner.kind()
-    }
-    fn output_names(&self) -> &[String] {
-        self.inner.output_names()
-    }
-    fn input_shape(&self) -> &[usize] {
-        self.inner.input_shape()
-    }
-    fn max_batch(&self) -> usize {
-        self.inner.max_batch()
-    }
-    fn concurrency(&self) -> usize {
-        1 + self.helpers.count.get()
-    }
-    async fn run(&self, input: &Tensor) -> Result<Vec<ArrayD<f32>>> {
-        self.runs.set(self.runs.get() + 1);
-        if let Some(run) = self.helpers.take_idle() {
-            return self.helpers.run(&run, input).await;
-        }
-        let out = self.inner.run(input).await;
-        gloo_timers::future::TimeoutFuture::new(0).await;
-        out
-    }
 }
